@@ -1,0 +1,47 @@
+"""One error hierarchy. Every message says what went wrong *and* how to fix it.
+
+The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; a traceback is shown
+only when ``LBDATA_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+
+class LbdataError(Exception):
+    """Base of every error lbdata raises on purpose."""
+
+    exit_code = 2
+
+
+class UsageError(LbdataError):
+    """A bad option, a bad name, a bad path: the user can fix it by changing the command."""
+
+
+class ConfigError(LbdataError):
+    """A configuration file or recipe is invalid (unknown key, bad value)."""
+
+
+class SourceError(LbdataError):
+    """A problem source cannot be opened or lacks a required column."""
+
+
+class TeacherError(LbdataError):
+    """A teacher cannot be used (unknown name, missing key, a request that can never succeed)."""
+
+
+class LedgerError(LbdataError):
+    """A run directory or its ledger is unusable (not SQLite, not writable, missing)."""
+
+
+class WorkspaceError(LbdataError):
+    """The lbdata home cannot be created or written."""
+
+
+class CorpusError(LbdataError):
+    """A corpus version cannot be built, found or exported."""
+
+
+class BudgetExceeded(LbdataError):
+    """The spending budget would be exceeded; the run stopped cleanly and can be resumed."""
+
+    exit_code = 3

@@ -1,0 +1,344 @@
+"""The run ledger: one SQLite database (WAL) per run directory.
+
+Tables: ``problems``, ``bad_rows``, ``traces`` (status, attempt, error, usage), ``verdicts`` (keyed by
+trace id + validator config hash) and ``cache`` (raw teacher responses keyed by request hash, so a
+re-run never pays twice). Images are stored once per run under ``images/<sha256>.<ext>``, written
+atomically before the row that refers to them.
+
+Every completed item is committed in its own transaction, so a SIGKILL loses at most the items in
+flight and never corrupts the ledger. Nothing downstream re-reads raw teacher output except through
+this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lbdata.errors import LedgerError
+from lbdata.records import BadRow, Problem, Trace, Verdict
+from lbdata.workspace import LEDGER_FILE, ensure_writable_dir
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS problems (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bad_rows (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (source, key)
+);
+CREATE TABLE IF NOT EXISTS traces (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    problem_id TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    sample INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    json TEXT
+);
+CREATE INDEX IF NOT EXISTS traces_problem ON traces (problem_id, variant);
+CREATE TABLE IF NOT EXISTS verdicts (
+    trace_id TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    reasons TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (trace_id, config_hash)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    json TEXT NOT NULL
+);
+"""
+
+
+class Ledger:
+    """A run directory's ledger. Use ``Ledger.create`` for a new or resumed run, ``Ledger.open`` to read."""
+
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection):
+        self.run_dir = run_dir
+        self.images_dir = run_dir / "images"
+        self._conn = conn
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(cls, run_dir: str | os.PathLike[str]) -> Ledger:
+        """Open the ledger of ``run_dir``, creating the directory and the database when missing."""
+        path = ensure_writable_dir(Path(run_dir), "run directory")
+        (path / "images").mkdir(exist_ok=True)
+        return cls._connect(path, create=True)
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike[str]) -> Ledger:
+        """Open an existing run's ledger (raises ``LedgerError`` when there is none)."""
+        path = Path(run_dir)
+        if not (path / LEDGER_FILE).exists():
+            raise LedgerError(f"{path} holds no {LEDGER_FILE}; is it a run directory? (`lbdata runs` lists runs)")
+        return cls._connect(path, create=False)
+
+    @classmethod
+    def _connect(cls, path: Path, *, create: bool) -> Ledger:
+        db = path / LEDGER_FILE
+        try:
+            conn = sqlite3.connect(db, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            if create:
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                f"{db} is not a usable lbdata ledger ({exc}); move it away or pick another run with --run"
+            ) from None
+        if row is None:
+            raise LedgerError(f"{db} is an SQLite file but not an lbdata ledger; pick another run with --run")
+        (path / "images").mkdir(exist_ok=True)
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ run config
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Write ``config.json`` (never secrets: callers pass only the run's public settings)."""
+        tmp = self.run_dir / "config.json.tmp"
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.replace(self.run_dir / "config.json")
+
+    def read_config(self) -> dict[str, Any]:
+        path = self.run_dir / "config.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    # ------------------------------------------------------------------ images and problems
+    def image_path(self, filename: str) -> Path:
+        return self.images_dir / filename
+
+    def put_image(self, filename: str, data: bytes) -> Path:
+        """Store image bytes once, atomically (content-addressed: an existing file is kept)."""
+        path = self.images_dir / filename
+        if not path.exists():
+            tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        return path
+
+    def image_bytes(self, filename: str) -> bytes:
+        return (self.images_dir / filename).read_bytes()
+
+    def put_problem(self, problem: Problem, images: list[bytes]) -> bool:
+        """Store a problem and its image bytes. Returns False when it was already there."""
+        if len(images) != len(problem.images):
+            raise ValueError("one bytes object per ImageRef is required")
+        for ref, data in zip(problem.images, images, strict=True):
+            self.put_image(ref.filename, data)
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO problems (id, source, json) VALUES (?, ?, ?)",
+            (problem.id, problem.source, problem.model_dump_json()),
+        )
+        return cur.rowcount > 0
+
+    def get_problem(self, problem_id: str) -> Problem:
+        row = self._conn.execute("SELECT json FROM problems WHERE id=?", (problem_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"problem {problem_id!r} is not in {self.run_dir}")
+        return Problem.model_validate_json(row[0])
+
+    def has_problem(self, problem_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM problems WHERE id=?", (problem_id,)).fetchone() is not None
+
+    def iter_problems(self) -> Iterator[Problem]:
+        for (js,) in self._conn.execute("SELECT json FROM problems ORDER BY seq"):
+            yield Problem.model_validate_json(js)
+
+    def put_bad_row(self, bad: BadRow) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO bad_rows (source, key, reason, detail) VALUES (?, ?, ?, ?)",
+            (bad.source, bad.key, bad.reason, bad.detail),
+        )
+
+    def iter_bad_rows(self) -> Iterator[BadRow]:
+        for s, k, r, d in self._conn.execute("SELECT source, key, reason, detail FROM bad_rows ORDER BY source, key"):
+            yield BadRow(source=s, key=k, reason=r, detail=d)
+
+    # ------------------------------------------------------------------ traces
+    def trace_status(self, trace_id: str) -> str | None:
+        row = self._conn.execute("SELECT status FROM traces WHERE id=?", (trace_id,)).fetchone()
+        return row[0] if row else None
+
+    def done_trace_ids(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT id FROM traces WHERE status='done'")}
+
+    def put_trace(self, trace: Trace) -> None:
+        """Record a completed trace (replacing an earlier failed row with the same id)."""
+        self._conn.execute(
+            "INSERT INTO traces (id, problem_id, variant, mode, sample, attempt, status, error, cost_usd, json) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'done', NULL, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET status='done', error=NULL, cost_usd=excluded.cost_usd, json=excluded.json",
+            (
+                trace.id,
+                trace.problem_id,
+                trace.variant,
+                trace.mode,
+                trace.sample,
+                trace.attempt,
+                trace.usage.cost_usd,
+                trace.model_dump_json(),
+            ),
+        )
+
+    def put_failure(
+        self,
+        *,
+        trace_id: str,
+        problem_id: str,
+        variant: str,
+        mode: str,
+        sample: int,
+        attempt: int,
+        error: str,
+        cost_usd: float = 0.0,
+    ) -> None:
+        """Record a failed request (its reason kept; a later run retries it). Never overwrites a done trace."""
+        self._conn.execute(
+            "INSERT INTO traces (id, problem_id, variant, mode, sample, attempt, status, error, cost_usd, json) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, NULL) "
+            "ON CONFLICT(id) DO UPDATE SET error=excluded.error, cost_usd=traces.cost_usd + excluded.cost_usd "
+            "WHERE traces.status='failed'",
+            (trace_id, problem_id, variant, mode, sample, attempt, error, cost_usd),
+        )
+
+    def get_trace(self, trace_id: str) -> Trace:
+        row = self._conn.execute("SELECT json FROM traces WHERE id=? AND status='done'", (trace_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"trace {trace_id!r} is not in {self.run_dir}")
+        return Trace.model_validate_json(row[0])
+
+    def iter_traces(self, *, variant: str | None = None, problem_id: str | None = None) -> Iterator[Trace]:
+        """Completed traces in the order they were written."""
+        sql, args = "SELECT json FROM traces WHERE status='done'", []
+        if variant is not None:
+            sql += " AND variant=?"
+            args.append(variant)
+        if problem_id is not None:
+            sql += " AND problem_id=?"
+            args.append(problem_id)
+        for (js,) in self._conn.execute(sql + " ORDER BY seq", args):
+            yield Trace.model_validate_json(js)
+
+    def iter_failures(self) -> Iterator[dict[str, Any]]:
+        cols = ("id", "problem_id", "variant", "mode", "sample", "attempt", "error", "cost_usd")
+        for row in self._conn.execute(f"SELECT {', '.join(cols)} FROM traces WHERE status='failed' ORDER BY seq"):
+            yield dict(zip(cols, row, strict=True))
+
+    # ------------------------------------------------------------------ verdicts
+    def put_verdict(self, verdict: Verdict) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO verdicts (trace_id, config_hash, accepted, reasons, json) VALUES (?, ?, ?, ?, ?)",
+            (
+                verdict.trace_id,
+                verdict.config_hash,
+                int(verdict.accepted),
+                json.dumps(verdict.reasons),
+                verdict.model_dump_json(),
+            ),
+        )
+
+    def put_verdicts(self, verdicts: list[Verdict]) -> None:
+        """Store many verdicts in one transaction."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO verdicts (trace_id, config_hash, accepted, reasons, json) VALUES (?, ?, ?, ?, ?)",
+                [(v.trace_id, v.config_hash, int(v.accepted), json.dumps(v.reasons), v.model_dump_json()) for v in verdicts],
+            )
+
+    def get_verdict(self, trace_id: str, config_hash: str) -> Verdict | None:
+        row = self._conn.execute(
+            "SELECT json FROM verdicts WHERE trace_id=? AND config_hash=?", (trace_id, config_hash)
+        ).fetchone()
+        return Verdict.model_validate_json(row[0]) if row else None
+
+    def verdict_trace_ids(self, config_hash: str) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT trace_id FROM verdicts WHERE config_hash=?", (config_hash,))}
+
+    def iter_verdicts(self, config_hash: str | None = None) -> Iterator[Verdict]:
+        sql, args = "SELECT json FROM verdicts", []
+        if config_hash is not None:
+            sql += " WHERE config_hash=?"
+            args.append(config_hash)
+        for (js,) in self._conn.execute(sql + " ORDER BY trace_id", args):
+            yield Verdict.model_validate_json(js)
+
+    def verdict_config_hashes(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT config_hash FROM verdicts ORDER BY config_hash")]
+
+    # ------------------------------------------------------------------ request cache
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT json FROM cache WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO cache (key, json) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # ------------------------------------------------------------------ summaries
+    def counts(self) -> dict[str, Any]:
+        c = self._conn
+        per_variant = {v: n for v, n in c.execute("SELECT variant, COUNT(*) FROM traces WHERE status='done' GROUP BY variant")}
+        bad = {r: n for r, n in c.execute("SELECT reason, COUNT(*) FROM bad_rows GROUP BY reason")}
+        return {
+            "problems": c.execute("SELECT COUNT(*) FROM problems").fetchone()[0],
+            "bad_rows": sum(bad.values()),
+            "bad_rows_by_reason": bad,
+            "traces": sum(per_variant.values()),
+            "traces_by_variant": per_variant,
+            "failed": c.execute("SELECT COUNT(*) FROM traces WHERE status='failed'").fetchone()[0],
+            "cost_usd": c.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM traces").fetchone()[0],
+        }
+
+    def digest(self) -> str:
+        """Content digest of the completed traces and problems (for corpus manifests)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for (tid,) in self._conn.execute("SELECT id FROM traces WHERE status='done' ORDER BY id"):
+            h.update(tid.encode())
+        for (pid,) in self._conn.execute("SELECT id FROM problems ORDER BY id"):
+            h.update(pid.encode())
+        return h.hexdigest()[:16]

@@ -1,0 +1,33 @@
+"""Find the project's data folders (prompts/, cards/, training/, schemas/).
+
+In a checkout they sit next to the package; in an installed wheel they are packed under
+``lbdata/_data/``. ``resource_dir`` hides the difference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lbdata.errors import LbdataError
+
+KINDS = ("prompts", "cards", "training", "schemas")
+_PKG = Path(__file__).resolve().parent
+
+
+def resource_dir(kind: str) -> Path:
+    if kind not in KINDS:
+        raise ValueError(f"unknown resource kind {kind!r}; expected one of {KINDS}")
+    for candidate in (_PKG / "_data" / kind, _PKG.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise LbdataError(
+        f"lbdata's {kind}/ folder is missing from this installation; reinstall lbdata (pip install -e .)"
+    )
+
+
+def resource_path(kind: str, name: str) -> Path:
+    path = resource_dir(kind) / name
+    if not path.exists():
+        available = sorted(p.relative_to(resource_dir(kind)).as_posix() for p in resource_dir(kind).rglob("*") if p.is_file())
+        raise LbdataError(f"{kind}/{name} not found; available: {', '.join(available) or 'none'}")
+    return path

@@ -1,0 +1,37 @@
+"""Problem sources: the built-in synthetic source, local files, and Hugging Face datasets.
+
+``load_source(spec)`` maps a spec to a source:
+
+- ``synthetic`` — Pillow-drawn problems with exact answers (offline default);
+- ``hf:<dataset-id>[@split]`` — a Hugging Face dataset (``datasets.load_dataset``);
+- ``jsonl:PATH`` / ``parquet:PATH`` — local files; images as paths (relative to the file), bytes or dicts;
+- a path to a folder written by ``Dataset.save_to_disk``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lbdata.errors import UsageError
+from lbdata.sources.base import Source, SourceRow
+
+KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH", "PATH (a saved dataset folder)")
+
+
+def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = None, **options: Any) -> Source:
+    """Open the source named by ``spec``. Unknown specs raise a one-line error listing the valid kinds."""
+    spec = spec.strip()
+    if spec == "synthetic" or spec.startswith("synthetic:"):
+        from lbdata.sources.synthetic import SyntheticSource
+
+        families = spec.split(":", 1)[1].split(",") if ":" in spec else None
+        return SyntheticSource(seed=seed, families=families, **options)
+    if spec.startswith(("hf:", "jsonl:", "parquet:")) or Path(spec).is_dir():
+        from lbdata.sources.files import FileSource
+
+        return FileSource(spec, columns=columns, **options)
+    raise UsageError(f"unknown source {spec!r}; valid sources: {', '.join(KINDS)}")
+
+
+__all__ = ["KINDS", "Source", "SourceRow", "load_source"]
