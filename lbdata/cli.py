@@ -40,6 +40,149 @@ def _out(text: str = "") -> None:
 # Each section below belongs to one module of the library; keep commands thin.
 
 
+# --- generate / runs / show / schemas ---
+
+VariantOpt = Annotated[
+    str, typer.Option("--variant", help="comma-separated variants: semantic, solution, plain")
+]
+
+
+@app.command()
+def generate(
+    source: Annotated[str, typer.Option(help="synthetic | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR")] = "synthetic",
+    teacher: Annotated[str, typer.Option(help="scene | gpt-4o | openai:MODEL | a plug-in name")] = "scene",
+    variant: VariantOpt = "semantic,solution",
+    limit: Annotated[int, typer.Option(help="number of source problems to use", min=1)] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic source and of sampling")] = 0,
+    samples: Annotated[int, typer.Option(help="traces per problem and variant", min=1)] = 1,
+    concurrency: Annotated[int, typer.Option(help="cap on teacher requests in flight", min=1)] = 8,
+    run: Annotated[str | None, typer.Option(help="run name or directory (default: derived from the settings)")] = None,
+    preset: Annotated[str | None, typer.Option(help="column preset: easyr1 | vqa | trl")] = None,
+    image_col: Annotated[str | None, typer.Option(help="image column of a file/hf source")] = None,
+    question_col: Annotated[str | None, typer.Option(help="question column")] = None,
+    answer_col: Annotated[str | None, typer.Option(help="gold answer column")] = None,
+    choices_col: Annotated[str | None, typer.Option(help="multiple-choice options column")] = None,
+    id_col: Annotated[str | None, typer.Option(help="stable row id column")] = None,
+    home: HomeOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+) -> None:
+    """Generate Look-Back traces: problems from a source go to a teacher; every trace lands in the run ledger."""
+    from lbdata.generate import GenerateConfig, generate as run_generate
+    from lbdata.records import parse_variants
+    from lbdata.sources.files import PRESETS
+    from lbdata.workspace import ensure_writable_dir, home_dir, run_dir_for
+
+    from lbdata.errors import UsageError
+
+    if preset is not None and preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    columns = dict(PRESETS[preset]) if preset else {}
+    for role, col in (("image", image_col), ("question", question_col), ("answer", answer_col),
+                      ("choices", choices_col), ("id", id_col)):
+        if col:
+            columns[role] = col
+    config = GenerateConfig(
+        source=source,
+        teacher=teacher,
+        variants=tuple(parse_variants(variant)),
+        limit=limit,
+        seed=seed,
+        samples=samples,
+        concurrency=concurrency,
+        columns=columns,
+    )
+    ensure_writable_dir(home_dir(home))
+    run_dir = run_dir_for(run or config.default_run_name(), home)
+    summary = run_generate(config, run_dir, progress=progress)
+    _out(f"run        {summary.run_dir}")
+    _out(f"problems   {summary.problems} ({summary.new_problems} new)")
+    if summary.bad_rows:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(summary.bad_rows_by_reason.items()))
+        _out(f"bad rows   {summary.bad_rows} ({reasons})")
+    for v in config.variants:
+        _out(f"{v:<14} {summary.traces_new.get(v, 0)} new traces")
+    _out(f"skipped    {summary.traces_skipped} traces already in the ledger")
+    _out(f"failures   {summary.failures}")
+    if summary.cost_usd:
+        _out(f"cost       ${summary.cost_usd:.4f}")
+    _out(f"elapsed    {summary.elapsed_s:.1f}s")
+
+
+@app.command()
+def runs(home: HomeOpt = None) -> None:
+    """List the runs under the home with their counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lbdata.ledger import Ledger
+    from lbdata.workspace import list_run_names, runs_dir
+
+    names = list_run_names(home)
+    if not names:
+        _out(f"no runs under {runs_dir(home)}; create one with `lbdata generate`")
+        return
+    table = Table("run", "problems", "traces", "by variant", "failed", "bad rows", "cost $")
+    for name in names:
+        with Ledger.open(runs_dir(home) / name) as ledger:
+            c = ledger.counts()
+        by_var = ", ".join(f"{k}={v}" for k, v in sorted(c["traces_by_variant"].items()))
+        table.add_row(name, str(c["problems"]), str(c["traces"]), by_var, str(c["failed"]), str(c["bad_rows"]),
+                      f"{c['cost_usd']:.4f}")
+    Console().print(table)
+
+
+@app.command()
+def show(
+    run: RunArg,
+    n: Annotated[int, typer.Option("--n", help="number of traces to print", min=1)] = 3,
+    variant: Annotated[str | None, typer.Option(help="only this variant")] = None,
+    rejected: Annotated[bool, typer.Option("--rejected", help="only traces the validators rejected")] = False,
+    reason: Annotated[str | None, typer.Option(help="only traces rejected for this reason code")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Print traces of a run with their think / back / answer segments coloured."""
+    from rich.console import Console
+
+    from lbdata.ledger import Ledger
+    from lbdata.records import parse_variant
+    from lbdata.show import render_trace, select_traces
+    from lbdata.workspace import resolve_run
+
+    console = Console()
+    with Ledger.open(resolve_run(run, home)) as ledger:
+        items = select_traces(
+            ledger, n=n, variant=parse_variant(variant) if variant else None, rejected=rejected or bool(reason),
+            reason=reason,
+        )
+        if not items:
+            _out("no traces match")
+        for trace, problem, verdict in items:
+            console.print(render_trace(trace, problem, verdict))
+
+
+@app.command()
+def schemas(
+    check: Annotated[bool, typer.Option("--check", help="fail if schemas/ differs from records.py")] = False,
+    out: Annotated[Path | None, typer.Option(help="folder to write (default: the project's schemas/)")] = None,
+) -> None:
+    """Write (or check) the JSON Schemas of lbdata's records."""
+    from lbdata.errors import LbdataError
+    from lbdata.records import drifted_schemas, json_schemas
+    from lbdata.resources import resource_dir
+
+    target = out or resource_dir("schemas")
+    if check:
+        drifted = drifted_schemas(target)
+        if drifted:
+            raise LbdataError(f"schemas out of date: {', '.join(drifted)}; run `lbdata schemas` to regenerate")
+        _out(f"schemas up to date ({len(json_schemas())} files in {target})")
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in json_schemas().items():
+        (target / name).write_text(text)
+    _out(f"wrote {len(json_schemas())} schemas to {target}")
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),

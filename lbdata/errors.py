@@ -29,6 +29,10 @@ class TeacherError(LbdataError):
     """A teacher cannot be used (unknown name, missing key, a request that can never succeed)."""
 
 
+class RequestFailed(LbdataError):
+    """One teacher request failed for good (after its retries). It is recorded; the run goes on."""
+
+
 class LedgerError(LbdataError):
     """A run directory or its ledger is unusable (not SQLite, not writable, missing)."""
 

@@ -102,12 +102,14 @@ class Ledger:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
-            if create:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if create and (not tables or "meta" in tables):
                 conn.executescript(_SCHEMA)
                 conn.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() if has_meta else None
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
                 f"{db} is not a usable lbdata ledger ({exc}); move it away or pick another run with --run"

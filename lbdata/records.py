@@ -181,3 +181,25 @@ RECORDS: dict[str, type[BaseModel]] = {
     "Verdict": Verdict,
     "BadRow": BadRow,
 }
+
+
+def json_schemas() -> dict[str, str]:
+    """``{file name: JSON text}`` of every record's JSON Schema, as kept in ``schemas/``."""
+    import json
+
+    return {
+        f"{name}.schema.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        for name, model in RECORDS.items()
+    }
+
+
+def drifted_schemas(directory) -> list[str]:
+    """Names of schema files in ``directory`` that are missing or differ from ``records.py``."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    return [
+        name
+        for name, text in json_schemas().items()
+        if not (directory / name).exists() or (directory / name).read_text() != text
+    ]

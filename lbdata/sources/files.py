@@ -1,0 +1,298 @@
+"""Problems from local files and Hugging Face datasets, with column mapping and presets.
+
+Specs: ``hf:<dataset-id-or-local-folder>[@split]``, ``jsonl:PATH``, ``parquet:PATH``, or a folder
+written by ``datasets.Dataset.save_to_disk``. Columns are found by ``--image-col/--question-col/
+--answer-col/--choices-col/--trace-col`` or, when not given, by the known layouts (EasyR1
+``images/problem/answer``; ``image/question/answer``; TRL ``image/problem/solution``).
+
+A row that cannot become a problem (no answer, an image that is missing or unreadable, a line that
+is not JSON, a repeated id) is yielded as a ``BadRow`` with its reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lbdata.errors import SourceError
+from lbdata.records import BadRow, Problem
+from lbdata.sources.base import SourceRow, encode_png, image_ref
+
+# Candidate column names per role, in order of preference (the known public layouts).
+COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "image": ("images", "image", "image_path", "img"),
+    "question": ("problem", "question", "query", "prompt"),
+    "answer": ("answer", "solution", "ground_truth", "label", "gt"),
+    "choices": ("choices", "options"),
+    "id": ("id", "qid", "pid", "question_id", "uid"),
+    "trace": (),
+}
+PRESETS: dict[str, dict[str, str]] = {
+    "easyr1": {"image": "images", "question": "problem", "answer": "answer"},
+    "vqa": {"image": "image", "question": "question", "answer": "answer"},
+    "trl": {"image": "image", "question": "problem", "answer": "solution"},
+}
+ROLES = ("image", "question", "answer", "choices", "id", "trace")
+
+_BOXED = re.compile(r"\\boxed\{(.*)\}\s*$", re.S)
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
+_IMAGE_TAG = re.compile(r"\s*<image>\s*")
+
+
+def clean_answer(value: Any) -> str:
+    """Gold answers as shipped by public sets: strip ``\\boxed{}`` (ViRL39K) and ``<answer>`` tags (R1-V)."""
+    text = str(value).strip()
+    m = _ANSWER_TAG.search(text)
+    if m:
+        text = m.group(1).strip()
+    m = _BOXED.match(text)
+    if m:
+        text = m.group(1).strip()
+    return text
+
+
+class FileSource:
+    """Rows of a local file, a saved dataset folder, or a Hugging Face dataset, as problems."""
+
+    def __init__(self, spec: str, *, columns: dict[str, str] | None = None, preset: str | None = None):
+        self.spec = spec
+        self.kind, self.location, self.split = _parse_spec(spec)
+        mapping = dict(PRESETS[preset]) if preset else {}
+        if preset and preset not in PRESETS:
+            raise SourceError(f"unknown column preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        for role, col in (columns or {}).items():
+            if role not in ROLES:
+                raise SourceError(f"unknown column role {role!r}; valid roles: {', '.join(ROLES)}")
+            mapping[role] = col
+        self._requested = mapping
+        self.name = _source_name(self.kind, self.location)
+        self._base_dir = Path(self.location).parent if self.kind in ("jsonl", "parquet") else Path(self.location)
+        self.columns = self._resolve_columns(self._column_names())
+
+    # ------------------------------------------------------------------ description
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "spec": self.spec,
+            "split": self.split,
+            "columns": self.columns,
+            "revision": self._revision(),
+        }
+
+    def _revision(self) -> str:
+        path = Path(self.location)
+        if path.is_file():
+            h = hashlib.sha256()
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            return h.hexdigest()[:16]
+        if self.kind in ("hf", "saved"):
+            ds = self._dataset()
+            return getattr(ds, "_fingerprint", None) or "unknown"
+        return "unknown"
+
+    # ------------------------------------------------------------------ columns
+    def _column_names(self) -> list[str]:
+        if self.kind == "jsonl":
+            path = Path(self.location)
+            names: dict[str, None] = {}
+            with path.open(encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh):
+                    if lineno >= 1000:
+                        break
+                    try:
+                        row = json.loads(line) if line.strip() else None
+                    except json.JSONDecodeError:
+                        continue
+                    if isinstance(row, dict):
+                        names.update(dict.fromkeys(row))
+            if not names:
+                raise SourceError(f"{path} has no JSON rows; each line must be one JSON object")
+            return list(names)
+        if self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(self.location).schema_arrow.names)
+        return list(self._dataset().column_names)
+
+    def _resolve_columns(self, names: list[str]) -> dict[str, str]:
+        resolved: dict[str, str] = {}
+        for role in ROLES:
+            if role in self._requested:
+                col = self._requested[role]
+                if col not in names:
+                    flag = f"--{role}-col"
+                    raise SourceError(
+                        f"column {col!r} ({role}) is not in {self.spec}; its columns are: {', '.join(names)}; "
+                        f"pass {flag} with one of them"
+                    )
+                resolved[role] = col
+                continue
+            for cand in COLUMN_CANDIDATES[role]:
+                if cand in names:
+                    resolved[role] = cand
+                    break
+        for role in ("image", "question", "answer"):
+            if role not in resolved:
+                raise SourceError(
+                    f"{self.spec} has no {role} column (looked for {', '.join(COLUMN_CANDIDATES[role])}); "
+                    f"its columns are: {', '.join(names)}; pass --{role}-col NAME"
+                )
+        return resolved
+
+    # ------------------------------------------------------------------ rows
+    def _dataset(self):
+        if not hasattr(self, "_ds"):
+            import datasets
+
+            try:
+                if self.kind == "saved":
+                    ds = datasets.load_from_disk(self.location)
+                    if isinstance(ds, datasets.DatasetDict):
+                        if self.split not in ds:
+                            raise SourceError(
+                                f"{self.location} has splits {', '.join(ds)}; pick one with {self.location}@SPLIT"
+                            )
+                        ds = ds[self.split]
+                else:
+                    ds = datasets.load_dataset(self.location, split=self.split)
+            except SourceError:
+                raise
+            except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
+                raise SourceError(f"cannot open dataset {self.location!r} ({exc}); check the id or path") from None
+            except ConnectionError as exc:
+                raise SourceError(f"cannot reach the Hub for {self.location!r} ({exc}); use a local copy") from None
+            self._ds = ds
+        return self._ds
+
+    def _raw_rows(self) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
+        """(key, row or None, error detail)."""
+        if self.kind == "jsonl":
+            with open(self.location, encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                        if not isinstance(row, dict):
+                            raise TypeError("not an object")
+                    except (json.JSONDecodeError, TypeError) as exc:
+                        yield f"line{lineno}", None, f"line {lineno} is not a JSON object ({exc})"
+                        continue
+                    yield str(lineno - 1), row, ""
+        elif self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            index = 0
+            for batch in pq.ParquetFile(self.location).iter_batches(batch_size=256):
+                for row in batch.to_pylist():
+                    yield str(index), row, ""
+                    index += 1
+        else:
+            for index, row in enumerate(self._dataset()):
+                yield str(index), row, ""
+
+    def __iter__(self) -> Iterator[SourceRow | BadRow]:
+        seen: set[str] = set()
+        for index_key, row, error in self._raw_rows():
+            if row is None:
+                yield BadRow(source=self.name, key=index_key, reason="bad_json", detail=error)
+                continue
+            key = str(row.get(self.columns["id"], index_key)) if "id" in self.columns else index_key
+            if key in seen:
+                yield BadRow(source=self.name, key=key, reason="duplicate_key", detail=f"id {key!r} repeats")
+                continue
+            seen.add(key)
+            yield self._to_problem(key, row)
+
+    def _to_problem(self, key: str, row: dict[str, Any]) -> SourceRow | BadRow:
+        def bad(reason: str, detail: str) -> BadRow:
+            return BadRow(source=self.name, key=key, reason=reason, detail=detail)
+
+        question = row.get(self.columns["question"])
+        if question is None or not str(question).strip():
+            return bad("missing_question", f"column {self.columns['question']!r} is empty")
+        answer = row.get(self.columns["answer"])
+        if answer is None or not str(answer).strip():
+            return bad("missing_answer", f"column {self.columns['answer']!r} is empty")
+        raw_images = row.get(self.columns["image"])
+        if raw_images is None or (isinstance(raw_images, list) and not raw_images):
+            return bad("missing_image", f"column {self.columns['image']!r} is empty")
+        items = raw_images if isinstance(raw_images, list) else [raw_images]
+        blobs: list[bytes] = []
+        for item in items:
+            try:
+                blobs.append(self._image_bytes(item))
+            except FileNotFoundError as exc:
+                return bad("image_not_found", str(exc))
+            except (OSError, ValueError, TypeError) as exc:
+                return bad("unreadable_image", f"{type(exc).__name__}: {exc}")
+        try:
+            refs = [image_ref(b) for b in blobs]
+        except (OSError, ValueError) as exc:
+            return bad("unreadable_image", f"{type(exc).__name__}: {exc}")
+        choices = row.get(self.columns["choices"]) if "choices" in self.columns else None
+        if choices is not None and not (isinstance(choices, list) and all(isinstance(c, str | int | float) for c in choices)):
+            return bad("bad_choices", "choices must be a list of strings")
+        text = _IMAGE_TAG.sub(" ", str(question)).strip()
+        problem = Problem(
+            id=f"{self.name}:{key}",
+            images=refs,
+            question=text,
+            answer=clean_answer(answer),
+            choices=[str(c) for c in choices] if choices else None,
+            source=self.name,
+            meta={"row": key},
+        )
+        base = row.get(self.columns["trace"]) if "trace" in self.columns else None
+        return SourceRow(problem=problem, images=blobs, base_trace=str(base) if base else None)
+
+    def _image_bytes(self, item: Any) -> bytes:
+        if isinstance(item, bytes | bytearray):
+            return bytes(item)
+        if isinstance(item, dict):
+            if item.get("bytes"):
+                return bytes(item["bytes"])
+            if item.get("path"):
+                return self._image_bytes(item["path"])
+            raise ValueError("image dict has neither bytes nor path")
+        if isinstance(item, str):
+            path = Path(item)
+            if not path.is_absolute():
+                path = self._base_dir / path
+            if not path.exists():
+                raise FileNotFoundError(f"image file {item!r} not found (looked at {path})")
+            return path.read_bytes()
+        if hasattr(item, "save"):  # a PIL image decoded by datasets: re-encode deterministically
+            return encode_png(item)
+        raise TypeError(f"unsupported image value of type {type(item).__name__}")
+
+
+def _parse_spec(spec: str) -> tuple[str, str, str]:
+    if spec.startswith("jsonl:") or spec.startswith("parquet:"):
+        kind, _, path = spec.partition(":")
+        if not Path(path).is_file():
+            raise SourceError(f"{kind} file {path!r} not found; check the path after '{kind}:'")
+        return kind, path, "train"
+    if spec.startswith("hf:"):
+        rest = spec[3:]
+        location, _, split = rest.partition("@")
+        if not location:
+            raise SourceError("hf: needs a dataset id, e.g. hf:hiyouga/geometry3k@train")
+        return "hf", location, split or "train"
+    location, _, split = spec.partition("@")
+    if Path(location).is_dir():
+        return "saved", location, split or "train"
+    raise SourceError(f"cannot read source {spec!r}; use hf:ID[@split], jsonl:PATH, parquet:PATH or a dataset folder")
+
+
+def _source_name(kind: str, location: str) -> str:
+    if kind == "hf":
+        return location.rstrip("/")
+    return Path(location).stem if kind in ("jsonl", "parquet") else Path(location).name

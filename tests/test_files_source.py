@@ -1,0 +1,61 @@
+import datasets
+import pytest
+
+from lbdata.errors import SourceError, UsageError
+from lbdata.records import BadRow
+from lbdata.sources import load_source
+from lbdata.sources.base import SourceRow
+from tests.conftest import png_bytes
+
+
+def _split(rows):
+    good = [r for r in rows if isinstance(r, SourceRow)]
+    bad = [r for r in rows if isinstance(r, BadRow)]
+    return good, bad
+
+
+def test_jsonl_rows_and_bad_rows(jsonl_source):
+    src = load_source(f"jsonl:{jsonl_source}")
+    assert src.columns == {"image": "images", "question": "problem", "answer": "answer", "choices": "choices", "id": "id"}
+    good, bad = _split(list(src))
+    assert [g.problem.id for g in good] == ["data:a", "data:b", "data:f"]
+    b = good[1].problem
+    assert b.answer == "7.5" and b.question == "Find x."
+    assert good[2].problem.choices == ["1", "2"]
+    assert good[0].images[0] == (jsonl_source.parent / "img" / "0.png").read_bytes()
+    assert sorted(r.reason for r in bad) == ["bad_json", "duplicate_key", "image_not_found", "missing_answer", "unreadable_image"]
+
+
+def test_parquet_and_saved_dataset_and_hf_folder(tmp_path):
+    feats = datasets.Features({"image": datasets.Image(), "question": datasets.Value("string"),
+                               "answer": datasets.Value("string")})
+    from PIL import Image
+    import io
+
+    imgs = [Image.open(io.BytesIO(png_bytes(c))) for c in ("red", "blue")]
+    ds = datasets.Dataset.from_dict({"image": imgs, "question": ["q1", "q2"], "answer": ["1", "2"]}, features=feats)
+    ds.to_parquet(tmp_path / "t.parquet")
+    ds.save_to_disk(tmp_path / "saved")
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    ds.to_parquet(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet")
+    for spec in (f"parquet:{tmp_path / 't.parquet'}", str(tmp_path / "saved"), f"hf:{tmp_path / 'hub'}@train"):
+        good, bad = _split(list(load_source(spec)))
+        assert [g.problem.answer for g in good] == ["1", "2"], spec
+        assert not bad
+        assert good[0].problem.images[0].width == 32
+
+
+def test_column_mapping_errors(jsonl_source):
+    with pytest.raises(SourceError, match="pass --answer-col"):
+        load_source(f"jsonl:{jsonl_source}", columns={"answer": "nope"})
+    with pytest.raises(SourceError, match="not found"):
+        load_source("jsonl:/does/not/exist.jsonl")
+    with pytest.raises(UsageError, match="valid sources"):
+        load_source("s3://bucket")
+
+
+def test_explicit_columns(tmp_path):
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    (tmp_path / "x.jsonl").write_text('{"img": "a.png", "q": "How many?", "gt": "<answer>3</answer>"}\n')
+    good, _ = _split(list(load_source(f"jsonl:{tmp_path / 'x.jsonl'}", columns={"image": "img", "question": "q", "answer": "gt"})))
+    assert good[0].problem.answer == "3" and good[0].problem.id == "x:0"
