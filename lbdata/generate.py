@@ -25,7 +25,7 @@ from lbdata.hashing import content_hash
 from lbdata.ledger import Ledger
 from lbdata.records import BadRow, Trace, parse_variant
 from lbdata.sources import load_source
-from lbdata.sources.base import SourceRow
+from lbdata.sources.base import Source, SourceRow
 from lbdata.teachers import load_teacher
 from lbdata.teachers.base import Teacher, TraceRequest
 
@@ -152,9 +152,10 @@ class _Progress:
             self._bar.stop()
 
 
-async def _run(config: GenerateConfig, ledger: Ledger, teacher: Teacher, progress: bool) -> GenerateSummary:
+async def _run(
+    config: GenerateConfig, source: Source, ledger: Ledger, teacher: Teacher, progress: bool
+) -> GenerateSummary:
     summary = GenerateSummary(run_dir=ledger.run_dir)
-    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
     done_ids = ledger.done_trace_ids()
     teacher_info = teacher.info
     prompt_hashes = {v: teacher.prompt_hash(v, config.mode) for v in config.variants}
@@ -288,6 +289,7 @@ def generate(
     started = time.perf_counter()
     if config.mode == "insert" and config.teacher == "scene":
         raise UsageError("the scene teacher writes whole traces; use --mode write or an OpenAI-compatible teacher")
+    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
     teacher = teacher or load_teacher(config.teacher, **config.teacher_options)
     with Ledger.create(run_dir) as ledger:
         previous = ledger.read_config()
@@ -298,6 +300,6 @@ def generate(
             )
         ledger.write_config({"identity": config.identity(), "config": config.model_dump(mode="json"),
                              "lbdata_version": __version__})
-        summary = asyncio.run(_run(config, ledger, teacher, progress))
+        summary = asyncio.run(_run(config, source, ledger, teacher, progress))
         summary.elapsed_s = time.perf_counter() - started
     return summary
