@@ -183,6 +183,40 @@ def schemas(
     _out(f"wrote {len(json_schemas())} schemas to {target}")
 
 
+# --- train (tiny model) / serve ---
+# `lbdata train …`: one sub-app for every training command (tiny-model here; sft and grpo join it).
+train_app = typer.Typer(
+    help="Train models on lbdata corpora (and build the tiny offline Qwen2.5-VL).", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("tiny-model")
+def train_tiny_model(
+    out: Annotated[Path, typer.Option("--out", help="new or empty directory, or an earlier tiny model")],
+    seed: Annotated[int, typer.Option(help="seed of the random weights; same seed, same files")] = 0,
+) -> None:
+    """Build a tiny random-weight Qwen2.5-VL with a local tokenizer and an image-only processor (offline)."""
+    from lbdata.train.tiny import build_tiny_model, parameter_count
+
+    path = build_tiny_model(out, seed=seed)
+    _out(f"wrote a tiny Qwen2.5-VL ({parameter_count(path):,} parameters) to {path}")
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="a local model directory (lbdata train tiny-model)")],
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+) -> None:
+    """Serve a local model over the OpenAI API (`transformers serve`, with lbdata's image processor)."""
+    from lbdata.serve import check_servable, serve_model
+
+    name = check_servable(model_dir)
+    typer.echo(f"serving at http://{host}:{port}/v1 as model {str(name)!r}; Ctrl-C stops", err=True)
+    serve_model(name, host=host, port=port)
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),
