@@ -1,0 +1,275 @@
+"""``answers_match(gold, pred)``: does a final answer match the gold answer?
+
+Layers, cheapest first; the first layer that can decide, decides:
+
+1. guards — empty, over-long (> ``MAX_ANSWER_CHARS``) or hedged answers ("5 or 6", "maybe 5") are wrong;
+2. presentation is stripped (``normalize.clean``): ``\\boxed``, ``$``, ``\\text``/``\\mathrm``,
+   ``\\left``/``\\right``, ``\\dfrac``, spacing, "the answer is", a trailing full stop;
+3. multiple choice — a gold letter is matched by ``B``, ``(B)``, ``B.``, ``Option B``, ``B: 12``; any
+   other letter never matches; with ``choices`` the option text matches its letter (and a letter
+   matches a gold option text);
+4. yes/no and short text — case and punctuation insensitive, a leading article ignored;
+5. ``x = 3`` / ``AB = 5`` → the right-hand side (two different left-hand sides never match);
+6. units — degrees (``30^\\circ`` = ``30`` = ``30 degrees``), percent, lengths, counted nouns; one side
+   without a unit matches on the value; two different explicit units never match (``5 cm`` ≠ ``5 m``,
+   and no conversion: ``5 cm`` ≠ ``50 mm``);
+7. simple numbers, exactly (``fractions``): integers, decimals, ``1,000``, ``a/b``, ``\\frac{a}{b}``;
+   value over form (``2/4`` = ``1/2``); a decimal matches an exact value only when it is that value
+   correctly rounded at the precision shown and shows at least three significant digits;
+8. everything else — math-verify (sympy) in a worker process with a hard time limit: sets unordered,
+   tuples and intervals ordered (``(1,3)`` ≠ ``[1,3]``), an inequality matches its interval, ``3!`` = 6.
+
+Percent policy: ``%`` is a unit of the number written. ``25%`` = ``25`` = ``25 percent`` = ``25\\%``,
+and ``25%`` ≠ ``0.25``: the two numbers differ, and the question fixes which one it asks for.
+
+Time limit: sympy runs in a persistent child process (``sympy_worker``); a call that takes longer than
+``timeout_s`` kills it (restarted on the next call), returns False and is counted in
+``answer_stats()["timeouts"]``. This holds in any thread and in worker processes, unlike math-verify's
+``signal.alarm``. Pathological inputs (power towers, huge factorials, deep nesting) are refused before
+sympy sees them. Results are memoised per process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from lbdata.validate import normalize as nz
+
+logger = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_S = 120.0
+"""How long a fresh sympy worker may take to import (not counted against a call's time limit)."""
+
+_STATS: Counter[str] = Counter()
+
+
+def answer_stats() -> dict[str, int]:
+    """Counters of this process: calls, memo hits, fast-path decisions, sympy calls, timeouts, restarts."""
+    info = _match_cached.cache_info()
+    return {
+        "calls": _STATS["calls"],
+        "memo_hits": info.hits,
+        "fast": _STATS["fast"],
+        "sympy": _STATS["sympy"],
+        "timeouts": _STATS["timeouts"],
+        "worker_restarts": _STATS["restarts"],
+        "refused": _STATS["refused"],
+    }
+
+
+def reset_answer_stats(*, clear_memo: bool = False) -> None:
+    """Zero the counters (and, with ``clear_memo``, forget memoised results)."""
+    _STATS.clear()
+    if clear_memo:
+        _match_cached.cache_clear()
+
+
+def answers_match(
+    gold: str,
+    pred: str | None,
+    *,
+    choices: Sequence[str] | None = None,
+    timeout_s: float = 2.0,
+) -> bool:
+    """True when ``pred`` states the same answer as ``gold`` (see the module docstring for the rules).
+
+    ``choices`` are the option texts of a multiple-choice question, A first. Never raises on odd
+    input and never runs longer than about ``timeout_s`` (a timeout is a False, counted).
+    """
+    if gold is None or pred is None:
+        return False
+    _STATS["calls"] += 1
+    return _match_cached(str(gold), str(pred), tuple(choices) if choices else None, float(timeout_s))
+
+
+@lru_cache(maxsize=1 << 16)
+def _match_cached(gold: str, pred: str, choices: tuple[str, ...] | None, timeout_s: float) -> bool:
+    if len(gold) > nz.MAX_ANSWER_CHARS or len(pred) > nz.MAX_ANSWER_CHARS:
+        _STATS["refused"] += 1
+        return False
+    g, p = nz.clean(gold), nz.clean(pred)
+    if not g or not p:
+        return False
+    g_letter = nz.gold_letter(g, has_choices=bool(choices))
+    p_pick = nz.pred_letter(p)
+    if g_letter is not None:
+        if p_pick is not None:
+            return p_pick[0] == g_letter
+        if choices:
+            hits = [
+                chr(65 + i)
+                for i, c in enumerate(choices)
+                if _match_value(nz.clean(nz.option_text(c)), p, timeout_s)
+            ]
+            return hits == [g_letter]
+        return False
+    if p_pick is not None and choices:
+        idx = ord(p_pick[0]) - 65
+        if 0 <= idx < len(choices) and len(p) <= 40:
+            return _match_value(g, nz.clean(nz.option_text(choices[idx])), timeout_s)
+    return _match_value(g, p, timeout_s)
+
+
+def _match_value(g: str, p: str, timeout_s: float) -> bool:
+    """Compare two cleaned non-letter answers."""
+    if not g or not p:
+        return False
+    if nz.is_hedged(p) and not nz.is_hedged(g):
+        return False
+    if g == p:
+        _STATS["fast"] += 1
+        return True
+    g_yn = nz.yes_no(g)
+    if g_yn is not None:
+        return nz.yes_no(p) == g_yn
+    g_lhs, g = nz.split_assignment(g)
+    p_lhs, p = nz.split_assignment(p)
+    if g_lhs and p_lhs and g_lhs.lower() != p_lhs.lower():
+        return False
+    g, g_unit = nz.split_unit(g)
+    p, p_unit = nz.split_unit(p)
+    if g_unit and p_unit and g_unit != p_unit:
+        return False
+    g = nz.number_word(g) or g
+    p = nz.number_word(p) or p
+    if g == p:
+        _STATS["fast"] += 1
+        return True
+    g_num, p_num = nz.simple_number(g), nz.simple_number(p)
+    if g_num is not None and p_num is not None:
+        _STATS["fast"] += 1
+        return nz.numbers_match(g_num, p_num)
+    if nz.is_text(g) or nz.is_text(p):
+        _STATS["fast"] += 1
+        return nz.norm_text(g) == nz.norm_text(p)
+    if nz.too_hard(g) or nz.too_hard(p):
+        _STATS["refused"] += 1
+        return False
+    _STATS["sympy"] += 1
+    return _worker().ask(g, p, timeout_s)
+
+
+# ----------------------------------------------------------------------------- the sympy worker process
+
+
+class _SympyWorker:
+    """A persistent ``python -m lbdata.validate.sympy_worker`` child, killed and restarted on timeout.
+
+    After a kill the replacement is spawned at once, so its imports overlap with the caller's other
+    work; waiting for it to say ``ready`` is never counted against a call's time limit.
+    """
+
+    def __init__(self) -> None:
+        self.owner_pid = os.getpid()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready = False
+
+    def spawn(self) -> None:
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.setdefault("OMP_NUM_THREADS", "1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lbdata.validate.sympy_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.ready = False
+        _STATS["restarts"] += 1
+
+    def _ensure_ready(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            self.spawn()
+        if self.ready:
+            return True
+        assert self.proc is not None and self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT_S)
+        if not ready or self.proc.stdout.readline().strip() != b"ready":
+            logger.warning("the sympy answer worker did not start; answers needing sympy count as no match")
+            self.kill()
+            return False
+        self.ready = True
+        return True
+
+    def kill(self) -> None:
+        if self.proc is not None and self.owner_pid == os.getpid():
+            try:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.proc = None
+        self.ready = False
+
+    def ask(self, gold: str, pred: str, timeout_s: float) -> bool:
+        if not self._ensure_ready():
+            return False
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps({"gold": gold, "pred": pred}).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            self.kill()
+            return False
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, timeout_s))
+        if not ready:
+            _STATS["timeouts"] += 1
+            logger.info("answer check timed out after %.1fs; counted as no match", timeout_s)
+            self.kill()
+            self.spawn()
+            return False
+        line = proc.stdout.readline()
+        if not line:  # the worker died (memory cap, crash)
+            self.kill()
+            return False
+        try:
+            return bool(json.loads(line)["ok"])
+        except (ValueError, KeyError):
+            self.kill()
+            return False
+
+
+_local = threading.local()
+_workers: list[_SympyWorker] = []
+_workers_lock = threading.Lock()
+
+
+def _worker() -> _SympyWorker:
+    """This thread's worker (a forked child never reuses its parent's pipes)."""
+    w = getattr(_local, "worker", None)
+    if w is None or w.owner_pid != os.getpid():
+        w = _SympyWorker()
+        _local.worker = w
+        with _workers_lock:
+            _workers.append(w)
+    return w
+
+
+def warm_up() -> None:
+    """Start this thread's sympy worker now (non-blocking), so the first hard answer does not wait for it."""
+    w = _worker()
+    if w.proc is None:
+        w.spawn()
+
+
+@atexit.register
+def shutdown_workers() -> None:
+    """Kill the sympy workers this process started."""
+    with _workers_lock:
+        for w in _workers:
+            w.kill()
+        _workers.clear()

@@ -1,0 +1,179 @@
+"""Anti-empty-back rules: a ``<back>`` must really look at the image.
+
+Each back segment is checked on its own:
+
+- ``back_empty`` — fewer than ``min_back_words`` words (an empty back is not checked further);
+- ``back_filler`` — no concrete visual evidence: no number (digits or number words), no label or name
+  from the question or its choices (``AB``, ``C``, ``France``), and no visual noun (bar, axis, side,
+  angle, colour or shape names, …) within four words of a relation word (taller, equal, above,
+  parallel, than, …);
+- ``back_copy`` — more than ``max_copy_share`` of its word ``copy_ngram``-grams already appear in the
+  question or the segments before it, or it is identical (case and spacing aside) to an earlier back;
+- ``back_not_visual`` — no image word (image, figure, chart, see, shown, visible, …) and no visual noun.
+
+These are the rules the format reward pays on, so a back that games them ("Let me look back at the
+image to double-check everything.") earns nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lbdata.validate.config import ValidationConfig
+from lbdata.validate.tags import WORD_RE, ParsedTrace
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NUMBER_RE = re.compile(
+    r"\d|\b(?:zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
+    r"thousand|twice|half|double|triple|thrice)\b",
+    re.IGNORECASE,
+)
+_COLOURS = (
+    "red blue green yellow purple orange black white gray grey brown pink cyan magenta teal violet "
+    "gold silver navy maroon olive lime"
+)
+VISUAL_NOUNS = _wordset(
+    "bar bars column columns row rows cell cells axis axes tick ticks gridline gridlines grid legend line "
+    "lines curve curves point points dot dots marker markers vertex vertices side sides edge edges angle "
+    "angles arc arcs segment segments label labels leg legs hypotenuse base height width length radius "
+    "diameter chord triangle triangles square squares circle circles rectangle rectangles cube cubes "
+    "sphere spheres cylinder cylinders cone cones polygon pentagon hexagon shape shapes object objects "
+    "slice slices sector sectors wedge wedges block blocks ball balls peak peaks corner corners diagonal "
+    "diagonals gridline " + _COLOURS
+)
+RELATION_WORDS = _wordset(
+    "taller shorter higher lower larger smaller bigger longer wider narrower thicker thinner more fewer "
+    "less greater equal equals same twice half above below under beneath over beside between inside "
+    "outside within left top bottom upper parallel perpendicular opposite adjacent touches touch meets "
+    "meet intersects intersect crosses cross reaches reach exceeds exceed than highest lowest largest "
+    "smallest tallest shortest longest most least next only exactly matches match differs different "
+    "congruent bisects midpoint tangent"
+)
+IMAGE_WORDS = _wordset(
+    "image images picture pictures figure figures diagram diagrams chart charts graph graphs plot plots "
+    "drawing photo photograph illustration table tables map scene screenshot sketch visual visually see "
+    "sees seen saw look looks looking looked shown shows show showing visible appear appears appeared "
+    "displayed drawn depicted pictured marked labeled labelled observe observed glance inspect inspecting "
+    "examine examining zoom"
+)
+_LABEL_TOKEN_RE = re.compile(r"\b[A-Z]{1,3}\d?'?(?![\w'])")
+_CAP_WORD_RE = re.compile(r"\b[A-Z][a-z]{2,}\b")
+_STOP_CAPS = _wordset(
+    "The This That These Those What Which Who Whom Whose When Where Why How Find Given Let Suppose Assume "
+    "Compute Calculate Determine Choose Select Use Answer Options Option Choices Choice Question Hint If In "
+    "On At For From With And But Not Each Every All Some Any Its Their There Here Are Is Was Were"
+)
+_A_LABEL_BEFORE = _wordset(
+    "point vertex angle side corner option choice label bar line segment region group category shape object "
+    "column row labelled labeled marked at from to and of"
+)
+
+
+def question_labels(question: str | None, choices: Sequence[str] | None = None) -> frozenset[str]:
+    """Labels and names a back may cite as evidence: capital-letter labels (``A``, ``AB``, ``P1``) and
+    capitalised words that are not the first of a sentence, from the question and its choices."""
+    labels: set[str] = set()
+    texts = [question or ""] + list(choices or [])
+    for i, text in enumerate(texts):
+        for m in _LABEL_TOKEN_RE.finditer(text):
+            tok = m.group(0)
+            if tok == "I" or (tok == "A" and re.match(r" [a-z]", text[m.end() : m.end() + 2])):
+                continue
+            labels.add(tok)
+        for sentence in re.split(r"(?<=[.!?:])\s+|\n+", text):
+            words = _CAP_WORD_RE.findall(sentence)
+            first = sentence.strip().split(" ", 1)[0] if sentence.strip() else ""
+            for w in words:
+                if w in _STOP_CAPS or (w == first and i == 0):
+                    continue
+                labels.add(w)
+    return frozenset(labels)
+
+
+def _cites_label(back: str, labels: frozenset[str], has_question: bool) -> bool:
+    candidates = labels if has_question else frozenset(m.group(0) for m in _LABEL_TOKEN_RE.finditer(back))
+    for label in candidates:
+        if label == "I":
+            continue
+        for m in re.finditer(r"(?<![\w'])" + re.escape(label) + r"(?![\w'])", back):
+            if label != "A":
+                return True
+            before = re.findall(r"[a-z]+", back[max(0, m.start() - 12) : m.start()].lower())
+            followed_by_word = re.match(r" [a-z]", back[m.end() : m.end() + 2]) is not None
+            if (before and before[-1] in _A_LABEL_BEFORE) or not followed_by_word:
+                return True
+    return False
+
+
+def _tied_visual_noun(words: list[str], window: int = 4) -> bool:
+    nouns = [i for i, w in enumerate(words) if w in VISUAL_NOUNS]
+    if not nouns:
+        return False
+    rel = [i for i, w in enumerate(words) if w in RELATION_WORDS]
+    return any(abs(i - j) <= window for i in nouns for j in rel)
+
+
+def has_evidence(back: str, labels: frozenset[str], *, has_question: bool) -> bool:
+    """Concrete visual evidence: a number, a label from the question, or a visual noun tied to a relation."""
+    if _NUMBER_RE.search(back):
+        return True
+    if _cites_label(back, labels, has_question):
+        return True
+    return _tied_visual_noun([w.lower() for w in WORD_RE.findall(back)])
+
+
+def refers_to_image(back: str) -> bool:
+    """True when the back mentions the image or something visual in it."""
+    words = {w.lower() for w in WORD_RE.findall(back)}
+    return bool(words & IMAGE_WORDS or words & VISUAL_NOUNS)
+
+
+def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def back_reasons(
+    parsed: ParsedTrace,
+    config: ValidationConfig,
+    *,
+    question: str | None = None,
+    choices: Sequence[str] | None = None,
+) -> tuple[list[str], dict[str, float]]:
+    """Reason codes (each at most once) and scores for every ``<back>`` of a parsed trace."""
+    reasons: list[str] = []
+    scores: dict[str, float] = {}
+    if not any(s.kind == "back" for s in parsed.segments):
+        return reasons, scores
+    labels = question_labels(question, choices)
+    n = config.copy_ngram
+    seen: set[tuple[str, ...]] = set(_ngrams([w.lower() for w in WORD_RE.findall(question or "")], n))
+    earlier_backs: set[str] = set()
+    min_words, max_copy = 10**9, 0.0
+    for seg in parsed.segments:
+        words = [w.lower() for w in WORD_RE.findall(seg.text)]
+        grams = _ngrams(words, n)
+        if seg.kind == "back":
+            min_words = min(min_words, len(words))
+            if len(words) < config.min_back_words:
+                reasons.append("back_empty")
+            else:
+                if not has_evidence(seg.text, labels, has_question=question is not None):
+                    reasons.append("back_filler")
+                if not refers_to_image(seg.text):
+                    reasons.append("back_not_visual")
+                share = sum(g in seen for g in grams) / len(grams) if grams else 0.0
+                max_copy = max(max_copy, share)
+                key = " ".join(words)
+                if share > config.max_copy_share or key in earlier_backs:
+                    reasons.append("back_copy")
+                earlier_backs.add(key)
+        seen.update(grams)
+    scores["back_words_min"] = float(min_words)
+    scores["back_copy_max"] = round(max_copy, 4)
+    return list(dict.fromkeys(reasons)), scores

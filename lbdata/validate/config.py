@@ -1,0 +1,87 @@
+"""``ValidationConfig``: the thresholds of the validators, loadable from a flat YAML file.
+
+The ledger keys verdicts by (trace id, ``config.config_hash``): changing a threshold, or a rule
+(``RULES_VERSION``), gives a new hash, and ``lbdata validate`` then re-validates every trace once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lbdata.errors import ConfigError
+from lbdata.hashing import content_hash
+
+RULES_VERSION = 1
+"""Bumped whenever a rule changes behaviour, so old verdicts are not mistaken for current ones."""
+
+
+class ValidationConfig(BaseModel):
+    """Thresholds for ``validate_trace`` (defaults follow the issue that defined the rules)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_backs: int = Field(default=3, ge=1, description="most <back> segments a back-variant trace may have")
+    min_words_before_back: int = Field(
+        default=12, ge=0, description="semantic_back: fewest words in the think before the first <back>"
+    )
+    min_rethink_words: int = Field(
+        default=5, ge=0, description="fewest words in the think after the last <back>"
+    )
+    min_back_words: int = Field(default=8, ge=1, description="fewest words in a <back> (fewer: back_empty)")
+    copy_ngram: int = Field(default=5, ge=2, description="n of the word n-grams that back_copy compares")
+    max_copy_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="back_copy when more than this share of a back's n-grams already appear before it",
+    )
+    min_insert_overlap: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="insert mode: least token overlap between the non-back text and the base trace",
+    )
+    answer_timeout_s: float = Field(
+        default=2.0, gt=0.0, description="time limit of one sympy answer comparison (a timeout is no match)"
+    )
+
+    @property
+    def config_hash(self) -> str:
+        """Content hash of the fields and the rules version: the key of verdicts in the ledger."""
+        return content_hash({"rules_version": RULES_VERSION, **self.model_dump(mode="json")})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> ValidationConfig:
+        """Load a flat YAML mapping of field names; an unknown key or bad value is a ConfigError naming it."""
+        import yaml
+
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read validation config {str(p)!r} ({exc.strerror}); check the path"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML ({exc}); fix the file") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p} must be a mapping of field: value; see `lbdata validate --help`")
+        return cls.from_dict(data, origin=str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str = "validation config") -> ValidationConfig:
+        unknown = sorted(set(data) - set(cls.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"unknown key {unknown[0]!r} in {origin}; valid keys: {', '.join(cls.model_fields)}"
+            )
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(x) for x in err["loc"])
+            raise ConfigError(f"bad value for {key!r} in {origin}: {err['msg']}") from None

@@ -1,0 +1,595 @@
+"""Answer normal forms: the cheap, exact layers of answer checking that run before sympy.
+
+Everything here is pure string and ``fractions.Fraction`` work: unwrapping LaTeX, splitting off a unit,
+reading multiple-choice letters, yes/no, short text, and simple numbers (integers, decimals,
+fractions). ``lbdata.validate.answers`` decides with these when it can and falls back to math-verify
+(in a killable worker process) only for real expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MAX_ANSWER_CHARS = 1000
+"""Answers longer than this never match (no real final answer is that long; it guards the regexes)."""
+
+# ----------------------------------------------------------------------------- LaTeX unwrapping
+
+_WRAPPER_CMDS = (
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textnormal",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mbox",
+    "boldsymbol",
+    "mathsf",
+    "texttt",
+    "operatorname",
+    "emph",
+)
+_WRAPPER_RE = re.compile(r"\\(?:" + "|".join(_WRAPPER_CMDS) + r")\s*\{")
+_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_LEFT_RIGHT_RE = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)\s*(\.|\\\{|\\\}|[()\[\]|]|\\langle|\\rangle)"
+)
+_SPACING_RE = re.compile(r"\\[,;:!>]|\\quad|\\qquad|\\ |~|\\displaystyle|\\textstyle|\\limits")
+_DIGIT_GROUP_RE = re.compile(r"(?<=\d)(?:\{,\}|\\,|\\!|\\ )(?=\d{3}(?!\d))")
+_LEAD_RE = re.compile(
+    r"^(?:(?:so|thus|therefore|hence)\s*,?\s*)?(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is|:|=)\s*",
+    re.I,
+)
+_APPROX_LEAD_RE = re.compile(r"^(?:\\approx|≈|approximately|approx\.?|about|around|roughly)\s*", re.I)
+_APPROX_MID_RE = re.compile(r"\s*(?:\\approx|≈)\s*")
+_UNICODE = {
+    "−": "-",
+    "–": "-",
+    "×": "\\times ",
+    "÷": "\\div ",
+    "π": "\\pi ",
+    "∞": "\\infty ",
+    "·": "\\cdot ",
+    "≤": "\\le ",
+    "≥": "\\ge ",
+    "≠": "\\ne ",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+}
+_UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+_SQRT_UNICODE_RE = re.compile(r"√\s*(\d+|\{[^{}]*\}|\([^()]*\))")
+
+
+def matching_brace(text: str, open_pos: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``open_pos``, or -1 when unbalanced (``\\{`` is skipped)."""
+    depth = 0
+    i = open_pos
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{…}`` with balanced braces, or None."""
+    for m in reversed(list(_BOXED_RE.finditer(text))):
+        end = matching_brace(text, m.end() - 1)
+        if end >= 0:
+            return text[m.end() : end]
+    return None
+
+
+def _unwrap(text: str, pattern: re.Pattern[str]) -> str:
+    """Replace ``\\cmd{content}`` by ``content`` for every match of ``pattern`` (innermost last)."""
+    for _ in range(8):
+        m = pattern.search(text)
+        if m is None:
+            return text
+        end = matching_brace(text, m.end() - 1)
+        if end < 0:
+            return text[: m.start()] + text[m.end() :]
+        text = text[: m.start()] + text[m.end() : end] + text[end + 1 :]
+    return text
+
+
+def clean(answer: str) -> str:
+    """Strip the presentation of an answer and keep its content.
+
+    Removes ``\\boxed``, ``$``/``\\(``/``\\[`` delimiters, ``\\text``/``\\mathrm``-style wrappers,
+    ``\\left``/``\\right``, spacing commands, a leading "the answer is", a trailing full stop; maps
+    ``\\dfrac``/``\\tfrac`` to ``\\frac`` and a few Unicode symbols to LaTeX; digit groups written
+    ``1{,}000`` or ``1\\,000`` become ``1,000``. Idempotent.
+    """
+    s = answer.strip()
+    if len(s) > MAX_ANSWER_CHARS:
+        return s
+    if "\\boxed" in s or "\\fbox" in s:
+        inner = last_boxed(s)
+        if inner is not None:
+            s = inner
+    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], s)
+    if "√" in s:
+        s = _SQRT_UNICODE_RE.sub(lambda m: "\\sqrt{" + m.group(1).strip("{}()") + "}", s)
+    s = s.replace("\\$", "").replace("$", "")
+    s = s.replace("\\(", "").replace("\\)", "").replace("\\[", "").replace("\\]", "")
+    s = re.sub(r"\\[dtc]frac", r"\\frac", s)
+    s = _DIGIT_GROUP_RE.sub(",", s)
+    s = _unwrap(s, _WRAPPER_RE)
+    s = _LEFT_RIGHT_RE.sub(lambda m: "" if m.group(1) == "." else m.group(1), s)
+    s = _SPACING_RE.sub(" ", s)
+    s = re.sub(r"\s+", " ", s).strip()
+    s = _LEAD_RE.sub("", s)
+    s = _APPROX_LEAD_RE.sub("", s)
+    parts = _APPROX_MID_RE.split(s)
+    if len(parts) == 2 and parts[0] and parts[1]:
+        s = parts[0]  # "2\sqrt{3} \approx 3.46": the exact form is the answer
+    s = s.rstrip()
+    while s.endswith((".", "。")) and not s.endswith("\\."):
+        s = s[:-1].rstrip()
+    if s.startswith("{") and matching_brace(s, 0) == len(s) - 1:
+        s = s[1:-1].strip()
+    return s
+
+
+# ----------------------------------------------------------------------------- hedges and lists
+
+_HEDGE_RE = re.compile(r"\bor\b|\\lor\b|\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\?", re.I)
+
+
+def is_hedged(s: str) -> bool:
+    """A hedged answer names alternatives ("5 or 6", "maybe 5"): it is never correct."""
+    return _HEDGE_RE.search(s) is not None
+
+
+# ----------------------------------------------------------------------------- assignments
+
+_LHS_RE = re.compile(
+    r"^(?P<lhs>(?:m\s*)?\\angle\s*[A-Za-z]{1,3}|\\overline\{[A-Za-z]{1,3}\}|[A-Za-z](?:_\{?\w{1,3}\}?)?'?"
+    r"|[A-Z]{1,3}|\\(?:theta|alpha|beta|gamma|phi|angle)\b)\s*=\s*(?P<rhs>.+)$"
+)
+
+
+def split_assignment(s: str) -> tuple[str | None, str]:
+    """``x = 3`` → ("x", "3"); ``AB = 5`` → ("AB", "5"); ``x = 1 + 2 = 3`` → ("x", "3"); else (None, s)."""
+    if "=" not in s or "\\le" in s or "\\ge" in s or "<" in s or ">" in s:
+        return None, s
+    m = _LHS_RE.match(s)
+    if m is None:
+        return None, s
+    rhs = m.group("rhs")
+    if "," in rhs or ";" in rhs:
+        return None, s  # "x = 1, y = 2" is a system, leave it to sympy
+    rhs = rhs.rsplit("=", 1)[-1].strip()
+    if not rhs:
+        return None, s
+    return re.sub(r"\s+", "", m.group("lhs")), rhs
+
+
+# ----------------------------------------------------------------------------- units
+
+_UNIT_CANON = {
+    "mm": "mm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "cm": "cm",
+    "centimeter": "cm",
+    "centimetre": "cm",
+    "m": "m",
+    "meter": "m",
+    "metre": "m",
+    "mtr": "m",
+    "km": "km",
+    "kilometer": "km",
+    "kilometre": "km",
+    "in": "in",
+    "inch": "in",
+    "inche": "in",
+    "ft": "ft",
+    "foot": "ft",
+    "feet": "ft",
+    "yd": "yd",
+    "yard": "yd",
+    "mi": "mi",
+    "mile": "mi",
+    "mg": "mg",
+    "g": "g",
+    "gram": "g",
+    "gm": "g",
+    "kg": "kg",
+    "kilogram": "kg",
+    "lb": "lb",
+    "pound": "lb",
+    "oz": "oz",
+    "ounce": "oz",
+    "ml": "ml",
+    "milliliter": "ml",
+    "millilitre": "ml",
+    "l": "l",
+    "liter": "l",
+    "litre": "l",
+    "s": "s",
+    "sec": "s",
+    "second": "s",
+    "min": "min",
+    "minute": "min",
+    "h": "h",
+    "hr": "h",
+    "hour": "h",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "year": "year",
+    "yr": "year",
+    "deg": "deg",
+    "degree": "deg",
+    "rad": "rad",
+    "radian": "rad",
+    "%": "%",
+    "percent": "%",
+    "percentage": "%",
+    "pct": "%",
+    "dollar": "$",
+    "usd": "$",
+    "cent": "cent",
+    "euro": "eur",
+    "kmh": "km/h",
+    "kph": "km/h",
+    "mph": "mi/h",
+    "unit": "",
+    "square unit": "",
+    "sq unit": "",
+    "cubic unit": "",
+    "unit^2": "",
+    "unit^3": "",
+}
+_NO_SPACE_UNITS = (
+    "mm",
+    "cm",
+    "km",
+    "m",
+    "in",
+    "ft",
+    "yd",
+    "mi",
+    "mg",
+    "kg",
+    "g",
+    "lb",
+    "ml",
+    "l",
+    "s",
+    "min",
+    "h",
+    "hr",
+    "deg",
+    "rad",
+    "mph",
+    "kmh",
+    "kph",
+)
+_MATH_WORDS = _wordset(
+    "sin cos tan cot sec csc log ln exp lim max min sqrt pi infty inf det mod gcd lcm arcsin arccos arctan "
+    "sinh cosh tanh frac cdot times div le ge ne leq geq neq pm mp circ angle triangle overline"
+)
+_DEGREE_RE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree)\s*$")
+_PERCENT_RE = re.compile(r"\s*(?:\\%|%)\s*$")
+_POWER_SUFFIX_RE = re.compile(r"(?:\^\s*\{?\s*([23])\s*\}?|([²³]))$")
+_WORD_UNIT_RE = re.compile(
+    r"(?:(?<=[\d}).])|(?<=\d)\s|(?<=[}).])\s|(?<=\\pi)\s)\s*([A-Za-z%$][A-Za-z./ ^{}23²³$]*)$"
+)
+
+
+def _canon_unit(raw: str) -> str | None:
+    """Canonical spelling of a unit, or None when ``raw`` does not look like one."""
+    u = raw.strip().lower().replace("{", "").replace("}", "")
+    u = re.sub(r"\s+", " ", u)
+    power = ""
+    m = _POWER_SUFFIX_RE.search(u)
+    if m:
+        power = "^" + (m.group(1) or {"²": "2", "³": "3"}[m.group(2)])
+        u = u[: m.start()].strip()
+    for prefix, p in (("square ", "^2"), ("sq. ", "^2"), ("sq ", "^2"), ("cubic ", "^3"), ("cu ", "^3")):
+        if u.startswith(prefix):
+            u, power = u[len(prefix) :].strip(), p
+    if "/" in u or " per " in u:
+        parts = re.split(r"\s*/\s*|\s+per\s+", u)
+        if len(parts) == 2:
+            a, b = _canon_unit(parts[0]), _canon_unit(parts[1])
+            if a and b:
+                return f"{a}/{b}{power}"
+        return None
+    if not re.fullmatch(r"[a-z%$]+(?: [a-z]+){0,2}", u):
+        return None
+    if u in _UNIT_CANON:
+        return _UNIT_CANON[u] + power if _UNIT_CANON[u] else ""
+    singular = re.sub(r"(?:es|s)$", "", u) if len(u) > 3 else u
+    for cand in (singular, u[:-1] if u.endswith("s") else u):
+        if cand in _UNIT_CANON:
+            base = _UNIT_CANON[cand]
+            return base + power if base else ""
+    if u in _MATH_WORDS or len(u) < 2 or any(w in _MATH_WORDS for w in u.split()):
+        return None
+    return singular + power  # a counted noun ("5 apples"): a unit of its own
+
+
+def split_unit(s: str) -> tuple[str, str | None]:
+    """Split ``"5 cm"`` into ``("5", "cm")``; ``"30^\\circ"`` into ``("30", "deg")``; no unit → ``(s, None)``.
+
+    Generic units ("units", "square units") come back as ``""`` (present but not explicit).
+    """
+    m = _DEGREE_RE.search(s)
+    if m and m.start() > 0:
+        return s[: m.start()].strip(), "deg"
+    m = _PERCENT_RE.search(s)
+    if m and m.start() > 0:
+        return s[: m.start()].strip(), "%"
+    m = _WORD_UNIT_RE.search(s)
+    if m:
+        raw = m.group(1)
+        head = s[: m.start(1)].strip()
+        if head and not head.endswith(("=", "+", "-", "\\")):
+            unit = _canon_unit(raw)
+            no_space = s[m.start(1) - 1 : m.start(1)] not in (" ",)
+            if unit is not None and (
+                not no_space
+                or raw.strip().lower().rstrip("^23{}²³") in _NO_SPACE_UNITS
+                or unit in ("deg", "%")
+            ):
+                return head, unit
+    return s, None
+
+
+# ----------------------------------------------------------------------------- choices, yes/no, text
+
+_GOLD_LETTER_RE = re.compile(r"^(?:option\s+|choice\s+)?[(\[]?([A-Za-z])[)\]]?\.?$", re.I)
+_PRED_LETTER_RE = re.compile(
+    r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:\-]?\s*)?"
+    r"(?:[(\[]([A-Za-z])[)\]]|([A-Za-z]))"
+    r"(?:\s*[.:)\-]\s*(?P<rest>.*))?$",
+    re.I | re.S,
+)
+
+
+def gold_letter(s: str, *, has_choices: bool) -> str | None:
+    """The option letter a gold answer names (``B``, ``(B)``, ``B.``); lowercase only with choices."""
+    m = _GOLD_LETTER_RE.match(s)
+    if m is None:
+        return None
+    letter = m.group(1)
+    if letter.isupper() or has_choices:
+        return letter.upper()
+    return None
+
+
+def pred_letter(s: str) -> tuple[str, str] | None:
+    """The option a prediction picks, with any text after it: ``B``, ``(B)``, ``B.``, ``Option B``, ``B: 12``."""
+    m = _PRED_LETTER_RE.match(s)
+    if m is None:
+        return None
+    letter = m.group(1) or m.group(2)
+    rest = (m.group("rest") or "").strip()
+    if (
+        m.group(2)
+        and not m.group("rest")
+        and len(s.strip()) > 1
+        and not re.match(r"(?i)^(?:the|answer|option|choice)", s)
+    ):
+        return None
+    return letter.upper(), rest
+
+
+def option_text(choice: str) -> str:
+    """A choice's text without a leading ``A.`` / ``(A)`` / ``A:`` label."""
+    return re.sub(r"^\s*[(\[]?[A-Za-z][)\].:]\s+", "", choice).strip()
+
+
+_YES = frozenset({"yes", "y", "true", "correct"})
+_NO = frozenset({"no", "n", "false", "incorrect"})
+
+
+def yes_no(s: str) -> str | None:
+    """``"yes"``/``"no"`` when the answer is a yes/no answer ("Yes.", "no, it is not"), else None."""
+    words = re.findall(r"[a-z]+", s.lower())
+    if not words:
+        return None
+    first = "yes" if words[0] in _YES else "no" if words[0] in _NO else None
+    if first is None:
+        return None
+    other = _NO if first == "yes" else _YES
+    if any(w in other for w in words[1:]) or "or" in words:
+        return None
+    return first
+
+
+def norm_text(s: str) -> str:
+    """Case- and punctuation-insensitive form of a short text answer, without a leading article."""
+    t = s.lower().replace("\\", " ")
+    t = re.sub(r"[^\w\s]", " ", t)
+    t = re.sub(r"\s+", " ", t).strip()
+    t = re.sub(r"^(?:the|a|an) ", "", t)
+    return t
+
+
+def is_text(s: str) -> bool:
+    """True when ``s`` holds a word ("red", "France", a label "AB") that is not a LaTeX command or math word."""
+    for m in re.finditer(r"(\\?)([A-Za-z]{2,})", s):
+        word = m.group(2)
+        if m.group(1) or word.lower() in _MATH_WORDS:
+            continue
+        if len(word) >= 3 or word.isupper():  # "red", "AB"; but "ab" or "xy" is a product
+            return True
+    return False
+
+
+_NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+}
+
+
+def number_word(s: str) -> str | None:
+    """``"five"`` → ``"5"``; ``"twenty-one"`` → ``"21"``; anything else → None."""
+    words = re.split(r"[\s-]+", s.strip().lower())
+    if not words or any(w not in _NUMBER_WORDS for w in words):
+        return None
+    if len(words) == 1:
+        return str(_NUMBER_WORDS[words[0]])
+    if len(words) == 2 and 20 <= _NUMBER_WORDS[words[0]] <= 90 and 1 <= _NUMBER_WORDS[words[1]] <= 9:
+        return str(_NUMBER_WORDS[words[0]] + _NUMBER_WORDS[words[1]])
+    return None
+
+
+# ----------------------------------------------------------------------------- simple numbers
+
+
+@dataclass(frozen=True)
+class Num:
+    """A simple number: its exact value, and for a decimal literal the digits it shows."""
+
+    value: Fraction
+    decimals: int | None = None  # digits after the point for a decimal literal, None for exact forms
+    sig: int = 0  # significant digits shown by a decimal literal
+
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_DEC_RE = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
+_FRAC_RE = re.compile(r"^([+-]?)\\frac\s*\{\s*([+-]?\d+)\s*\}\s*\{\s*([+-]?\d+)\s*\}$")
+_FRAC_SHORT_RE = re.compile(r"^([+-]?)\\frac\s*(\d)\s*(\d)$")
+_SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
+
+
+def simple_number(s: str) -> Num | None:
+    """Parse an integer, a decimal, ``1,234.5``, ``a/b`` or ``\\frac{a}{b}`` exactly; anything else → None."""
+    s = s.replace(" ", "")
+    if len(s) > 60:
+        return None
+    if _THOUSANDS_RE.match(s):
+        s = s.replace(",", "")
+    if _INT_RE.match(s):
+        return Num(Fraction(int(s)))
+    if _DEC_RE.match(s):
+        digits = s.lstrip("+-")
+        decimals = len(digits.split(".", 1)[1])
+        sig = len(digits.replace(".", "").lstrip("0"))
+        return Num(Fraction(Decimal(s)), decimals=decimals, sig=sig)
+    for rx in (_FRAC_RE, _FRAC_SHORT_RE):
+        m = rx.match(s)
+        if m:
+            num, den = int(m.group(2)), int(m.group(3))
+            if den == 0:
+                return None
+            v = Fraction(num, den)
+            return Num(-v if m.group(1) == "-" else v)
+    m = _SLASH_RE.match(s)
+    if m:
+        num, den = int(m.group(1)), int(m.group(2))
+        return Num(Fraction(num, den)) if den else None
+    return None
+
+
+MIN_SIG_DIGITS = 3
+"""A decimal that is a rounding (not the exact value) must show at least this many significant digits."""
+
+
+def rounds_to(exact: Fraction | Decimal, approx: Num) -> bool:
+    """True when ``approx`` is ``exact`` correctly rounded at the precision ``approx`` shows.
+
+    Exact equality always counts. Otherwise the decimal must show at least ``MIN_SIG_DIGITS``
+    significant digits (``3.46`` for ``2\\sqrt{3}``, not ``3.5``) and equal ``exact`` rounded half-up
+    or half-even at its number of decimals.
+    """
+    if approx.decimals is None:
+        return False
+    if isinstance(exact, Fraction) and exact == approx.value:
+        return True
+    if approx.sig < MIN_SIG_DIGITS:
+        return False
+    with localcontext() as ctx:
+        ctx.prec = 60
+        d = Decimal(exact.numerator) / Decimal(exact.denominator) if isinstance(exact, Fraction) else exact
+        q = Decimal(1).scaleb(-approx.decimals)
+        target = Decimal(approx.value.numerator) / Decimal(approx.value.denominator)
+        return any(d.quantize(q, rounding=r) == target for r in (ROUND_HALF_UP, ROUND_HALF_EVEN))
+
+
+def numbers_match(gold: Num, pred: Num) -> bool:
+    """Value over form: equal values match; a decimal matches an exact value it correctly rounds."""
+    if gold.value == pred.value:
+        return True
+    if pred.decimals is not None and gold.decimals is None:
+        return rounds_to(gold.value, pred)
+    if gold.decimals is not None and pred.decimals is None:
+        return rounds_to(pred.value, gold)
+    return False
+
+
+# ----------------------------------------------------------------------------- structural guards
+
+_TOWER_RE = re.compile(r"\d\s*\}?\s*\^\s*\{?\s*[\d.]+\s*\}?\s*\^|\d\s*\^\s*\{[^{}]*\^")
+_BIG_EXP_RE = re.compile(r"\^\s*\{?\s*[+-]?\d{4,}")
+_BIG_FACT_RE = re.compile(r"\d{4,}\s*!|\)\s*!\s*!|!\s*!")
+
+
+def too_hard(s: str) -> bool:
+    """Inputs no answer has and sympy may choke on: power towers, huge exponents or factorials, deep nesting."""
+    if len(s) > MAX_ANSWER_CHARS:
+        return True
+    if _TOWER_RE.search(s) or _BIG_EXP_RE.search(s) or _BIG_FACT_RE.search(s):
+        return True
+    depth = best = 0
+    for c in s:
+        if c in "{([":
+            depth += 1
+            best = max(best, depth)
+        elif c in "})]":
+            depth -= 1
+    return best > 12

@@ -1,0 +1,278 @@
+"""``validate_run``: validate every trace of a run once per config, store verdicts, write the report.
+
+Verdicts are keyed in the ledger by (trace id, config hash), so a re-run validates only traces that
+have no verdict for the current config — new traces, or all of them after a threshold or rule
+change. Rejected traces stay in the ledger with their reasons. The report covers every trace of the
+run that has a verdict for this config and lands in ``validation.json`` and ``validation.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lbdata.ledger import Ledger
+from lbdata.records import Problem, Verdict
+from lbdata.validate.answers import answer_stats, warm_up
+from lbdata.validate.config import ValidationConfig
+from lbdata.validate.reasons import REASONS
+from lbdata.validate.trace import validate_trace
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 500
+"""Traces per unit of work: per process-pool task, and per ledger transaction."""
+
+
+@dataclass(frozen=True)
+class _Task:
+    trace_id: str
+    text: str
+    variant: str
+    gold: str
+    question: str
+    choices: tuple[str, ...] | None
+    base_trace: str | None
+
+
+class VariantCounts(BaseModel):
+    traces: int = 0
+    accepted: int = 0
+    rejected: int = 0
+
+
+class ValidationReport(BaseModel):
+    """What ``lbdata validate`` prints and writes to ``validation.json`` / ``validation.md``."""
+
+    run: str = Field(description="the run directory")
+    config_hash: str
+    config: dict[str, Any]
+    traces: int = Field(description="traces of the run with a verdict for this config")
+    validated_now: int = Field(description="traces validated by this call (the rest had a verdict already)")
+    accepted: int
+    rejected: int
+    per_variant: dict[str, VariantCounts]
+    reasons: dict[str, int] = Field(description="traces carrying each reason code, most frequent first")
+    reasons_per_variant: dict[str, dict[str, int]]
+    answer_match_rate: float = Field(description="share of traces whose boxed answer matches the gold")
+    answer_timeouts: int = Field(description="sympy comparisons that hit the time limit in this call")
+    elapsed_s: float
+    traces_per_s: float = Field(description="validation speed of this call")
+
+    def to_markdown(self) -> str:
+        lines = [
+            "# Validation report",
+            "",
+            f"- run: `{self.run}`",
+            f"- config hash: `{self.config_hash}`",
+            f"- traces: {self.traces} (validated now: {self.validated_now})",
+            f"- accepted: {self.accepted}, rejected: {self.rejected}",
+            f"- answer-match rate: {self.answer_match_rate:.1%}",
+            f"- answer checks that timed out: {self.answer_timeouts}",
+            "",
+            "| variant | traces | accepted | rejected | accepted % |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for v, c in self.per_variant.items():
+            share = c.accepted / c.traces if c.traces else 0.0
+            lines.append(f"| {v} | {c.traces} | {c.accepted} | {c.rejected} | {share:.1%} |")
+        lines += ["", "| reason | traces | meaning |", "|---|---:|---|"]
+        for code, n in self.reasons.items():
+            meaning = REASONS[code].meaning if code in REASONS else ""
+            lines.append(f"| `{code}` | {n} | {meaning} |")
+        if not self.reasons:
+            lines.append("| (none) | 0 | every trace passed |")
+        lines += ["", "Config:", "", "```json", json.dumps(self.config, indent=2, sort_keys=True), "```", ""]
+        return "\n".join(lines)
+
+
+def _validate_chunk(tasks: list[_Task], config: ValidationConfig) -> tuple[list[Verdict], dict[str, int]]:
+    before = answer_stats()
+    verdicts = [
+        validate_trace(
+            t.text,
+            variant=t.variant,
+            gold=t.gold,
+            question=t.question,
+            choices=t.choices,
+            config=config,
+            trace_id=t.trace_id,
+            base_trace=t.base_trace,
+        )
+        for t in tasks
+    ]
+    after = answer_stats()
+    return verdicts, {k: after[k] - before[k] for k in after}
+
+
+def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
+    problems: dict[str, Problem] = {}
+    for trace in ledger.iter_traces():
+        if trace.id in done:
+            continue
+        problem = problems.get(trace.problem_id)
+        if problem is None:
+            problem = problems[trace.problem_id] = ledger.get_problem(trace.problem_id)
+        base = None
+        if trace.base_trace_id and trace.mode == "insert":
+            base = ledger.get_trace(trace.base_trace_id).text
+        yield _Task(
+            trace.id,
+            trace.text,
+            trace.variant,
+            problem.answer,
+            problem.question,
+            tuple(problem.choices) if problem.choices else None,
+            base,
+        )
+
+
+def _chunks(tasks: Iterator[_Task], size: int) -> Iterator[list[_Task]]:
+    chunk: list[_Task] = []
+    for t in tasks:
+        chunk.append(t)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def validate_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    config: ValidationConfig | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> ValidationReport:
+    """Validate the traces of ``run_dir`` that lack a verdict for ``config``; store them; write the report.
+
+    ``workers > 1`` validates chunks of traces in a process pool. Verdicts are committed chunk by
+    chunk, so an interrupted call keeps what it finished and the next call picks up the rest.
+    """
+    config = config or ValidationConfig()
+    chash = config.config_hash
+    run = Path(run_dir)
+    start = time.perf_counter()
+    totals: Counter[str] = Counter()
+    # Two connections: one streams the traces, the other commits verdicts (WAL lets them overlap).
+    with Ledger.open(run) as reader, Ledger.open(run) as writer:
+        done = reader.verdict_trace_ids(chash)
+        todo = max(0, reader.counts()["traces"] - len(done & reader.done_trace_ids()))
+        chunks = _chunks(_pending_tasks(reader, done), CHUNK_SIZE)
+
+        with _progress_bar(progress, todo) as advance:
+
+            def store(result: tuple[list[Verdict], dict[str, int]]) -> None:
+                verdicts, stats = result
+                writer.put_verdicts(verdicts)
+                totals.update(stats)
+                totals["validated"] += len(verdicts)
+                advance(len(verdicts))
+
+            if workers <= 1:
+                warm_up()
+                for chunk in chunks:
+                    store(_validate_chunk(chunk, config))
+            else:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    pending: set[Future[tuple[list[Verdict], dict[str, int]]]] = set()
+                    for chunk in chunks:
+                        pending.add(pool.submit(_validate_chunk, chunk, config))
+                        if len(pending) >= 2 * workers:
+                            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                            for fut in finished:
+                                store(fut.result())
+                    for fut in pending:
+                        store(fut.result())
+        elapsed = time.perf_counter() - start
+        report = _report(
+            reader, config, validated=totals["validated"], timeouts=totals["timeouts"], elapsed=elapsed
+        )
+    (run / "validation.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (run / "validation.md").write_text(report.to_markdown(), encoding="utf-8")
+    return report
+
+
+def _report(
+    ledger: Ledger, config: ValidationConfig, *, validated: int, timeouts: int, elapsed: float
+) -> ValidationReport:
+    chash = config.config_hash
+    variants = {t.id: t.variant for t in ledger.iter_traces()}
+    per_variant: dict[str, VariantCounts] = {}
+    reasons: Counter[str] = Counter()
+    per_variant_reasons: dict[str, Counter[str]] = {}
+    n = accepted = matched = 0
+    for v in ledger.iter_verdicts(chash):
+        variant = variants.get(v.trace_id)
+        if variant is None:
+            continue
+        n += 1
+        counts = per_variant.setdefault(variant, VariantCounts())
+        counts.traces += 1
+        if v.accepted:
+            counts.accepted += 1
+            accepted += 1
+        else:
+            counts.rejected += 1
+        reasons.update(v.reasons)
+        per_variant_reasons.setdefault(variant, Counter()).update(v.reasons)
+        matched += v.scores.get("answer_match", 0.0) >= 1.0
+    return ValidationReport(
+        run=str(ledger.run_dir),
+        config_hash=chash,
+        config=config.model_dump(mode="json"),
+        traces=n,
+        validated_now=validated,
+        accepted=accepted,
+        rejected=n - accepted,
+        per_variant=dict(sorted(per_variant.items())),
+        reasons=dict(reasons.most_common()),
+        reasons_per_variant={k: dict(c.most_common()) for k, c in sorted(per_variant_reasons.items())},
+        answer_match_rate=matched / n if n else 0.0,
+        answer_timeouts=timeouts,
+        elapsed_s=round(elapsed, 3),
+        traces_per_s=round(validated / elapsed, 1) if elapsed > 0 and validated else 0.0,
+    )
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr with rate and ETA; a no-op when disabled or there is nothing to do."""
+    if not enabled or total <= 0:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("validate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} traces/s"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("validate", total=total, rate="-")
+    t0 = time.perf_counter()
+    seen = [0]
+
+    def advance(n: int) -> None:
+        seen[0] += n
+        dt = time.perf_counter() - t0
+        bar.update(task, advance=n, rate=f"{seen[0] / dt:,.0f}" if dt > 0 else "-")
+
+    with bar:
+        yield advance

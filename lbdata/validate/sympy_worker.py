@@ -1,0 +1,101 @@
+"""The sympy side of answer checking, run in a child process the parent can kill.
+
+math-verify's own time limit uses ``signal.alarm``, which works only in the main thread of the main
+interpreter. lbdata calls it with its time limits off, here, in a separate process: the parent
+(``lbdata.validate.answers``) sends one ``{"gold", "pred"}`` JSON line at a time, waits at most the
+time limit for the one-line answer, and kills and restarts this process when it is late. A runaway
+expression therefore costs one time limit and a restart, never a hung validator.
+
+Run as ``python -m lbdata.validate.sympy_worker``; it prints ``ready`` once imports are done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from decimal import Decimal
+
+from lbdata.validate.normalize import rounds_to, simple_number
+
+MEMORY_LIMIT_BYTES = 4 << 30
+"""Address-space cap of the worker: an expression that needs more fails with MemoryError (no match)."""
+
+
+def _parse(text: str) -> list:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    return parse(
+        f"${text}$",
+        extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        parsing_timeout=None,
+    )
+
+
+def _numeric_value(expr: object) -> Decimal | None:
+    """The value of a closed-form real number (``2\\sqrt{3}``, ``\\pi/4``) to 50 digits, else None."""
+    import sympy
+
+    if not isinstance(expr, sympy.Basic) or isinstance(expr, sympy.Float) or not expr.is_number:
+        return None
+    try:
+        value = sympy.N(expr, 50)
+    except Exception:  # noqa: BLE001 - sympy raises many kinds; no value means "not a number"
+        return None
+    if not value.is_real or not value.is_finite:
+        return None
+    return Decimal(str(value))
+
+
+def sympy_match(gold: str, pred: str) -> bool:
+    """math-verify comparison of two cleaned answers, plus the rounding rule for decimals.
+
+    A plain decimal against a closed form (or the reverse) matches only when it is that value correctly
+    rounded at the precision it shows (``normalize.rounds_to``); everything else is math-verify's
+    ``verify`` with set/relation comparison allowed (an inequality matches its interval).
+    """
+    from math_verify import verify
+
+    gold_parsed = _parse(gold)
+    pred_parsed = _parse(pred)
+    if not gold_parsed or not pred_parsed:
+        return False
+    g_num, p_num = simple_number(gold), simple_number(pred)
+    if p_num is not None and p_num.decimals is not None and g_num is None:
+        value = _numeric_value(gold_parsed[0])
+        if value is not None:
+            return rounds_to(value, p_num)
+    if g_num is not None and g_num.decimals is not None and p_num is None:
+        value = _numeric_value(pred_parsed[0])
+        if value is not None:
+            return rounds_to(value, g_num)
+    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True))
+
+
+def main() -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+    logging.disable(logging.CRITICAL)  # math-verify warns that its own timeout is off: that is the point
+    import math_verify  # noqa: F401 - import once, before saying ready
+
+    out = sys.stdout
+    out.write("ready\n")
+    out.flush()
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            ok = sympy_match(req["gold"], req["pred"])
+        except (MemoryError, RecursionError):
+            ok = False
+        except Exception:  # noqa: BLE001 - any failure inside sympy is "no match"
+            ok = False
+        out.write('{"ok": %s}\n' % ("true" if ok else "false"))
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""``validate_trace`` (one trace → Verdict) and ``format_ok`` (the format half, for rewards).
+
+A trace is accepted when no reason applies. Every reason that applies is reported, in the order of
+``REASONS``; the rules live in ``tags`` (grammar), ``placement`` (where backs sit), ``backs``
+(anti-empty-back) and ``answers`` (answer checking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+from lbdata.records import Verdict, parse_variant
+from lbdata.validate.answers import answers_match
+from lbdata.validate.backs import back_reasons
+from lbdata.validate.config import ValidationConfig
+from lbdata.validate.placement import placement_reasons
+from lbdata.validate.reasons import REASONS
+from lbdata.validate.tags import WORD_RE, ParsedTrace, count_words, parse_trace
+
+_DEFAULT_CONFIG = ValidationConfig()
+_ORDER = {code: i for i, code in enumerate(REASONS)}
+
+
+@lru_cache(maxsize=32)
+def _config_hash(config: ValidationConfig) -> str:
+    return config.config_hash
+
+
+def grammar_reasons(parsed: ParsedTrace) -> list[str]:
+    """Grammar and final-answer-position reasons (every variant)."""
+    reasons = []
+    if parsed.errors:
+        reasons.append("malformed_tags")
+    if parsed.answer is None:
+        reasons.append("no_final_answer")
+    if len(parsed.boxed) > 1:
+        reasons.append("multiple_final_answers")
+    if any(not b.in_tail for b in parsed.boxed):
+        reasons.append("boxed_misplaced")
+    if any(s.kind == "think" and count_words(s.text) == 0 for s in parsed.segments):
+        reasons.append("think_empty")
+    return reasons
+
+
+def _format_reasons(
+    parsed: ParsedTrace,
+    variant: str,
+    config: ValidationConfig,
+    *,
+    question: str | None,
+    choices: Sequence[str] | None,
+    with_scores: bool,
+) -> tuple[list[str], dict[str, float]]:
+    reasons = grammar_reasons(parsed)
+    placed, scores = placement_reasons(parsed, variant, config, choices=choices, with_scores=with_scores)
+    reasons += placed
+    if variant != "plain":
+        backed, back_scores = back_reasons(parsed, config, question=question, choices=choices)
+        reasons += backed
+        scores.update(back_scores)
+    return reasons, scores
+
+
+def format_ok(
+    text: str,
+    variant: str,
+    *,
+    question: str | None = None,
+    config: ValidationConfig | None = None,
+) -> bool:
+    """True when ``text`` passes the grammar, placement and anti-empty-back rules of ``variant``.
+
+    For ``semantic_back`` and ``solution_back`` this requires a real ``<back>``. Answer correctness is
+    not part of it (use ``answers_match``). The same rules as ``validate_trace``, so a format reward
+    built on this never disagrees with the data filter.
+    """
+    parsed = parse_trace(text)
+    reasons, _ = _format_reasons(
+        parsed,
+        parse_variant(variant),
+        config or _DEFAULT_CONFIG,
+        question=question,
+        choices=None,
+        with_scores=False,
+    )
+    return not reasons
+
+
+def _reasoning_tokens(text: str) -> list[str]:
+    """Lower-cased words of a trace outside its ``<back>`` segments (the whole text if it has no tags)."""
+    parsed = parse_trace(text)
+    if parsed.segments:
+        parts = [s.text for s in parsed.segments if s.kind == "think"] + [parsed.tail]
+    else:
+        parts = [text]
+    return [w.lower() for w in WORD_RE.findall(" ".join(parts))]
+
+
+def insert_overlap(text: str, base_trace: str) -> float:
+    """Order-aware token overlap (difflib ratio) between the non-back text of ``text`` and ``base_trace``."""
+    a, b = _reasoning_tokens(text), _reasoning_tokens(base_trace)
+    if not a and not b:
+        return 1.0
+    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def validate_trace(
+    text: str,
+    *,
+    variant: str,
+    gold: str,
+    question: str | None = None,
+    choices: Sequence[str] | None = None,
+    config: ValidationConfig | None = None,
+    trace_id: str = "",
+    base_trace: str | None = None,
+) -> Verdict:
+    """Validate one trace against the rules of ``variant`` and the gold answer.
+
+    ``question`` lets the back rules recognise labels and names from it as evidence. ``base_trace``
+    (insert mode) adds ``insert_changed_reasoning`` when the text outside the backs drifts from it.
+    Scores: ``answer_match``, ``backs``, ``words_before_back``, ``rethink_words``, ``back_words_min``,
+    ``back_copy_max``, ``corrected`` (solution_back) and ``insert_overlap`` (insert mode).
+    """
+    config = config or _DEFAULT_CONFIG
+    variant = parse_variant(variant)
+    parsed = parse_trace(text)
+    reasons, scores = _format_reasons(
+        parsed, variant, config, question=question, choices=choices, with_scores=True
+    )
+    answer = parsed.answer
+    matched = answer is not None and answers_match(
+        gold, answer, choices=choices, timeout_s=config.answer_timeout_s
+    )
+    scores["answer_match"] = 1.0 if matched else 0.0
+    if answer is not None and not matched:
+        reasons.append("answer_wrong")
+    if base_trace is not None:
+        overlap = insert_overlap(text, base_trace)
+        scores["insert_overlap"] = round(overlap, 4)
+        if overlap < config.min_insert_overlap:
+            reasons.append("insert_changed_reasoning")
+    reasons = sorted(set(reasons), key=_ORDER.__getitem__)
+    return Verdict(
+        trace_id=trace_id,
+        accepted=not reasons,
+        reasons=reasons,
+        answer=answer,
+        scores=scores,
+        config_hash=_config_hash(config),
+    )
