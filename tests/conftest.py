@@ -89,3 +89,60 @@ class EchoTeacher(Teacher):
 @pytest.fixture()
 def echo_teacher() -> EchoTeacher:
     return EchoTeacher()
+
+
+# --- tiny model / serve (lbdata.train.tiny, lbdata.serve) ---
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random-weight Qwen2.5-VL (seed 0), built once per test session."""
+    from lbdata.train.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_model_dir, tmp_path_factory):
+    """`lbdata serve` on the tiny model in a subprocess on 127.0.0.1; yields ``(base_url, model_name)``."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("serve") / "server.log"
+    cmd = [sys.executable, "-m", "lbdata.cli", "serve", str(tiny_model_dir), "--port", str(port)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"lbdata serve exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"lbdata serve not ready after 180 s:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield base_url, str(tiny_model_dir.resolve())
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

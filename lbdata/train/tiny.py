@@ -292,6 +292,13 @@ def tokenizer_corpus() -> list[str]:
     lines += [_trace(rng) for _ in range(3000)]
     lines += [" ".join(_prose(rng) for _ in range(3)) for _ in range(3000)]
     lines += [f"{SYSTEM_PROMPT}\nsystem\nuser\nassistant\n" for _ in range(50)]
+    # every tag right after a word, a space and a newline, so each spelling ends up one token
+    lines += [
+        f"{word}{gap}{tag}"
+        for tag in LOOK_BACK_TAGS
+        for gap in ("", " ", "\n")
+        for word in ("x", "12.", "is")
+    ]
     return lines
 
 
