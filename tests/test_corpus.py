@@ -1,0 +1,381 @@
+"""Corpus versions as a user meets them: layout, mixing, dedup, splits, determinism, versions, diff, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lbdata.corpus import (
+    BuildConfig,
+    build_corpus,
+    derive_plain_text,
+    derived_trace_id,
+    diff_versions,
+    list_versions,
+    load_corpus,
+    mix_counts,
+    read_manifest,
+    resolve_version,
+)
+from lbdata.errors import CorpusError
+from lbdata.ledger import Ledger
+from lbdata.prompts import user_prompt
+from lbdata.records import ImageRef, Problem, TeacherInfo, Trace, Verdict
+from lbdata.sources.base import encode_png
+from lbdata.validate.config import ValidationConfig
+from lbdata.validate.trace import validate_trace
+
+TEACHER = TeacherInfo(backend="scene", model="scene-1", params={})
+
+
+def image_bytes(i: int, size: tuple[int, int] = (40, 30)) -> bytes:
+    from PIL import Image
+
+    im = Image.new("RGB", size, ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
+    im.putpixel((i % size[0], (i // size[0]) % size[1]), (255 - (i % 256), 7, 7))
+    return encode_png(im)
+
+
+def trace_text(variant: str, answer: str, k: int = 0) -> str:
+    lead = (
+        f"<think> The chart shows several bars and I need the height of the bar labelled C in the figure {k}. </think> "
+    )
+    if variant == "plain":
+        return lead + f"\\boxed{{{answer}}}"
+    back = (
+        "<back> Looking at the image again, bar C reaches the grid line marked "
+        f"{answer}, above the bars A, B and D. </back> "
+    )
+    return lead + back + f"<think> So the bar C has height {answer} as the check showed. </think> \\boxed{{{answer}}}"
+
+
+def make_run(
+    run_dir: Path,
+    n: int,
+    *,
+    variants: tuple[str, ...] = ("semantic_back", "solution_back"),
+    samples: int = 1,
+    reject: set[tuple[int, str]] = frozenset(),
+    image_of=None,
+    id_prefix: str = "syn",
+    start: int = 0,
+    verdicts: bool = True,
+) -> Path:
+    """A run with ``n`` problems and one accepted trace per variant and sample, written to the ledger directly."""
+    image_of = image_of or (lambda i: i)
+    cfg_hash = ValidationConfig().config_hash
+    with Ledger.create(run_dir) as ledger:
+        ledger.write_config({"config": {"source": "synthetic", "teacher": "scene"}})
+        out = []
+        for i in range(start, start + n):
+            data = image_bytes(image_of(i))
+            from lbdata.hashing import sha256_bytes
+
+            ref = ImageRef(sha256=sha256_bytes(data), ext="png", width=40, height=30)
+            answer = str(i % 9 + 1)
+            problem = Problem(id=f"{id_prefix}:{i}", images=[ref], question=f"What is the height of bar C in chart {i}?",
+                              answer=answer, source="synthetic")
+            ledger.put_problem(problem, [data])
+            for variant in variants:
+                for s in range(samples):
+                    tid = Trace.make_id(problem_id=problem.id, variant=variant, mode="write", teacher=TEACHER,
+                                        prompt_hash="p0", sample=s)
+                    trace = Trace(id=tid, problem_id=problem.id, variant=variant, teacher=TEACHER, prompt_hash="p0",
+                                  text=trace_text(variant, answer, s), sample=s)
+                    ledger.put_trace(trace)
+                    bad = (i, variant) in reject
+                    out.append(Verdict(trace_id=tid, accepted=not bad, reasons=["answer_wrong"] if bad else [],
+                                       config_hash=cfg_hash))
+        if verdicts:
+            ledger.put_verdicts(out)
+    return run_dir
+
+
+def rhu(x: float) -> int:
+    return int(Decimal(str(x)).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def files_digest(path: Path) -> dict[str, str]:
+    return {
+        p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((path / "data").rglob("*.parquet"))
+    }
+
+
+# ---------------------------------------------------------------------------- layout and rows
+def test_build_writes_hub_layout_with_embedded_images(home, tmp_path):
+    run = make_run(tmp_path / "run", 30)
+    res = build_corpus([run], "demo", BuildConfig(test_size=0.1), home=home)
+    assert res.created and res.path == home / "corpora" / "demo" / res.version
+    for cfg in ("semantic_back", "solution_back"):
+        for split in ("train", "test"):
+            assert (res.path / "data" / cfg / f"{split}-00000-of-00001.parquet").exists()
+    m = json.loads((res.path / "manifest.json").read_text())
+    for key in ("version", "parent", "inputs", "build", "counts", "rejects", "teachers", "models", "prompt_hashes",
+                "validator_config_hash", "lbdata_version", "created_at"):
+        assert key in m, key
+    assert m["inputs"][0]["ledger_digest"] == Ledger.open(run).digest()
+    assert m["validator_config_hash"] == ValidationConfig().config_hash
+
+    ds = load_corpus(f"demo@{res.version}", config="semantic_back", split="train", home=home)
+    assert len(ds) == m["counts"]["semantic_back"]["train"]["rows"]
+    need = {"id", "problem_id", "images", "question", "answer", "choices", "variant", "trace", "messages", "source",
+            "teacher", "model", "prompt_hash", "has_back", "back_count"}
+    assert need <= set(ds.column_names)
+    row = ds[0]
+    from PIL import Image
+
+    assert isinstance(row["images"][0], Image.Image) and row["images"][0].size == (40, 30)
+    user, assistant = row["messages"]
+    assert user["role"] == "user" and assistant["role"] == "assistant"
+    assert [b["type"] for b in user["content"]] == ["image", "text"]
+    # plain rows keep the config's instruction too
+    assert user["content"][1]["text"] == user_prompt(row["question"], "semantic_back")
+    assert assistant["content"] == [{"type": "text", "text": row["trace"]}]
+    assert row["has_back"] == ("<back>" in row["trace"]) and row["back_count"] == row["trace"].count("<back>")
+
+
+def test_parquet_is_written_in_fixed_row_groups(home, tmp_path):
+    import pyarrow.parquet as pq
+
+    run = make_run(tmp_path / "run", 260, variants=("semantic_back",))
+    res = build_corpus([run], "rg", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    pf = pq.ParquetFile(res.path / "data" / "semantic_back" / "train-00000-of-00001.parquet")
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
+    assert sizes == [100, 100, 60]
+    assert b"huggingface" in pf.schema_arrow.metadata
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.35, 0.4, 0.5, 1.0])
+def test_reflection_rate_counts_are_exact(home, tmp_path, rate):
+    run = make_run(tmp_path / "run", 57)
+    res = build_corpus([run], "mix", BuildConfig(reflection_rate=rate, test_size=0.1), home=home)
+    for cfg, per_split in res.manifest["counts"].items():
+        for split, c in per_split.items():
+            assert c["back"] == rhu(rate * c["rows"]), (cfg, split, c)
+            ds = load_corpus(f"mix@{res.version}", config=cfg, split=split, home=home)
+            assert sum(ds["has_back"]) == c["back"]
+            assert sum(1 for v in ds["variant"] if v == "plain") == c["plain"]
+        # one row per problem: nothing lost to the mix when every problem can go either way
+        assert sum(c["rows"] for c in per_split.values()) == 57
+
+
+def test_mix_counts_prefers_most_rows_with_exact_share():
+    assert mix_counts(0, 10, 0, 0.4) == (4, 6)
+    assert mix_counts(10, 0, 0, 0.4) == (0, 0)  # no plain row to go with them: an exact share is impossible
+    assert mix_counts(10, 0, 0, 1.0) == (10, 0)
+    assert mix_counts(10, 0, 5, 0.5) == (6, 5)  # 11 rows, round_half_up(5.5) = 6
+    k, m = mix_counts(3, 0, 100, 0.4)  # few back traces limit the plain rows
+    assert k == 3 and rhu(0.4 * (k + m)) == 3
+
+
+def test_plain_rows_are_derived_when_the_run_has_no_plain_traces(home, tmp_path):
+    run = make_run(tmp_path / "run", 20, variants=("solution_back",))
+    res = build_corpus([run], "der", BuildConfig(variants=("solution",), test_size=0.0), home=home)
+    ds = load_corpus("der", config="solution_back", split="train", home=home)
+    plain = [r for r in ds if r["variant"] == "plain"]
+    assert len(plain) == 12 and res.manifest["counts"]["solution_back"]["train"]["derived"] == 12
+    with Ledger.open(run) as ledger:
+        for r in plain:
+            base = ledger.get_trace(r["base_trace_id"])
+            assert r["mode"] == "derived" and "<back>" not in r["trace"]
+            assert r["trace"] == derive_plain_text(base.text)
+            assert r["trace_id"] == derived_trace_id(base)
+            assert validate_trace(r["trace"], variant="plain", gold=r["answer"]).accepted
+    # a derived trace never sits next to the back trace it came from
+    assert not {r["base_trace_id"] for r in plain} & {r["trace_id"] for r in ds if r["variant"] != "plain"}
+
+
+def test_plain_teacher_traces_are_preferred(home, tmp_path):
+    run = make_run(tmp_path / "run", 20, variants=("semantic_back", "plain"))
+    res = build_corpus([run], "pl", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    ds = load_corpus("pl", config="semantic_back", split="train", home=home)
+    plain = [r for r in ds if r["variant"] == "plain"]
+    assert len(plain) == 12 and all(r["mode"] == "write" and r["base_trace_id"] is None for r in plain)
+    assert res.manifest["counts"]["semantic_back"]["train"]["derived"] == 0
+
+
+def test_derived_traces_that_fail_plain_validation_are_not_used(home, tmp_path):
+    run = make_run(tmp_path / "run", 10, variants=("semantic_back",))
+    with Ledger.open(run) as ledger:  # break two traces: their derived form has no final answer
+        for t in list(ledger.iter_traces())[:2]:
+            ledger.put_trace(t.model_copy(update={"text": t.text.replace("\\boxed{", "<back> x </back> \\boxed{", 1)
+                                                  .replace("\\boxed", "", 1)}))
+    res = build_corpus([run], "bad", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    assert res.manifest["dropped"]["derived_invalid"] == 2
+    ds = load_corpus("bad", config="semantic_back", split="train", home=home)
+    for r in ds:
+        if r["mode"] == "derived":
+            assert validate_trace(r["trace"], variant="plain", gold=r["answer"]).accepted
+
+
+def test_rejected_traces_are_left_out_and_counted(home, tmp_path):
+    run = make_run(tmp_path / "run", 20, reject={(i, "semantic_back") for i in range(5)})
+    res = build_corpus([run], "rej", BuildConfig(test_size=0.0), home=home)
+    assert res.manifest["rejects"] == {"answer_wrong": 5}
+    ds = load_corpus("rej", config="semantic_back", split="train", home=home)
+    assert len(ds) == 15 and not {f"syn:{i}" for i in range(5)} & set(ds["problem_id"])
+
+
+# ---------------------------------------------------------------------------- dedup, K, split
+def test_exact_dedup_across_runs(home, tmp_path):
+    a = make_run(tmp_path / "a", 20, id_prefix="srcA")
+    b = make_run(tmp_path / "b", 20, id_prefix="srcB", start=10)  # problems 10..19 are the same content as in a
+    res = build_corpus([a, b], "dd", BuildConfig(test_size=0.0), home=home)
+    ds = load_corpus("dd", config="semantic_back", split="train", home=home)
+    assert len(ds) == 30 and len(set(ds["problem_id"])) == 30
+    keys = {(tuple(im.tobytes() for im in r["images"]), r["question"]) for r in ds}
+    assert len(keys) == 30
+    assert res.manifest["dropped"]["duplicate_trace"] == 2 * 10  # same text, two variants
+
+
+def test_one_trace_per_problem_unless_per_problem(home, tmp_path):
+    run = make_run(tmp_path / "run", 12, variants=("semantic_back",), samples=3)
+    one = build_corpus([run], "k", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    ds = load_corpus(f"k@{one.version}", config="semantic_back", split="train", home=home)
+    assert len(ds) == 12 and len(set(ds["problem_id"])) == 12
+    assert one.manifest["dropped"]["per_problem_limit"] == 24
+    two = build_corpus([run], "k", BuildConfig(variants=("semantic",), test_size=0.0, per_problem=2), home=home)
+    ds2 = load_corpus(f"k@{two.version}", config="semantic_back", split="train", home=home)
+    assert len(ds2) == 24 and all(ds2["problem_id"].count(p) == 2 for p in set(ds2["problem_id"]))
+    assert len(set(ds2["trace_id"])) == 24
+
+
+def test_split_is_grouped_by_image(home, tmp_path):
+    run = make_run(tmp_path / "run", 60, image_of=lambda i: i // 3)  # three questions per image
+    res = build_corpus([run], "sp", BuildConfig(test_size=0.2, seed=3), home=home)
+    for cfg in ("semantic_back", "solution_back"):
+        shas = {}
+        for split in ("train", "test"):
+            ds = load_corpus("sp", config=cfg, split=split, home=home).cast_column(
+                "images", __import__("datasets").List(__import__("datasets").Image(decode=False)))
+            shas[split] = {im["path"] for r in ds for im in r["images"]}
+        assert shas["test"] and shas["train"] and not shas["train"] & shas["test"]
+    test_rows = res.manifest["counts"]["semantic_back"]["test"]["rows"]
+    assert test_rows % 3 == 0 and test_rows == 12
+
+
+def test_split_and_order_depend_on_seed(home, tmp_path):
+    run = make_run(tmp_path / "run", 40)
+    a = build_corpus([run], "seed", BuildConfig(seed=0, test_size=0.2), home=home)
+    b = build_corpus([run], "seed", BuildConfig(seed=1, test_size=0.2), home=home)
+    assert a.version != b.version
+    ta = set(load_corpus(f"seed@{a.version}", config="semantic_back", split="test", home=home)["problem_id"])
+    tb = set(load_corpus(f"seed@{b.version}", config="semantic_back", split="test", home=home)["problem_id"])
+    assert ta != tb
+
+
+# ---------------------------------------------------------------------------- determinism and versions
+_BUILD = """
+import sys
+from lbdata.corpus import BuildConfig, build_corpus
+r = build_corpus([sys.argv[1]], "det", BuildConfig(test_size=0.1), home=sys.argv[2])
+print(r.version)
+"""
+
+
+def test_two_processes_give_same_version_and_identical_bytes(tmp_path):
+    run = make_run(tmp_path / "run", 40, variants=("semantic_back", "solution_back", "plain"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    outs = []
+    for i, seed in enumerate(("1", "2")):
+        env["PYTHONHASHSEED"] = seed
+        home = tmp_path / f"home{i}"
+        p = subprocess.run([sys.executable, "-c", _BUILD, str(run), str(home)], capture_output=True, text=True,
+                           env=env, timeout=300, check=True)
+        outs.append((p.stdout.strip(), home / "corpora" / "det" / p.stdout.strip()))
+    (va, pa_), (vb, pb_) = outs
+    assert va == vb
+    da, db = files_digest(pa_), files_digest(pb_)
+    assert da == db and len(da) == 4
+    assert (pa_ / "README.md").read_text() == (pb_ / "README.md").read_text()
+
+
+def test_building_twice_makes_no_new_version(home, tmp_path):
+    run = make_run(tmp_path / "run", 20)
+    first = build_corpus([run], "twice", home=home)
+    before = files_digest(first.path)
+    second = build_corpus([run], "twice", home=home)
+    assert not second.created and second.version == first.version
+    assert [m["version"] for m in list_versions("twice", home)] == [first.version]
+    assert files_digest(second.path) == before
+
+
+def test_versions_latest_parent_and_prefix(home, tmp_path):
+    run = make_run(tmp_path / "run", 20)
+    a = build_corpus([run], "ver", BuildConfig(reflection_rate=0.3), home=home)
+    b = build_corpus([run], "ver", BuildConfig(reflection_rate=0.5), home=home)
+    assert a.manifest["parent"] is None and b.manifest["parent"] == a.version
+    assert [m["version"] for m in list_versions("ver", home)] == [a.version, b.version]
+    assert resolve_version("ver", home) == b.path == resolve_version("ver@latest", home)
+    assert resolve_version(f"ver@{a.version[:6]}", home) == a.path
+    assert read_manifest(f"ver@{a.version}", home)["build"]["reflection_rate"] == 0.3
+
+
+def test_unknown_names_and_versions_list_what_exists(home, tmp_path):
+    run = make_run(tmp_path / "run", 10)
+    res = build_corpus([run], "known", home=home)
+    with pytest.raises(CorpusError, match="known corpora: known"):
+        resolve_version("nope@latest", home)
+    with pytest.raises(CorpusError, match=f"known versions: {res.version}"):
+        resolve_version("known@deadbeef00", home)
+
+
+def test_diff_counts_added_removed_changed(home, tmp_path):
+    run = make_run(tmp_path / "run", 30, variants=("semantic_back",))
+    a = build_corpus([run], "df", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    make_run(tmp_path / "run", 5, variants=("semantic_back",), start=30, verdicts=True)  # 5 new problems
+    with Ledger.open(tmp_path / "run") as ledger:  # and problem 0 loses its trace
+        first = next(t for t in ledger.iter_traces() if t.problem_id == "syn:0")
+        ledger.put_verdict(Verdict(trace_id=first.id, accepted=False, reasons=["answer_wrong"],
+                                   config_hash=ValidationConfig().config_hash))
+    b = build_corpus([run], "df", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    d = diff_versions(f"df@{a.version}", f"df@{b.version}", home)
+    c = d["configs"]["semantic_back"]
+    assert c["added"] == 5 and c["removed"] == 1
+    assert c["added"] + c["changed"] + c["unchanged"] == 34 and c["removed"] + c["changed"] + c["unchanged"] == 30
+    same = diff_versions(f"df@{b.version}", f"df@{b.version}", home)["configs"]["semantic_back"]
+    assert same == {"added": 0, "removed": 0, "changed": 0, "unchanged": 34}
+
+
+# ---------------------------------------------------------------------------- card
+def test_card_has_hub_header_and_sections(home, tmp_path):
+    run = make_run(tmp_path / "run", 20)
+    res = build_corpus([run], "card", BuildConfig(license="cc-by-4.0"), home=home)
+    text = (res.path / "README.md").read_text()
+    assert text.startswith("---\n")
+    header = yaml.safe_load(text.split("---\n")[1])
+    assert header["license"] == "cc-by-4.0"
+    assert header["task_categories"] == ["image-text-to-text"]
+    assert header["size_categories"] == ["n<1K"]
+    assert "look-back" in header["tags"]
+    cfgs = {c["config_name"]: c for c in header["configs"]}
+    assert set(cfgs) == {"semantic_back", "solution_back"}
+    assert {f["split"]: f["path"] for f in cfgs["solution_back"]["data_files"]} == {
+        "train": "data/solution_back/train-*.parquet", "test": "data/solution_back/test-*.parquet"}
+    for needle in ("## Summary", "## Provenance", "## Load it", "## Train on it", "2507.03019", "reflection rate",
+                   res.version, ValidationConfig().config_hash, "synthetic"):
+        assert needle in text, needle
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_empty_run_is_one_clear_error(home, tmp_path):
+    Ledger.create(tmp_path / "empty").close()
+    with pytest.raises(CorpusError, match="has no completed traces"):
+        build_corpus([tmp_path / "empty"], "x", home=home)
+
+
+def test_nothing_accepted_is_one_clear_error(home, tmp_path):
+    run = make_run(tmp_path / "run", 4, variants=("semantic_back",),
+                   reject={(i, "semantic_back") for i in range(4)})
+    with pytest.raises(CorpusError, match="no trace .* was accepted .*answer_wrong=4"):
+        build_corpus([run], "x", home=home)
+    assert not (home / "corpora" / "x").exists() or not any((home / "corpora" / "x").iterdir())
