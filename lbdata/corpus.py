@@ -161,23 +161,23 @@ def mix_counts(back_only: int, both: int, plain_only: int, rate: float) -> tuple
 
 # ---------------------------------------------------------------------------- validation seam
 def _validation_config(path: str | os.PathLike[str] | None):
-    from lbdata.validate.config import ValidationConfig
+    from lbdata.validate import ValidationConfig
 
     return ValidationConfig.from_yaml(path) if path is not None else ValidationConfig()
 
 
 def _validate_plain(text: str, group: _Group, config) -> tuple[bool, list[str]]:
-    from lbdata.validate.trace import validate_trace
+    from lbdata.validate import validate_trace
 
     verdict = validate_trace(text, variant="plain", gold=group.answer, question=group.question,
                              choices=group.choices, config=config)
     return verdict.accepted, list(verdict.reasons)
 
 
-def _validate_run(run_dir: Path, config) -> None:
+def _validate_run(run_dir: Path, config, progress: bool) -> None:
     from lbdata.validate import validate_run
 
-    validate_run(run_dir, config=config)
+    validate_run(run_dir, config=config, progress=progress)
 
 
 # ---------------------------------------------------------------------------- pass 1: candidates
@@ -223,7 +223,8 @@ class _Row:
 class _Inputs:
     """The runs of a build, opened, validated, and read into deduplicated problem groups."""
 
-    def __init__(self, run_dirs: list[Path], validation, variants: tuple[str, ...]):
+    def __init__(self, run_dirs: list[Path], validation, variants: tuple[str, ...], progress: bool = False):
+        self.progress = progress
         self.run_dirs = run_dirs
         self.validation = validation
         self.config_hash: str = validation.config_hash
@@ -249,10 +250,10 @@ class _Inputs:
                     f"run {ledger.run_dir} has no completed traces; generate some with "
                     f"`lbdata generate --run {ledger.run_dir}` or leave it out"
                 )
-            missing = counts["traces"] - len(ledger.verdict_trace_ids(self.config_hash))
+            missing = len(ledger.done_trace_ids() - ledger.verdict_trace_ids(self.config_hash))
             if missing > 0:
                 log.info("validating %d traces of %s under config %s", missing, ledger.run_dir, self.config_hash)
-                _validate_run(ledger.run_dir, self.validation)
+                _validate_run(ledger.run_dir, self.validation, self.progress)
             verdicts = {v.trace_id: v for v in ledger.iter_verdicts(self.config_hash)}
             accepted = 0
             for trace in ledger.iter_traces():
@@ -608,7 +609,7 @@ def build_corpus(
         raise UsageError("no run given; pass one or more run names or directories (`lbdata runs` lists them)")
     run_dirs = [resolve_run(str(r), home) for r in runs]
     validation = _validation_config(validate_config)
-    inputs = _Inputs(run_dirs, validation, config.variants)
+    inputs = _Inputs(run_dirs, validation, config.variants, progress)
     try:
         inputs.read()
         rows = _plan_rows(inputs, config)

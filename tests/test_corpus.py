@@ -30,8 +30,7 @@ from lbdata.ledger import Ledger
 from lbdata.prompts import user_prompt
 from lbdata.records import ImageRef, Problem, TeacherInfo, Trace, Verdict
 from lbdata.sources.base import encode_png
-from lbdata.validate.config import ValidationConfig
-from lbdata.validate.trace import validate_trace
+from lbdata.validate import ValidationConfig, validate_trace
 
 TEACHER = TeacherInfo(backend="scene", model="scene-1", params={})
 
@@ -50,6 +49,8 @@ def trace_text(variant: str, answer: str, k: int = 0) -> str:
     )
     if variant == "plain":
         return lead + f"\\boxed{{{answer}}}"
+    if variant == "solution_back":
+        lead = lead.replace(" </think>", f" It reaches {answer}, so the answer is {answer}. </think>")
     back = (
         "<back> Looking at the image again, bar C reaches the grid line marked "
         f"{answer}, above the bars A, B and D. </back> "
@@ -379,3 +380,21 @@ def test_nothing_accepted_is_one_clear_error(home, tmp_path):
     with pytest.raises(CorpusError, match="no trace .* was accepted .*answer_wrong=4"):
         build_corpus([run], "x", home=home)
     assert not (home / "corpora" / "x").exists() or not any((home / "corpora" / "x").iterdir())
+
+
+def test_runs_without_verdicts_are_validated_on_the_fly(home, tmp_path):
+    run = make_run(tmp_path / "run", 12, verdicts=False)
+    res = build_corpus([run], "fly", BuildConfig(test_size=0.0), home=home)
+    with Ledger.open(run) as ledger:
+        assert len(ledger.verdict_trace_ids(ValidationConfig().config_hash)) == 24
+    assert res.manifest["traces_accepted"] == 24
+    assert sum(c["rows"] for per in res.manifest["counts"].values() for c in per.values()) == 24
+
+
+def test_validate_config_file_selects_its_verdicts(home, tmp_path):
+    run = make_run(tmp_path / "run", 6, variants=("semantic_back",))  # verdicts stored under the default config
+    cfg = tmp_path / "strict.yaml"
+    cfg.write_text("min_back_words: 100\n")  # no back in these traces is that long
+    with pytest.raises(CorpusError, match="back_empty"):
+        build_corpus([run], "strict", validate_config=cfg, home=home)
+    assert ValidationConfig.from_yaml(cfg).config_hash in Ledger.open(run).verdict_config_hashes()
