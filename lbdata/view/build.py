@@ -1,0 +1,273 @@
+"""Build a site for a run, a corpus version, or the difference between two corpus versions."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lbdata.ledger import Ledger
+from lbdata.view import pages
+from lbdata.view.plots import Stats, write_plots
+from lbdata.view.rows import ViewRow, corpus_ids, corpus_rows, run_rows
+from lbdata.view.site import Facet, SiteWriter, _write_text, site_size
+from lbdata.workspace import home_dir
+
+log = logging.getLogger(__name__)
+
+RUN_FACETS = [
+    Facet("variant", "variant", "variant"),
+    Facet("status", "verdict", "status"),
+    Facet("reason", "reason", "reasons", multi=True),
+    Facet("source", "source", "source"),
+]
+CORPUS_FACETS = [
+    Facet("config", "config", "config"),
+    Facet("split", "split", "split"),
+    Facet("variant", "variant", "variant"),
+    Facet("source", "source", "source"),
+]
+DIFF_FACETS = [Facet("change", "change", "change"), *CORPUS_FACETS]
+
+
+class ViewConfig(BaseModel):
+    """How a site is laid out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shard_size: int = Field(
+        default=1000, ge=1, le=100_000, description="rows per data shard; the browser loads one shard at a time"
+    )
+    thumb_px: int = Field(default=192, ge=32, le=1024, description="longest side of a thumbnail, in pixels")
+    list_limit: int = Field(
+        default=200, ge=1, description="most bad rows, failures or diff rows listed on the overview page"
+    )
+
+
+@dataclass
+class ViewSummary:
+    """What ``build_*_view`` wrote."""
+
+    out_dir: Path
+    kind: str
+    rows: int
+    shards: int
+    images: int
+    thumbnails_made: int
+    missing_images: int
+    bytes: int
+    elapsed_s: float
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def index_html(self) -> Path:
+        return self.out_dir / "index.html"
+
+
+def _progress(enabled: bool, total: int | None, what: str):
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    bar.start()
+    bar.add_task(what, total=total)
+    return bar
+
+
+def _write_rows(writer: SiteWriter, stats: Stats | None, rows: Iterable[ViewRow], bar) -> None:
+    for row in rows:
+        writer.add(row)
+        if stats is not None:
+            stats.add(row)
+        if bar is not None:
+            bar.advance(bar.task_ids[0])
+
+
+def _finish(writer: SiteWriter, meta: dict[str, Any], overview: str, t0: float, counts: dict[str, Any]) -> ViewSummary:
+    writer.finish(meta)
+    out = writer.out
+    _write_text(out / "index.html", overview)
+    _write_text(out / "samples.html", pages.samples_page(f"lbdata · {meta['title']} · samples", meta["title"],
+                                                         f"{writer.stats.rows:,} {meta['unit']}"))
+    s = writer.stats
+    return ViewSummary(out, meta["kind"], s.rows, s.shards, s.images, s.thumbnails_made, s.missing_images,
+                       site_size(out), time.perf_counter() - t0, counts)
+
+
+# ---------------------------------------------------------------------------- runs
+def build_run_view(
+    run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    config: ViewConfig | None = None,
+    validation=None,
+    progress: bool = False,
+) -> ViewSummary:
+    """Write the site of a run (default folder: ``<run>/view``). Verdicts are those of ``validation``
+    (default ``ValidationConfig()``); traces without one are shown as ``unvalidated``."""
+    from lbdata.validate.config import ValidationConfig
+
+    t0 = time.perf_counter()
+    config = config or ViewConfig()
+    validation = validation or ValidationConfig()
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "view"
+    name = run_dir.resolve().name
+    stats = Stats()
+    with Ledger.open(run_dir) as ledger:
+        counts = ledger.counts()
+        writer = SiteWriter(out, RUN_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
+        bar = _progress(progress, counts["traces"], "view")
+        try:
+            _write_rows(writer, stats, run_rows(ledger, validation.config_hash,
+                                                answer_timeout_s=validation.answer_timeout_s), bar)
+        finally:
+            if bar is not None:
+                bar.stop()
+        bad_rows = list(itertools.islice(ledger.iter_bad_rows(), config.list_limit))
+        failures = list(itertools.islice(ledger.iter_failures(), config.list_limit))
+        run_config = ledger.read_config()
+        run_config = run_config.get("config", run_config)
+    plots = write_plots(stats, out / "plots")
+    overview = pages.run_overview(
+        name=name, where=f"{stats.rows:,} traces", counts=counts, config=run_config, stats=stats, plots=plots,
+        config_hash=validation.config_hash, bad_rows=bad_rows, failures=failures,
+        missing_images=writer.stats.missing_images, list_limit=config.list_limit,
+    )
+    summary_counts = {
+        "traces": stats.rows,
+        "accepted": stats.statuses["accepted"],
+        "rejected": stats.statuses["rejected"],
+        "unvalidated": stats.statuses["unvalidated"],
+        "reasons": dict(stats.reasons),
+    }
+    meta = {"kind": "run", "title": f"Run {name}", "unit": "traces", "config_hash": validation.config_hash}
+    return _finish(writer, meta, overview, t0, summary_counts)
+
+
+# ---------------------------------------------------------------------------- corpora
+def _manifest(version_dir: Path) -> dict[str, Any]:
+    from lbdata.corpus import MANIFEST_FILE
+
+    return json.loads((version_dir / MANIFEST_FILE).read_text())
+
+
+def _label(manifest: dict[str, Any]) -> str:
+    return f"{manifest['name']}@{manifest['version']}"
+
+
+def default_views_dir(home: str | os.PathLike[str] | None = None) -> Path:
+    return home_dir(home) / "views"
+
+
+def build_corpus_view(
+    spec: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    config: ViewConfig | None = None,
+    progress: bool = False,
+) -> ViewSummary:
+    """Write the site of corpus version ``NAME@VER`` (default folder: ``<home>/views/NAME@VER``)."""
+    from lbdata.corpus import resolve_version
+    from lbdata.validate.config import ValidationConfig
+
+    t0 = time.perf_counter()
+    config = config or ViewConfig()
+    version_dir = resolve_version(spec, home)
+    manifest = _manifest(version_dir)
+    label = _label(manifest)
+    out = Path(out_dir) if out_dir is not None else default_views_dir(home) / label
+    total = sum(c.get("rows", 0) for per in manifest.get("counts", {}).values() for c in per.values())
+    stats = Stats()
+    writer = SiteWriter(out, CORPUS_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
+    bar = _progress(progress, total, "view")
+    try:
+        _write_rows(writer, stats, corpus_rows(version_dir, answer_timeout_s=ValidationConfig().answer_timeout_s), bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    plots = write_plots(stats, out / "plots")
+    overview = pages.corpus_overview(spec=label, where=f"{stats.rows:,} rows", manifest=manifest, stats=stats,
+                                     plots=plots, missing_images=writer.stats.missing_images)
+    meta = {"kind": "corpus", "title": f"Corpus {label}", "unit": "rows"}
+    return _finish(writer, meta, overview, t0, {"rows": stats.rows, "variants": dict(stats.variants)})
+
+
+def build_diff_view(
+    spec_a: str,
+    spec_b: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    config: ViewConfig | None = None,
+    progress: bool = False,
+) -> ViewSummary:
+    """Write a site of the rows added (in B, not in A) and removed (in A, not in B), matched by row id.
+
+    Default folder: ``<home>/views/A..B``. ``counts`` holds ``rows_a, rows_b, added, removed, kept``
+    and ``per_part`` (per config and split).
+    """
+    from lbdata.corpus import resolve_version
+    from lbdata.validate.config import ValidationConfig
+
+    t0 = time.perf_counter()
+    config = config or ViewConfig()
+    dir_a, dir_b = resolve_version(spec_a, home), resolve_version(spec_b, home)
+    label_a, label_b = _label(_manifest(dir_a)), _label(_manifest(dir_b))
+    out = Path(out_dir) if out_dir is not None else default_views_dir(home) / f"{label_a}..{label_b}"
+    ids_a, ids_b = corpus_ids(dir_a), corpus_ids(dir_b)
+    added = set(ids_b) - set(ids_a)
+    removed = set(ids_a) - set(ids_b)
+    per_part: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"added": 0, "removed": 0, "kept": 0})
+    for rid, part in ids_b.items():
+        per_part[part]["added" if rid in added else "kept"] += 1
+    for rid in removed:
+        per_part[ids_a[rid]]["removed"] += 1
+    counts: dict[str, Any] = {
+        "rows_a": len(ids_a),
+        "rows_b": len(ids_b),
+        "added": len(added),
+        "removed": len(removed),
+        "kept": len(ids_b) - len(added),
+        "per_part": dict(per_part),
+    }
+
+    writer = SiteWriter(out, DIFF_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
+    listed: dict[str, list[dict[str, Any]]] = {"added": [], "removed": []}
+    timeout = ValidationConfig().answer_timeout_s
+
+    def rows() -> Iterable[ViewRow]:
+        n = 0
+        for change, version_dir, only in (("added", dir_b, added), ("removed", dir_a, removed)):
+            for row in corpus_rows(version_dir, only=only, extra={"change": change}, start=n,
+                                   answer_timeout_s=timeout):
+                if len(listed[change]) < config.list_limit:
+                    listed[change].append({k: row.data[k] for k in ("n", "id", "config", "split", "variant",
+                                                                    "question")})
+                n += 1
+                yield row
+
+    bar = _progress(progress, len(added) + len(removed), "view")
+    try:
+        _write_rows(writer, None, rows(), bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    overview = pages.diff_overview(spec_a=label_a, spec_b=label_b, where=f"{writer.stats.rows:,} changed rows",
+                                   summary=counts, added=listed["added"], removed=listed["removed"],
+                                   list_limit=config.list_limit)
+    meta = {"kind": "diff", "title": f"{label_a} → {label_b}", "unit": "changed rows"}
+    return _finish(writer, meta, overview, t0, counts)
