@@ -217,6 +217,60 @@ def serve(
     serve_model(name, host=host, port=port)
 
 
+# --- view ---
+
+
+@app.command()
+def view(
+    target: Annotated[str, typer.Argument(help="a run (name or directory) or a corpus version NAME@VER")],
+    diff: Annotated[
+        str | None,
+        typer.Option("--diff", help="another corpus version NAME@VER: show the rows added and removed from TARGET to it"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="folder for the site (default: <run>/view, or <home>/views/NAME@VER)"),
+    ] = None,
+    open_: Annotated[bool, typer.Option("--open", help="open the site in the default web browser")] = False,
+    home: HomeOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+) -> None:
+    """Write a static HTML viewer (overview with plots, sample browser) that opens from disk; no server, no network."""
+    import webbrowser
+
+    from lbdata.view import build_corpus_view, build_diff_view, build_run_view
+    from lbdata.view.build import view_target
+
+    kind, where = view_target(target, home)
+    if diff is not None:
+        from lbdata.errors import UsageError
+
+        if kind != "corpus":
+            raise UsageError(f"--diff compares two corpus versions, but {target!r} is a run; pass NAME@VER")
+        summary = build_diff_view(str(where), diff, out, home=home, progress=progress)
+    elif kind == "run":
+        summary = build_run_view(where, out, progress=progress)
+    else:
+        summary = build_corpus_view(str(where), out, home=home, progress=progress)
+    c = summary.counts
+    _out(f"site       {summary.index_html}")
+    if summary.kind == "diff":
+        _out(f"rows       {c['rows_a']} -> {c['rows_b']}: {c['added']} added, {c['removed']} removed, {c['kept']} kept")
+        for (cfg, split), n in sorted(c["per_part"].items()):
+            _out(f"  {cfg}/{split:<8} +{n['added']} -{n['removed']} ={n['kept']}")
+    elif summary.kind == "run":
+        _out(f"traces     {summary.rows} ({c['accepted']} accepted, {c['rejected']} rejected, "
+             f"{c['unvalidated']} without a verdict)")
+    else:
+        _out(f"rows       {summary.rows}")
+    _out(f"shards     {summary.shards}")
+    _out(f"images     {summary.images} ({summary.thumbnails_made} new thumbnails, {summary.missing_images} missing)")
+    _out(f"size       {summary.bytes / 1e6:.1f} MB")
+    _out(f"elapsed    {summary.elapsed_s:.1f}s")
+    if open_ and not webbrowser.open(summary.index_html.resolve().as_uri()):
+        _out(f"no browser found; open {summary.index_html.resolve().as_uri()} yourself")
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),

@@ -20,7 +20,7 @@ from lbdata.view import pages
 from lbdata.view.plots import Stats, write_plots
 from lbdata.view.rows import ViewRow, corpus_ids, corpus_rows, run_rows
 from lbdata.view.site import Facet, SiteWriter, _write_text, site_size
-from lbdata.workspace import home_dir
+from lbdata.workspace import LEDGER_FILE, home_dir, resolve_run
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,27 @@ def _manifest(version_dir: Path) -> dict[str, Any]:
 
 def _label(manifest: dict[str, Any]) -> str:
     return f"{manifest['name']}@{manifest['version']}"
+
+
+def view_target(spec: str, home: str | os.PathLike[str] | None = None) -> tuple[str, Path | str]:
+    """``("run", run_dir)`` or ``("corpus", spec)``: a run directory or name, else a corpus version.
+
+    ``NAME@VER`` (and a path to a version folder) is a corpus; a plain name is a run if one exists,
+    else the latest version of the corpus with that name.
+    """
+    from lbdata.corpus import MANIFEST_FILE, list_corpora
+    from lbdata.errors import LedgerError
+
+    if (Path(spec) / LEDGER_FILE).exists():
+        return "run", Path(spec)
+    if "@" in spec or (Path(spec) / MANIFEST_FILE).exists():
+        return "corpus", spec
+    try:
+        return "run", resolve_run(spec, home)
+    except LedgerError as exc:
+        if spec in list_corpora(home):
+            return "corpus", spec
+        raise LedgerError(f"{exc}; for a corpus version pass NAME@VER") from None
 
 
 def default_views_dir(home: str | os.PathLike[str] | None = None) -> Path:
