@@ -3,12 +3,32 @@
 ``generate(config, run_dir)`` is resumable: problems and completed traces already in the ledger are
 skipped, so re-running the same command after a crash or Ctrl-C finishes the job without paying
 twice. The engine is async; at most ``concurrency`` requests are in flight.
+
+For a teacher behind a server (``RemoteTeacher``: GPT-4o, vLLM, …) the engine also
+
+- serves a request from the run's content-addressed cache when the same request was answered before
+  (``use_cache``), so a re-run after a crash, Ctrl-C or a validator change never pays twice;
+- throttles with token buckets for requests and tokens per minute (``rpm``, ``tpm``), which follow
+  the server's ``x-ratelimit-*`` headers;
+- retries what may succeed (429, 5xx, timeouts, lost connections, empty or malformed bodies) with
+  exponential backoff and jitter, honouring ``Retry-After``; a ``TeacherError`` (bad key, unknown
+  model, bad request) stops the run at once with its one-line message;
+- asks once more with twice the ``max_tokens`` after a truncated answer (``finish_reason=length``);
+- prices every request (``lbdata.pricing``) and stops cleanly before ``budget_usd`` would be exceeded:
+  requests in flight finish, nothing new starts, and ``BudgetExceeded`` says how to resume.
+
+With ``max_attempts`` > 1 every new trace is validated as it arrives and a rejected one is requested
+again (next attempt: a new trace id and seed) up to that many times; every attempt and its verdict
+stay in the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import logging
+import random
 import re
 import sys
 import time
@@ -20,16 +40,28 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdata import __version__
-from lbdata.errors import RequestFailed, UsageError
+from lbdata.errors import BudgetExceeded, RequestFailed, UsageError
 from lbdata.hashing import content_hash
 from lbdata.ledger import Ledger
-from lbdata.records import BadRow, Trace, parse_variant
+from lbdata.records import BadRow, Trace, Usage, Verdict, parse_variant
 from lbdata.sources import load_source
 from lbdata.sources.base import Source, SourceRow
 from lbdata.teachers import load_teacher
-from lbdata.teachers.base import Teacher, TraceRequest
+from lbdata.teachers.base import (
+    RemoteTeacher,
+    RequestEstimate,
+    Teacher,
+    TeacherResponse,
+    TraceRequest,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_S = 1.0
+"""First retry waits up to this long (full jitter); each further retry doubles the ceiling."""
+BACKOFF_MAX_S = 60.0
+"""Ceiling of one backoff wait."""
 
 
 class GenerateConfig(BaseModel):
@@ -52,6 +84,18 @@ class GenerateConfig(BaseModel):
         default_factory=dict, description="public teacher options (model parameters, base URL); never keys"
     )
     reveal_answer: bool = Field(default=False, description="show the teacher the gold answer")
+    base_traces: str | None = Field(
+        default=None, description="insert mode: rollout file (JSONL with problem_id and response, as `lbdata eval` writes)"
+    )
+    max_attempts: int = Field(
+        default=1, ge=1, description="requests per trace until one passes validation (>1 validates as traces arrive)"
+    )
+    retries: int = Field(default=8, ge=0, description="retries of one request after 429, 5xx, timeouts, bad bodies")
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute (None: no limit unless the server sets one)")
+    tpm: float | None = Field(default=None, gt=0, description="tokens per minute (None: no limit unless the server sets one)")
+    budget_usd: float | None = Field(default=None, gt=0, description="stop before the run's total spend would exceed this")
+    use_cache: bool = Field(default=True, description="answer a request from the run's cache when it was answered before")
+    prices: str | None = Field(default=None, description="price table (YAML) merged over lbdata/prices.yaml")
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -66,9 +110,18 @@ class GenerateConfig(BaseModel):
             raise ValueError("at least one variant is required")
         return tuple(out)
 
+    # Settings that decide how much, how fast, how dear or where from — not what is generated.
+    _HOW = frozenset({"limit", "concurrency", "max_attempts", "retries", "rpm", "tpm", "budget_usd", "use_cache",
+                      "prices"})
+    _HOW_TEACHER = frozenset({"base_url", "timeout"})
+
     def identity(self) -> dict[str, Any]:
-        """The settings that decide *what* is generated (not how much or how fast)."""
-        return self.model_dump(mode="json", exclude={"limit", "concurrency"})
+        """The non-default settings that decide *what* is generated (not how much, how fast or from where)."""
+        out = self.model_dump(mode="json", exclude=set(self._HOW) | {"teacher_options"}, exclude_defaults=True)
+        options = {k: v for k, v in self.teacher_options.items() if k not in self._HOW_TEACHER}
+        if options:
+            out["teacher_options"] = options
+        return out
 
     def default_run_name(self) -> str:
         slug = "-".join(_slug(x) for x in (self.source, self.teacher))
@@ -87,10 +140,22 @@ class GenerateSummary:
     new_problems: int = 0
     bad_rows: int = 0
     bad_rows_by_reason: dict[str, int] = field(default_factory=dict)
+    no_base_trace: int = 0
     traces_new: dict[str, int] = field(default_factory=dict)
     traces_skipped: int = 0
     failures: int = 0
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+    accepted: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    exhausted: int = 0
+    requests: int = 0
+    retries_by_reason: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    not_started: int = 0
     cost_usd: float = 0.0
     elapsed_s: float = 0.0
 
@@ -105,19 +170,20 @@ def trace_seed(trace_id: str) -> int:
 
 
 def _iter_limited(source: Any, limit: int | None):
-    n = 0
-    for row in source:
-        if limit is not None and n >= limit:
-            return
-        n += 1
-        yield row
+    return itertools.islice(source, limit)
+
+
+def _bump(counter: dict[str, int], key: str) -> None:
+    counter[key] = counter.get(key, 0) + 1
 
 
 class _Progress:
-    """A rich progress bar on stderr (or nothing), with done / failed counts and spend."""
+    """A rich progress bar on stderr (or nothing): done / failed / accepted, request and token rates, spend."""
 
     def __init__(self, enabled: bool, total: int | None):
         self._bar = None
+        self._next = 0.0
+        self._started = time.monotonic()
         if enabled:
             from rich.console import Console
             from rich.progress import (
@@ -135,6 +201,7 @@ class _Progress:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[stats]}"),
                 TimeElapsedColumn(),
+                TextColumn("eta"),
                 TimeRemainingColumn(),
                 console=Console(file=sys.stderr),
                 transient=False,
@@ -142,140 +209,456 @@ class _Progress:
             self._task = self._bar.add_task("generate", total=total, stats="")
             self._bar.start()
 
-    def update(self, summary: GenerateSummary, done: int) -> None:
-        if self._bar is not None:
-            stats = f"failed {summary.failures}  ${summary.cost_usd:.4f}"
-            self._bar.update(self._task, completed=done, stats=stats)
+    def update(self, summary: GenerateSummary, done: int, validating: bool, force: bool = False) -> None:
+        if self._bar is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + 0.2
+        minutes = max(now - self._started, 1e-6) / 60
+        parts = [f"failed {summary.failures}"]
+        if validating:
+            parts.append(f"accepted {summary.accepted}")
+        if summary.requests or summary.cost_usd:
+            tokens = summary.prompt_tokens + summary.completion_tokens
+            parts.append(f"{summary.requests / minutes:,.0f} req/min {tokens / minutes:,.0f} tok/min")
+            parts.append(f"${summary.cost_usd:.4f}")
+        self._bar.update(self._task, completed=done, stats="  ".join(parts))
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
 
 
-async def _run(
-    config: GenerateConfig, source: Source, ledger: Ledger, teacher: Teacher, progress: bool
-) -> GenerateSummary:
-    summary = GenerateSummary(run_dir=ledger.run_dir)
-    done_ids = ledger.done_trace_ids()
-    teacher_info = teacher.info
-    prompt_hashes = {v: teacher.prompt_hash(v, config.mode) for v in config.variants}
-    total = config.limit * len(config.variants) * config.samples if config.limit else None
-    bar = _Progress(progress, total)
-    queue: asyncio.Queue[tuple[SourceRow, str, int] | None] = asyncio.Queue(maxsize=config.concurrency * 2)
-    done_count = 0
-    fatal: list[BaseException] = []
+class _BudgetStop(Exception):
+    """The next request could take the run past its budget."""
 
-    async def worker() -> None:
-        nonlocal done_count
+    def __init__(self, worst_usd: float):
+        super().__init__(worst_usd)
+        self.worst_usd = worst_usd
+
+
+@dataclass
+class _Job:
+    row: SourceRow
+    variant: str
+    sample: int
+    base_text: str | None
+    base_id: str | None
+
+
+@dataclass
+class _Spend:
+    """What one trace's requests cost so far (billed failures included)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    image_tokens: int = 0
+    cost_usd: float = 0.0
+    requests: int = 0
+
+
+class _Engine:
+    def __init__(self, config: GenerateConfig, source: Source, ledger: Ledger, teacher: Teacher, progress: bool):
+        self.config = config
+        self.source = source
+        self.ledger = ledger
+        self.teacher = teacher
+        self.summary = GenerateSummary(run_dir=ledger.run_dir)
+        self.info = teacher.info
+        self.prompt_hashes = {v: teacher.prompt_hash(v, config.mode) for v in config.variants}
+        self.done_ids = ledger.done_trace_ids()
+        self.remote = isinstance(teacher, RemoteTeacher)
+        self.validating = config.max_attempts > 1
+        self.progress = progress
+        self.stopping = False
+        self.fatal: BaseException | None = None
+        self.budget_stop: _BudgetStop | None = None
+        self.done_count = 0
+        self.base_traces: dict[str, list[str]] = {}
+        if config.mode == "insert" and config.base_traces:
+            from lbdata.insert import load_base_traces
+
+            self.base_traces = load_base_traces(config.base_traces)
+        self._stored_bases: set[str] = set()
+        if self.validating:
+            from lbdata.validate import ValidationConfig
+
+            self.vconfig = ValidationConfig()
+            self.vhash = self.vconfig.config_hash
+            self.accepted_ids = {v.trace_id for v in ledger.iter_verdicts(self.vhash) if v.accepted}
+        if self.remote:
+            from lbdata.pricing import ImageBilling, load_prices
+            from lbdata.ratelimit import RateLimiter
+
+            self.price = load_prices(config.prices).lookup(self.info.model)
+            self.billing = self.price.image if self.price else ImageBilling()
+            if self.price is None:
+                if config.budget_usd is not None:
+                    raise UsageError(
+                        f"no price for model {self.info.model!r} in the price table, so --budget-usd cannot be kept; "
+                        "add the model to a YAML file and pass --prices FILE (layout: lbdata/prices.yaml)"
+                    )
+                log.info("no price for model %s: its spend shows as $0", self.info.model)
+            self.limiter = RateLimiter(config.rpm, config.tpm)
+            self.spent = float(ledger.counts()["cost_usd"]) if config.budget_usd is not None else 0.0
+            self.reserved = 0.0
+
+    # ------------------------------------------------------------------ the run
+    async def run(self) -> GenerateSummary:
+        config, summary = self.config, self.summary
+        total = config.limit * len(config.variants) * config.samples if config.limit else None
+        self.bar = _Progress(self.progress, total)
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=config.concurrency * 2)
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(config.concurrency)]
+        try:
+            for row in _iter_limited(self.source, config.limit):
+                if self.stopping:
+                    break
+                if isinstance(row, BadRow):
+                    self.ledger.put_bad_row(row)
+                    summary.bad_rows += 1
+                    _bump(summary.bad_rows_by_reason, row.reason)
+                    continue
+                summary.problems += 1
+                if self.ledger.put_problem(row.problem, row.images):
+                    summary.new_problems += 1
+                for job in self._jobs(row):
+                    await queue.put(job)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            self.bar.update(summary, self.done_count, self.validating, force=True)
+            self.bar.close()
+            await self.teacher.aclose()
+        if self.fatal is not None:
+            raise self.fatal
+        if self.budget_stop is not None:
+            raise BudgetExceeded(self._budget_message())
+        return summary
+
+    def _budget_message(self) -> str:
+        assert self.config.budget_usd is not None and self.budget_stop is not None
+        return (
+            f"budget reached: ${self.spent:.4f} of ${self.config.budget_usd:.2f} spent on this run, and the next "
+            f"request could cost up to ${self.budget_stop.worst_usd:.4f}; requests in flight finished, nothing new "
+            f"started ({self.summary.not_started} queued traces not requested). Re-run the same command with a "
+            "higher --budget-usd to resume from there"
+        )
+
+    def _trace_id(self, job: _Job, attempt: int) -> str:
+        return Trace.make_id(
+            problem_id=job.row.problem.id,
+            variant=job.variant,
+            mode=self.config.mode,
+            teacher=self.info,
+            prompt_hash=self.prompt_hashes[job.variant],
+            sample=job.sample,
+            attempt=attempt,
+            base_trace_id=job.base_id,
+        )
+
+    def _bases(self, row: SourceRow) -> list[tuple[str | None, str | None]]:
+        """(text, id) of every base trace of a problem; one (None, None) in write mode."""
+        if self.config.mode != "insert":
+            return [(None, None)]
+        from lbdata.insert import base_trace_id, put_base_trace
+
+        texts = [row.base_trace.strip()] if row.base_trace and row.base_trace.strip() else []
+        texts += self.base_traces.get(row.problem.id, [])
+        out: list[tuple[str | None, str | None]] = []
+        for text in dict.fromkeys(texts):
+            bid = base_trace_id(text)
+            if bid not in self._stored_bases:
+                put_base_trace(self.ledger, text)
+                self._stored_bases.add(bid)
+            out.append((text, bid))
+        if not out:
+            self.summary.no_base_trace += 1
+        return out
+
+    def _jobs(self, row: SourceRow):
+        k = self.config.max_attempts
+        for text, bid in self._bases(row):
+            for variant in self.config.variants:
+                for sample in range(self.config.samples):
+                    job = _Job(row, variant, sample, text, bid)
+                    if k == 1:
+                        if self._trace_id(job, 0) in self.done_ids:
+                            self.summary.traces_skipped += 1
+                            self.done_count += 1
+                            continue
+                    elif any(self._trace_id(job, a) in self.accepted_ids for a in range(k)):
+                        self.summary.traces_skipped += 1
+                        self.done_count += 1
+                        continue
+                    yield job
+
+    async def _worker(self, queue: asyncio.Queue[_Job | None]) -> None:
+        summary = self.summary
         while True:
-            item = await queue.get()
-            if item is None:
+            job = await queue.get()
+            if job is None:
                 return
-            row, variant, sample = item
+            if self.stopping:
+                summary.not_started += 1
+                continue
             try:
-                if not fatal:
-                    await _one(row, variant, sample)
+                await self._job(job)
             except RequestFailed as exc:
                 summary.failures += 1
-                code = str(exc).split(":", 1)[0]
-                summary.failures_by_reason[code] = summary.failures_by_reason.get(code, 0) + 1
-            except BaseException as exc:  # a fatal teacher error stops everything cleanly
-                fatal.append(exc)
+                _bump(summary.failures_by_reason, str(exc).split(":", 1)[0])
+            except _BudgetStop as exc:
+                summary.not_started += 1
+                self.budget_stop = self.budget_stop or exc
+                self.stopping = True
+            except BaseException as exc:  # a fatal teacher error (or a bug) stops everything cleanly
+                self.fatal = self.fatal or exc
+                self.stopping = True
             finally:
-                done_count += 1
-                bar.update(summary, done_count)
+                self.done_count += 1
+                self.bar.update(summary, self.done_count, self.validating)
 
-    async def _one(row: SourceRow, variant: str, sample: int) -> None:
-        problem = row.problem
-        tid = Trace.make_id(
-            problem_id=problem.id,
-            variant=variant,
-            mode=config.mode,
-            teacher=teacher_info,
-            prompt_hash=prompt_hashes[variant],
-            sample=sample,
+    async def _job(self, job: _Job) -> None:
+        if not self.validating:
+            await self._write(job, 0, self._trace_id(job, 0))
+            return
+        for attempt in range(self.config.max_attempts):
+            tid = self._trace_id(job, attempt)
+            if tid in self.done_ids:
+                verdict = self.ledger.get_verdict(tid, self.vhash) or self._validate(self.ledger.get_trace(tid), job)
+            else:
+                verdict = self._validate(await self._write(job, attempt, tid), job)
+            if verdict.accepted:
+                self.summary.accepted += 1
+                return
+            self.summary.rejected += 1
+            for reason in verdict.reasons:
+                _bump(self.summary.rejected_by_reason, reason)
+        self.summary.exhausted += 1
+
+    def _validate(self, trace: Trace, job: _Job) -> Verdict:
+        from lbdata.validate import validate_trace
+
+        problem = job.row.problem
+        verdict = validate_trace(
+            trace.text,
+            variant=trace.variant,
+            gold=problem.answer,
+            question=problem.question,
+            choices=problem.choices,
+            config=self.vconfig,
+            trace_id=trace.id,
+            base_trace=job.base_text,
         )
+        if verdict.config_hash != self.vhash:
+            verdict = verdict.model_copy(update={"config_hash": self.vhash})
+        self.ledger.put_verdict(verdict)
+        return verdict
+
+    # ------------------------------------------------------------------ one trace
+    async def _write(self, job: _Job, attempt: int, tid: str) -> Trace:
+        config, problem = self.config, job.row.problem
         request = TraceRequest(
             problem=problem,
-            images=row.images,
-            variant=variant,
+            images=job.row.images,
+            variant=job.variant,
             mode=config.mode,
-            sample=sample,
-            base_trace=row.base_trace,
+            sample=job.sample,
+            attempt=attempt,
+            base_trace=job.base_text,
             reveal_answer=config.reveal_answer,
             seed=trace_seed(tid),
         )
         started = datetime.now(UTC)
+        spend = _Spend()
         try:
-            response = await teacher.generate(request)
+            if self.remote:
+                response = await self._remote(request, spend)
+            else:
+                response = await self.teacher.generate(request)
         except RequestFailed as exc:
-            ledger.put_failure(
+            self.ledger.put_failure(
                 trace_id=tid,
                 problem_id=problem.id,
-                variant=variant,
+                variant=job.variant,
                 mode=config.mode,
-                sample=sample,
-                attempt=0,
+                sample=job.sample,
+                attempt=attempt,
                 error=str(exc),
+                cost_usd=spend.cost_usd,
             )
             raise
         trace = Trace(
             id=tid,
             problem_id=problem.id,
-            variant=variant,
+            variant=job.variant,
             mode=config.mode,
-            teacher=teacher_info,
-            prompt_hash=prompt_hashes[variant],
+            teacher=self.info,
+            prompt_hash=self.prompt_hashes[job.variant],
             text=response.text,
             usage=response.usage,
             finish_reason=response.finish_reason,
-            sample=sample,
+            sample=job.sample,
+            attempt=attempt,
+            base_trace_id=job.base_id,
             started_at=started,
             finished_at=datetime.now(UTC),
         )
-        ledger.put_trace(trace)
-        summary.traces_new[variant] = summary.traces_new.get(variant, 0) + 1
-        summary.cost_usd += response.usage.cost_usd
+        self.ledger.put_trace(trace)
+        self.done_ids.add(tid)
+        _bump(self.summary.traces_new, job.variant)
+        if not self.remote:
+            self.summary.cost_usd += response.usage.cost_usd
+        return trace
 
-    workers = [asyncio.create_task(worker()) for _ in range(config.concurrency)]
+    async def _remote(self, request: TraceRequest, spend: _Spend) -> TeacherResponse:
+        teacher = self.teacher
+        assert isinstance(teacher, RemoteTeacher)
+        response, cached = await self._send(request, teacher.estimate(request), spend)
+        if response.finish_reason == "length":
+            self.summary.truncated += 1
+            log.info("truncated answer for %s (%s); asking again with more max_tokens",
+                     request.problem.id, request.variant)
+            limit = teacher.estimate(request).max_completion_tokens * 2
+            longer = dataclasses.replace(request, max_tokens=limit)
+            response, again_cached = await self._send(longer, teacher.estimate(longer), spend)
+            cached = cached and again_cached
+        usage = Usage(
+            prompt_tokens=spend.prompt_tokens,
+            completion_tokens=spend.completion_tokens,
+            image_tokens=spend.image_tokens,
+            cost_usd=spend.cost_usd,
+            requests=spend.requests,
+            cached=cached,
+        )
+        return dataclasses.replace(response, usage=usage)
+
+    async def _send(self, request: TraceRequest, est: RequestEstimate, spend: _Spend) -> tuple[TeacherResponse, bool]:
+        """One request through cache, budget, rate limits and retries. Returns (response, from cache)."""
+        from lbdata.pricing import images_tokens
+
+        teacher, summary = self.teacher, self.summary
+        assert isinstance(teacher, RemoteTeacher)
+        key = teacher.request_key(request)
+        if self.config.use_cache:
+            hit = self.ledger.cache_get(key)
+            if hit is not None:
+                summary.cache_hits += 1
+                usage = Usage.model_validate(hit["usage"])
+                self._add(spend, usage)
+                return TeacherResponse(text=hit["text"], usage=usage, finish_reason=hit["finish_reason"]), True
+        image_tokens = images_tokens(est.images, self.billing)
+        prompt_estimate = est.text_tokens + image_tokens
+        worst = self.price.cost(prompt_estimate, est.max_completion_tokens) if self.price else 0.0
+        budget = self.config.budget_usd
+        if budget is not None and self.spent + self.reserved + worst > budget:
+            raise _BudgetStop(worst)
+        self.reserved += worst
+        tokens = prompt_estimate + est.max_completion_tokens
+        try:
+            response, tries = await self._with_retries(request, tokens)
+        finally:
+            self.reserved -= worst
+        raw = response.usage
+        cost = self.price.cost(raw.prompt_tokens, raw.completion_tokens) if self.price else 0.0
+        usage = Usage(
+            prompt_tokens=raw.prompt_tokens,
+            completion_tokens=raw.completion_tokens,
+            image_tokens=image_tokens,
+            cost_usd=cost,
+            requests=tries,
+        )
+        self.spent += cost
+        summary.cost_usd += cost
+        summary.prompt_tokens += raw.prompt_tokens
+        summary.completion_tokens += raw.completion_tokens
+        if self.limiter.tokens.per_minute is not None:
+            self.limiter.settle(tokens, raw.prompt_tokens + raw.completion_tokens)
+        if response.rate_limits:
+            self.limiter.observe(response.rate_limits)
+        self.ledger.cache_put(
+            key, {"text": response.text, "finish_reason": response.finish_reason, "usage": usage.model_dump(mode="json")}
+        )
+        self._add(spend, usage)
+        return dataclasses.replace(response, usage=usage), False
+
+    @staticmethod
+    def _add(spend: _Spend, usage: Usage) -> None:
+        spend.prompt_tokens += usage.prompt_tokens
+        spend.completion_tokens += usage.completion_tokens
+        spend.image_tokens = max(spend.image_tokens, usage.image_tokens)
+        spend.cost_usd += usage.cost_usd
+        spend.requests += usage.requests
+
+    def _wait(self, retry_state: Any) -> float:
+        from tenacity import wait_random_exponential
+
+        exc = retry_state.outcome.exception()
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        if retry_after is not None:
+            self.limiter.pause(retry_after)  # the server asked everyone to back off, not only this request
+            return retry_after + random.uniform(0, min(1.0, 0.1 + 0.25 * retry_after))
+        return wait_random_exponential(multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S)(retry_state)
+
+    def _before_sleep(self, retry_state: Any) -> None:
+        exc = retry_state.outcome.exception()
+        reason = exc.reason if isinstance(exc, TransientError) else type(exc).__name__
+        _bump(self.summary.retries_by_reason, reason)
+        log.info("retrying after %s (try %d)", exc, retry_state.attempt_number)
+
+    async def _with_retries(self, request: TraceRequest, tokens: int) -> tuple[TeacherResponse, int]:
+        from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
+
+        tries = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.config.retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception_type(TransientError),
+                before_sleep=self._before_sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    await self.limiter.acquire(tokens)
+                    if self.stopping and self.fatal is not None:
+                        raise RequestFailed("cancelled: the run is stopping after a fatal error")
+                    tries += 1
+                    self.summary.requests += 1
+                    return await self.teacher.generate(request), tries
+        except TransientError as exc:
+            raise RequestFailed(f"{exc.reason}: {exc.detail} (gave up after {tries} tries)") from None
+        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the last error instead
+            raise RequestFailed(f"retries_exhausted: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check(config: GenerateConfig) -> None:
+    if config.mode == "insert":
+        if config.teacher == "scene":
+            raise UsageError("the scene teacher writes whole traces; use --mode write or an OpenAI-compatible teacher")
+        if "plain" in config.variants:
+            raise UsageError("insert mode places <back> segments, and plain traces have none; drop plain from --variant")
+        if not config.base_traces and "trace" not in config.columns:
+            raise UsageError("insert mode needs base traces: pass --base-traces FILE.jsonl or --trace-col COLUMN")
+    elif config.base_traces:
+        raise UsageError("--base-traces is for insert mode; add --mode insert")
+
+
+def _teacher(config: GenerateConfig, teacher: Teacher | None) -> Teacher:
+    if teacher is not None:
+        return teacher
     try:
-        for row in _iter_limited(source, config.limit):
-            if fatal:
-                break
-            if isinstance(row, BadRow):
-                ledger.put_bad_row(row)
-                summary.bad_rows += 1
-                summary.bad_rows_by_reason[row.reason] = summary.bad_rows_by_reason.get(row.reason, 0) + 1
-                continue
-            summary.problems += 1
-            if ledger.put_problem(row.problem, row.images):
-                summary.new_problems += 1
-            for variant in config.variants:
-                for sample in range(config.samples):
-                    tid = Trace.make_id(
-                        problem_id=row.problem.id,
-                        variant=variant,
-                        mode=config.mode,
-                        teacher=teacher_info,
-                        prompt_hash=prompt_hashes[variant],
-                        sample=sample,
-                    )
-                    if tid in done_ids:
-                        summary.traces_skipped += 1
-                        done_count += 1
-                        continue
-                    await queue.put((row, variant, sample))
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
-    finally:
-        for w in workers:
-            w.cancel()
-        bar.close()
-        await teacher.aclose()
-    if fatal:
-        raise fatal[0]
-    return summary
+        return load_teacher(config.teacher, **config.teacher_options)
+    except TypeError as exc:
+        raise UsageError(
+            f"teacher {config.teacher!r} does not take one of the options {sorted(config.teacher_options)} ({exc}); "
+            "drop the option or pick an OpenAI-compatible teacher"
+        ) from None
 
 
 def generate(
@@ -285,12 +668,15 @@ def generate(
     teacher: Teacher | None = None,
     progress: bool = False,
 ) -> GenerateSummary:
-    """Generate traces for ``config`` into ``run_dir`` (created or resumed). Returns a summary."""
+    """Generate traces for ``config`` into ``run_dir`` (created or resumed). Returns a summary.
+
+    Raises ``BudgetExceeded`` after a clean stop at the budget, and ``TeacherError`` when the teacher
+    cannot be used at all (bad key, unknown model); everything written so far stays in the ledger.
+    """
     started = time.perf_counter()
-    if config.mode == "insert" and config.teacher == "scene":
-        raise UsageError("the scene teacher writes whole traces; use --mode write or an OpenAI-compatible teacher")
+    _check(config)
     source = load_source(config.source, seed=config.seed, columns=config.columns or None)
-    teacher = teacher or load_teacher(config.teacher, **config.teacher_options)
+    teacher = _teacher(config, teacher)
     with Ledger.create(run_dir) as ledger:
         previous = ledger.read_config()
         if previous and previous.get("identity") not in (None, config.identity()):
@@ -300,6 +686,108 @@ def generate(
             )
         ledger.write_config({"identity": config.identity(), "config": config.model_dump(mode="json"),
                              "lbdata_version": __version__})
-        summary = asyncio.run(_run(config, source, ledger, teacher, progress))
+        engine = _Engine(config, source, ledger, teacher, progress)
+        summary = asyncio.run(engine.run())
         summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+# ---------------------------------------------------------------------------- dry run
+
+
+@dataclass
+class DryRunEstimate:
+    """What a run would send: requests, tokens and USD, counted without sending anything."""
+
+    model: str
+    requests: int = 0
+    skipped: int = 0
+    problems: int = 0
+    bad_rows: int = 0
+    no_base_trace: int = 0
+    prompt_tokens: int = 0
+    image_tokens: int = 0
+    completion_tokens: int = 0
+    max_completion_tokens: int = 0
+    typical_completion_tokens: int = 0
+    priced: bool = False
+    cost_usd: float = 0.0
+    max_cost_usd: float = 0.0
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    max_attempts: int = 1
+
+
+def dry_run(config: GenerateConfig, run_dir: str | Path, *, teacher: Teacher | None = None) -> DryRunEstimate:
+    """Count the requests ``generate`` would send (traces already in ``run_dir`` skipped) and price them.
+
+    Sends nothing and writes nothing. Completion tokens are estimated by the run's mean so far, else by
+    the price table's ``typical_completion_tokens``; the upper bound assumes every answer hits ``max_tokens``.
+    """
+    from lbdata.insert import base_trace_id, load_base_traces
+    from lbdata.pricing import images_tokens, load_prices
+
+    _check(config)
+    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    teacher = _teacher(config, teacher)
+    info = teacher.info
+    table = load_prices(config.prices)
+    price = table.lookup(info.model)
+    out = DryRunEstimate(model=info.model, max_attempts=config.max_attempts, priced=price is not None)
+    done: set[str] = set()
+    typical = table.typical_completion_tokens
+    run_dir = Path(run_dir)
+    if (run_dir / "ledger.sqlite").exists():
+        with Ledger.open(run_dir) as ledger:
+            done = ledger.done_trace_ids()
+            lengths = [t.usage.completion_tokens for t in ledger.iter_traces() if t.usage.completion_tokens]
+            if lengths:
+                typical = round(sum(lengths) / len(lengths))
+    out.typical_completion_tokens = typical
+    bases_by_problem = load_base_traces(config.base_traces) if config.mode == "insert" and config.base_traces else {}
+    hashes = {v: teacher.prompt_hash(v, config.mode) for v in config.variants}
+    billing = price.image if price else None
+    for row in _iter_limited(source, config.limit):
+        if isinstance(row, BadRow):
+            out.bad_rows += 1
+            continue
+        out.problems += 1
+        if config.mode == "insert":
+            texts = ([row.base_trace.strip()] if row.base_trace else []) + bases_by_problem.get(row.problem.id, [])
+            bases = [(t, base_trace_id(t)) for t in dict.fromkeys(texts)]
+            if not bases:
+                out.no_base_trace += 1
+        else:
+            bases = [(None, None)]
+        for text, bid in bases:
+            for variant in config.variants:
+                for sample in range(config.samples):
+                    tid = Trace.make_id(problem_id=row.problem.id, variant=variant, mode=config.mode, teacher=info,
+                                        prompt_hash=hashes[variant], sample=sample, base_trace_id=bid)
+                    if tid in done:
+                        out.skipped += 1
+                        continue
+                    out.requests += 1
+                    if not isinstance(teacher, RemoteTeacher):
+                        continue
+                    request = TraceRequest(problem=row.problem, images=row.images, variant=variant, mode=config.mode,
+                                           sample=sample, base_trace=text, reveal_answer=config.reveal_answer,
+                                           seed=trace_seed(tid))
+                    est = teacher.estimate(request)
+                    if billing is None:
+                        from lbdata.pricing import ImageBilling
+
+                        billing = ImageBilling()
+                    img = images_tokens(est.images, billing)
+                    out.image_tokens += img
+                    out.prompt_tokens += est.text_tokens + img
+                    out.max_completion_tokens += est.max_completion_tokens
+                    out.completion_tokens += min(typical, est.max_completion_tokens)
+    if price is not None:
+        out.input_per_mtok, out.output_per_mtok = price.input, price.output
+        out.cost_usd = price.cost(out.prompt_tokens, out.completion_tokens)
+        out.max_cost_usd = price.cost(out.prompt_tokens, out.max_completion_tokens)
+    return out
+
+
+__all__ = ["DryRunEstimate", "GenerateConfig", "GenerateSummary", "dry_run", "generate", "trace_seed"]

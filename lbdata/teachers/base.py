@@ -8,7 +8,8 @@ teacher only writes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from lbdata.records import Problem, TeacherInfo, Usage
@@ -25,6 +26,7 @@ class TraceRequest:
     base_trace: str | None = None  # insert mode: the reasoning to place <back> segments into
     reveal_answer: bool = False
     seed: int = 0  # derived from the trace id: the same request always gets the same seed
+    max_tokens: int | None = None  # overrides the teacher's own limit (raised once after a truncated answer)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class TeacherResponse:
     text: str
     usage: Usage = Usage()
     finish_reason: str | None = "stop"
+    rate_limits: Mapping[str, str] = field(default_factory=dict)  # the server's x-ratelimit-* headers
 
 
 class Teacher(ABC):
@@ -54,3 +57,38 @@ class Teacher(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+class TransientError(Exception):
+    """A request that may succeed when sent again: rate limited, a server error, a timeout, a lost
+    connection, an empty or malformed body. The engine retries it with backoff; ``retry_after`` is the
+    server's own hint in seconds (``Retry-After``). ``reason`` is a snake_case code for the ledger."""
+
+    def __init__(self, reason: str, detail: str = "", *, retry_after: float | None = None):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RequestEstimate:
+    """What one request will send, known before it is sent (for rate limits, budgets and dry runs)."""
+
+    text_tokens: int  # prompt text, estimated
+    images: tuple[tuple[int, int, str], ...]  # (width, height, detail) of every image as sent
+    max_completion_tokens: int  # the completion limit the request carries
+
+
+class RemoteTeacher(Teacher):
+    """A teacher behind a server. The engine caches its responses by ``request_key``, throttles and
+    prices them from ``estimate``, retries its ``TransientError``s, and asks again once with a larger
+    ``max_tokens`` after a truncated answer."""
+
+    @abstractmethod
+    def request_key(self, request: TraceRequest) -> str:
+        """Content hash of the request as sent: rendered messages (images by sha256), model, parameters."""
+
+    @abstractmethod
+    def estimate(self, request: TraceRequest) -> RequestEstimate:
+        """Token and image sizes of the request, without sending it."""

@@ -1,0 +1,134 @@
+"""What teacher requests cost: a price table (``lbdata/prices.yaml``, overridable per run) and the way
+each model bills images.
+
+``load_prices(path)`` reads the built-in table and merges ``path`` over it; ``PriceTable.lookup(model)``
+finds a model by exact name or longest prefix; ``image_tokens`` counts an image as the model bills it
+(GPT-4o: 85 + 170 per 512-px tile at high detail after its scaling, 85 at low); ``ModelPrice.cost``
+turns token counts into USD.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lbdata.errors import ConfigError
+
+DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
+
+
+class ImageBilling(BaseModel):
+    """How a model turns an image into prompt tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheme: Literal["tiles", "patches", "qwen"] = Field(
+        default="qwen", description="tiles (GPT-4o), patches (32-px patches, GPT-4.1-mini), qwen (28x28 pixels)"
+    )
+    base: int = Field(default=85, ge=0, description="tiles: tokens per image, and all of it at low detail")
+    tile: int = Field(default=170, ge=0, description="tiles: tokens per 512-px tile at high detail")
+    cap: int = Field(default=1536, ge=1, description="patches: most 32-px patches per image")
+    multiplier: float = Field(default=1.0, gt=0, description="patches: tokens per patch")
+
+
+class ModelPrice(BaseModel):
+    """Price of one model in USD per million tokens, and its image billing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0, description="USD per 1M prompt tokens (images included)")
+    output: float = Field(ge=0, description="USD per 1M completion tokens")
+    image: ImageBilling = Field(default_factory=ImageBilling, description="how images become tokens")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
+
+class PriceTable(BaseModel):
+    """Model prices, looked up by exact name or longest prefix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    typical_completion_tokens: int = Field(
+        default=600, ge=1, description="trace length a dry run assumes before the run has written any"
+    )
+    models: dict[str, ModelPrice] = Field(default_factory=dict, description="model name -> price")
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        if model in self.models:
+            return self.models[model]
+        prefixes = [name for name in self.models if model.startswith(name)]
+        return self.models[max(prefixes, key=len)] if prefixes else None
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read price table {path} ({exc.strerror or exc}); check the --prices path") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"price table {path} is not valid YAML ({exc}); fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"price table {path} must be a mapping with a 'models' key; see lbdata/prices.yaml")
+    return data
+
+
+@lru_cache(maxsize=8)
+def _load(path: str | None) -> PriceTable:
+    data = _read(DEFAULT_PRICES)
+    if path is not None:
+        extra = _read(Path(path))
+        unknown = set(extra) - set(PriceTable.model_fields)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(sorted(unknown))} in price table {path}; "
+                f"valid keys: {', '.join(PriceTable.model_fields)}"
+            )
+        models = {**data.get("models", {}), **(extra.get("models") or {})}
+        data = {**data, **extra, "models": models}
+    try:
+        return PriceTable.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise ConfigError(
+            f"price table {path or DEFAULT_PRICES}: {where}: {err['msg']}; see lbdata/prices.yaml for the layout"
+        ) from None
+
+
+def load_prices(path: str | Path | None = None) -> PriceTable:
+    """The built-in price table, with the entries of ``path`` (same layout) merged over it."""
+    return _load(str(path) if path is not None else None)
+
+
+def image_tokens(width: int, height: int, detail: str, billing: ImageBilling) -> int:
+    """Prompt tokens one image of ``width`` × ``height`` (as sent) costs under ``billing``."""
+    if billing.scheme == "tiles":
+        if detail == "low":
+            return billing.base
+        w, h = float(width), float(height)
+        if max(w, h) > 2048:  # fit in a 2048 x 2048 square
+            s = 2048 / max(w, h)
+            w, h = w * s, h * s
+        if min(w, h) > 768:  # then the shortest side becomes 768
+            s = 768 / min(w, h)
+            w, h = w * s, h * s
+        return billing.base + billing.tile * math.ceil(w / 512) * math.ceil(h / 512)
+    if billing.scheme == "patches":
+        patches = math.ceil(width / 32) * math.ceil(height / 32)
+        if patches > billing.cap:
+            r = math.sqrt(32 * 32 * billing.cap / (width * height))
+            r *= min(math.floor(width * r / 32) / (width * r / 32), math.floor(height * r / 32) / (height * r / 32))
+            patches = math.ceil(width * r / 32) * math.ceil(height * r / 32)
+        return math.ceil(patches * billing.multiplier)
+    return math.ceil(width / 28) * math.ceil(height / 28)
+
+
+def images_tokens(images: tuple[tuple[int, int, str], ...] | list, billing: ImageBilling) -> int:
+    """Total prompt tokens of several ``(width, height, detail)`` images."""
+    return sum(image_tokens(w, h, d, billing) for w, h, d in images)

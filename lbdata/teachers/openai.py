@@ -1,0 +1,322 @@
+"""GPT-4o and every OpenAI-compatible server (vLLM, SGLang, Ollama, LM Studio, ``transformers serve``).
+
+``OpenAITeacher`` renders the teacher prompt of a variant and mode (``prompts/teacher/<variant>.<mode>.jinja``),
+sends the problem's images as base64 data URLs — resized into the pixel band shared with training and
+evaluation (``lbdata.images``) — and makes one chat-completions call through the official ``openai``
+client. It classifies what goes wrong: ``TeacherError`` for what can never succeed (authentication,
+permission, unknown model, bad request), ``TransientError`` for what may succeed again (429, 5xx,
+timeouts, lost connections, empty or malformed bodies), ``RequestFailed`` for one request that cannot
+succeed while the others can (a prompt too long for the model, a content filter). Retries, caching,
+rate limits and prices belong to the engine (``lbdata.generate``).
+
+The API key is read from ``api_key`` or ``OPENAI_API_KEY`` and lives only inside the client: it is in
+no ``TeacherInfo``, request key, log line or error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+from typing import Any, ClassVar, Literal
+
+import jinja2
+from PIL import Image
+
+from lbdata.errors import RequestFailed, TeacherError, UsageError
+from lbdata.hashing import content_hash
+from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, resize_image
+from lbdata.prompts import format_instruction, template_hash
+from lbdata.records import TeacherInfo, Usage
+from lbdata.resources import resource_dir
+from lbdata.sources.base import encode_png
+from lbdata.teachers.base import RemoteTeacher, RequestEstimate, TeacherResponse, TraceRequest, TransientError
+
+log = logging.getLogger(__name__)
+
+Detail = Literal["auto", "low", "high"]
+_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+# Models that take max_completion_tokens and no temperature (OpenAI's reasoning models).
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_RETRYABLE_STATUS = {408, 409, 425, 429}
+_CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context length", "too many tokens")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("prompts") / "teacher")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+def teacher_template(variant: str, mode: str) -> str:
+    """Relative path (under ``prompts/``) of the teacher template of a variant and mode."""
+    return f"teacher/{variant}.{mode}.jinja"
+
+
+class OpenAITeacher(RemoteTeacher):
+    """A chat-completions model behind the OpenAI API or any OpenAI-compatible server."""
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        model: str = "gpt-4o",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        detail: Detail = "auto",
+        temperature: float = 0.7,
+        top_p: float | None = None,
+        max_tokens: int = 4096,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        timeout: float = 300.0,
+    ):
+        if detail not in ("auto", "low", "high"):
+            raise UsageError(f"unknown image detail {detail!r}; use auto, low or high")
+        if max_tokens < 1:
+            raise UsageError("max_tokens must be at least 1")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if base_url is None:
+                raise TeacherError(
+                    "no OpenAI API key: set OPENAI_API_KEY (or pass --api-key); "
+                    "for a self-hosted server pass --base-url http://HOST:PORT/v1"
+                )
+            key = "EMPTY"  # self-hosted servers usually accept any key
+        self.model = model
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.detail = detail
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.min_pixels = min_pixels or DEFAULT_MIN_PIXELS
+        self.max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+        fit_pixels(28, 28, self.min_pixels, self.max_pixels)  # validates the band now, not per request
+        self.timeout = timeout
+        self.reasoning = model.startswith(_REASONING_PREFIXES)
+        self._key = key
+        self._client: Any = None
+        self._env = _environment()
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def info(self) -> TeacherInfo:
+        params: dict[str, Any] = {
+            "max_tokens": self.max_tokens,
+            "detail": self.detail,
+            "min_pixels": self.min_pixels,
+            "max_pixels": self.max_pixels,
+        }
+        if not self.reasoning:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        return TeacherInfo(backend="openai", model=self.model, params=params)
+
+    def prompt_hash(self, variant: str, mode: str) -> str:
+        return template_hash(teacher_template(variant, mode), "teacher/_problem.jinja", f"instructions/{variant}.txt")
+
+    @property
+    def where(self) -> str:
+        return self.base_url or "the OpenAI API"
+
+    # ------------------------------------------------------------------ rendering
+    def _template(self, variant: str, mode: str) -> jinja2.Template:
+        key = (variant, mode)
+        if key not in self._templates:
+            try:
+                self._templates[key] = self._env.get_template(teacher_template(variant, mode).split("/", 1)[1])
+            except jinja2.TemplateNotFound:
+                raise UsageError(
+                    f"no teacher prompt for variant {variant} in {mode} mode (prompts/{teacher_template(variant, mode)}); "
+                    + ("insert mode places <back> segments, so use a back variant" if mode == "insert" else "")
+                ) from None
+        return self._templates[key]
+
+    def render_text(self, request: TraceRequest) -> str:
+        """The text part of the user turn."""
+        problem = request.problem
+        if request.mode == "insert" and not request.base_trace:
+            raise RequestFailed("no_base_trace: insert mode needs a base trace for this problem")
+        choices = (
+            [{"letter": chr(ord("A") + i), "text": c} for i, c in enumerate(problem.choices)] if problem.choices else None
+        )
+        return self._template(request.variant, request.mode).render(
+            question=problem.question.strip(),
+            choices=choices,
+            n_images=len(problem.images),
+            instruction=format_instruction(request.variant),
+            answer=problem.answer if request.reveal_answer else None,
+            base_trace=(request.base_trace or "").strip(),
+        )
+
+    def _sizes(self, request: TraceRequest) -> list[tuple[int, int]]:
+        try:
+            return [fit_pixels(r.width, r.height, self.min_pixels, self.max_pixels) for r in request.problem.images]
+        except UsageError as exc:
+            raise RequestFailed(f"image_unusable: {exc}") from None
+
+    def _completion_limit(self, request: TraceRequest) -> int:
+        return request.max_tokens or self.max_tokens
+
+    def _params(self, request: TraceRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"seed": request.seed}
+        limit = self._completion_limit(request)
+        if self.reasoning:
+            params["max_completion_tokens"] = limit
+        else:
+            params["max_tokens"] = limit
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        return params
+
+    def request_key(self, request: TraceRequest) -> str:
+        sizes = self._sizes(request)
+        images = [[ref.sha256, w, h] for ref, (w, h) in zip(request.problem.images, sizes, strict=True)]
+        return content_hash(
+            {
+                "model": self.model,
+                "params": self._params(request),
+                "detail": self.detail,
+                "images": images,
+                "text": self.render_text(request),
+            },
+            32,
+        )
+
+    def estimate(self, request: TraceRequest) -> RequestEstimate:
+        text = self.render_text(request)
+        return RequestEstimate(
+            text_tokens=len(text) // 4 + 8,
+            images=tuple((w, h, self.detail) for w, h in self._sizes(request)),
+            max_completion_tokens=self._completion_limit(request),
+        )
+
+    def _image_part(self, data: bytes, ref: Any, size: tuple[int, int]) -> dict[str, Any]:
+        if size == (ref.width, ref.height) and ref.ext in _MIME:
+            payload, mime = data, _MIME[ref.ext]
+        else:
+            with Image.open(io.BytesIO(data)) as im:
+                payload = encode_png(resize_image(im, self.min_pixels, self.max_pixels))
+            mime = "image/png"
+        url = f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+        return {"type": "image_url", "image_url": {"url": url, "detail": self.detail}}
+
+    def messages(self, request: TraceRequest) -> list[dict[str, Any]]:
+        """The chat messages of a request: one user turn, the images first, then the prompt text."""
+        sizes = self._sizes(request)
+        try:
+            parts = [
+                self._image_part(data, ref, size)
+                for data, ref, size in zip(request.images, request.problem.images, sizes, strict=True)
+            ]
+        except OSError as exc:
+            raise RequestFailed(f"image_unusable: {exc}") from None
+        parts.append({"type": "text", "text": self.render_text(request)})
+        return [{"role": "user", "content": parts}]
+
+    # ------------------------------------------------------------------ sending
+    def _client_for_loop(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+            )
+        return self._client
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+
+    async def generate(self, request: TraceRequest) -> TeacherResponse:
+        import openai
+
+        client = self._client_for_loop()
+        messages = self.messages(request)
+        try:
+            raw = await client.chat.completions.with_raw_response.create(
+                model=self.model, messages=messages, **self._params(request)
+            )
+        except openai.APITimeoutError:
+            raise TransientError("timeout", f"no answer within {self.timeout:g}s") from None
+        except openai.APIConnectionError as exc:
+            raise TransientError("connection_error", self._scrub(str(exc.__cause__ or exc))) from None
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from None
+        rate_limits = {k: v for k, v in raw.headers.items() if k.startswith("x-ratelimit-")}
+        try:
+            completion = raw.parse()
+        except Exception as exc:  # the body is not a chat completion (truncated JSON, wrong shape)
+            raise TransientError("malformed_response", type(exc).__name__) from None
+        if isinstance(completion, str) or not getattr(completion, "choices", None):
+            raise TransientError("empty_response" if not completion else "malformed_response", "no choices")
+        choice = completion.choices[0]
+        text = choice.message.content if choice.message is not None else None
+        finish = choice.finish_reason
+        usage = Usage(
+            prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
+            completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
+            requests=1,
+        )
+        if finish == "content_filter":
+            raise RequestFailed("content_filter: the server's content filter stopped the answer")
+        if not text or not text.strip():
+            if finish == "length":
+                return TeacherResponse(text="", usage=usage, finish_reason="length", rate_limits=rate_limits)
+            raise TransientError("empty_response", f"finish_reason={finish}")
+        return TeacherResponse(text=text, usage=usage, finish_reason=finish, rate_limits=rate_limits)
+
+    def _status_error(self, exc: Any) -> Exception:
+        status = exc.status_code
+        message = self._scrub(str(getattr(exc, "message", "") or exc))[:300]
+        if status == 429 and exc.code == "insufficient_quota":
+            return TeacherError(f"{self.where} says the account is out of quota ({message}); add credit, then re-run")
+        if status in _RETRYABLE_STATUS:
+            retry_after = _retry_after(exc.response.headers)
+            reason = "rate_limited" if status == 429 else "server_busy"
+            return TransientError(reason, f"{status} {message}", retry_after=retry_after)
+        if status >= 500:
+            return TransientError("server_error", f"{status} {message}", retry_after=_retry_after(exc.response.headers))
+        if status == 401:
+            return TeacherError(
+                f"{self.where} rejected the API key (401: {message}); set OPENAI_API_KEY or --api-key to a valid key"
+            )
+        if status == 403:
+            return TeacherError(
+                f"{self.where} refused access (403: {message}); check that the key may use model {self.model!r}"
+            )
+        if status == 404:
+            hint = f"`curl {self.base_url}/models` lists the served models" if self.base_url else "check the model name"
+            return TeacherError(f"unknown model {self.model!r} at {self.where} (404: {message}); {hint}")
+        if status in (400, 413, 422) and any(m in message.lower() for m in _CONTEXT_MARKERS):
+            return RequestFailed(f"context_too_long: {message}")
+        return TeacherError(
+            f"{self.where} refused the request ({status}: {message}); check the teacher options "
+            f"(--max-tokens, --detail, --temperature) and that model {self.model!r} accepts images"
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _retry_after(headers: Any) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            continue
+    return None
