@@ -26,6 +26,7 @@ from lbdata.corpus import (
     resolve_version,
 )
 from lbdata.errors import CorpusError
+from lbdata.hashing import sha256_bytes
 from lbdata.ledger import Ledger
 from lbdata.prompts import user_prompt
 from lbdata.records import ImageRef, Problem, TeacherInfo, Trace, Verdict
@@ -69,22 +70,23 @@ def make_run(
     id_prefix: str = "syn",
     start: int = 0,
     verdicts: bool = True,
+    n_images: int = 1,
+    question_of=None,
 ) -> Path:
     """A run with ``n`` problems and one accepted trace per variant and sample, written to the ledger directly."""
     image_of = image_of or (lambda i: i)
+    question_of = question_of or (lambda i: f"What is the height of bar C in chart {i}?")
     cfg_hash = ValidationConfig().config_hash
     with Ledger.create(run_dir) as ledger:
         ledger.write_config({"config": {"source": "synthetic", "teacher": "scene"}})
         out = []
         for i in range(start, start + n):
-            data = image_bytes(image_of(i))
-            from lbdata.hashing import sha256_bytes
-
-            ref = ImageRef(sha256=sha256_bytes(data), ext="png", width=40, height=30)
+            datas = [image_bytes(image_of(i) + 100_000 * j) for j in range(n_images)]
+            refs = [ImageRef(sha256=sha256_bytes(d), ext="png", width=40, height=30) for d in datas]
             answer = str(i % 9 + 1)
-            problem = Problem(id=f"{id_prefix}:{i}", images=[ref], question=f"What is the height of bar C in chart {i}?",
-                              answer=answer, source="synthetic")
-            ledger.put_problem(problem, [data])
+            problem = Problem(id=f"{id_prefix}:{i}", images=refs, question=question_of(i), answer=answer,
+                              source="synthetic")
+            ledger.put_problem(problem, datas)
             for variant in variants:
                 for s in range(samples):
                     tid = Trace.make_id(problem_id=problem.id, variant=variant, mode="write", teacher=TEACHER,
