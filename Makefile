@@ -7,7 +7,7 @@ DEMO_HOME ?= lbdata-work
 export OMP_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install install-dev lint clean
+.PHONY: demo test install install-dev lint clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ demo: install
 	$(BIN)/lbdata generate --home $(DEMO_HOME) --run demo --limit 200
 	$(BIN)/lbdata show demo --home $(DEMO_HOME) --n 2
 
-test: install-dev
+test: install-dev browser-deps
 	$(BIN)/pytest -q
+
+# tests/test_view_browser.py drives Debian's chromium headless; install it when it is missing (apt, as root
+# or through sudo). A no-op when /usr/bin/chromium is already there.
+browser-deps:
+	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium; }
 
 lint: install-dev
 	$(BIN)/ruff check lbdata tests benchmarks
