@@ -33,7 +33,7 @@ test: install-dev browser-deps
 # or through sudo). A no-op when /usr/bin/chromium is already there.
 browser-deps:
 	@test -x /usr/bin/chromium || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium; }
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 lint: install-dev
 	$(BIN)/ruff check lbdata tests benchmarks
