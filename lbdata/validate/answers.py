@@ -130,6 +130,9 @@ def _match_value(g: str, p: str, timeout_s: float) -> bool:
     if g == p:
         _STATS["fast"] += 1
         return True
+    g_shape, p_shape = nz.outer_shape(g), nz.outer_shape(p)
+    if g_shape and p_shape and g_shape != p_shape:
+        return False  # a set is no tuple, (1,3) is no [1,3]
     g_yn = nz.yes_no(g)
     if g_yn is not None:
         return nz.yes_no(p) == g_yn
@@ -137,12 +140,12 @@ def _match_value(g: str, p: str, timeout_s: float) -> bool:
     p_lhs, p = nz.split_assignment(p)
     if g_lhs and p_lhs and g_lhs.lower() != p_lhs.lower():
         return False
+    g, p = nz.leading_number_word(g), nz.leading_number_word(p)
     g, g_unit = nz.split_unit(g)
     p, p_unit = nz.split_unit(p)
     if g_unit and p_unit and g_unit != p_unit:
         return False
-    g = nz.number_word(g) or g
-    p = nz.number_word(p) or p
+
     if g == p:
         _STATS["fast"] += 1
         return True

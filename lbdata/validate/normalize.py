@@ -51,6 +51,7 @@ _LEAD_RE = re.compile(
     re.I,
 )
 _APPROX_LEAD_RE = re.compile(r"^(?:\\approx|≈|approximately|approx\.?|about|around|roughly)\s*", re.I)
+_AND_RE = re.compile(r"\s*,?\s+and\s+")
 _APPROX_MID_RE = re.compile(r"\s*(?:\\approx|≈)\s*")
 _UNICODE = {
     "−": "-",
@@ -138,6 +139,7 @@ def clean(answer: str) -> str:
     s = _unwrap(s, _WRAPPER_RE)
     s = _LEFT_RIGHT_RE.sub(lambda m: "" if m.group(1) == "." else m.group(1), s)
     s = _SPACING_RE.sub(" ", s)
+    s = _AND_RE.sub(", ", s)
     s = re.sub(r"\s+", " ", s).strip()
     s = _LEAD_RE.sub("", s)
     s = _APPROX_LEAD_RE.sub("", s)
@@ -290,7 +292,7 @@ _NO_SPACE_UNITS = (
 )
 _MATH_WORDS = _wordset(
     "sin cos tan cot sec csc log ln exp lim max min sqrt pi infty inf det mod gcd lcm arcsin arccos arctan "
-    "sinh cosh tanh frac cdot times div le ge ne leq geq neq pm mp circ angle triangle overline"
+    "sinh cosh tanh frac cdot times div le ge ne leq geq neq pm mp"
 )
 _DEGREE_RE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree)\s*$")
 _PERCENT_RE = re.compile(r"\s*(?:\\%|%)\s*$")
@@ -365,8 +367,8 @@ def split_unit(s: str) -> tuple[str, str | None]:
 _GOLD_LETTER_RE = re.compile(r"^(?:option\s+|choice\s+)?[(\[]?([A-Za-z])[)\]]?\.?$", re.I)
 _PRED_LETTER_RE = re.compile(
     r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:\-]?\s*)?"
-    r"(?:[(\[]([A-Za-z])[)\]]|([A-Za-z]))"
-    r"(?:\s*[.:)\-]\s*(?P<rest>.*))?$",
+    r"(?:[(\[](?P<wrapped>[A-Za-z])[)\]](?:\s*[.:\-]?\s*(?P<rest1>.*))?"
+    r"|(?P<bare>[A-Za-z])(?:\s*[.:)\-]\s*(?P<rest2>.*))?)$",
     re.I | re.S,
 )
 
@@ -387,15 +389,8 @@ def pred_letter(s: str) -> tuple[str, str] | None:
     m = _PRED_LETTER_RE.match(s)
     if m is None:
         return None
-    letter = m.group(1) or m.group(2)
-    rest = (m.group("rest") or "").strip()
-    if (
-        m.group(2)
-        and not m.group("rest")
-        and len(s.strip()) > 1
-        and not re.match(r"(?i)^(?:the|answer|option|choice)", s)
-    ):
-        return None
+    letter = m.group("wrapped") or m.group("bare")
+    rest = (m.group("rest1") or m.group("rest2") or "").strip()
     return letter.upper(), rest
 
 
@@ -484,6 +479,24 @@ def number_word(s: str) -> str | None:
         return str(_NUMBER_WORDS[words[0]])
     if len(words) == 2 and 20 <= _NUMBER_WORDS[words[0]] <= 90 and 1 <= _NUMBER_WORDS[words[1]] <= 9:
         return str(_NUMBER_WORDS[words[0]] + _NUMBER_WORDS[words[1]])
+    return None
+
+
+def leading_number_word(s: str) -> str:
+    """``"seven apples"`` → ``"7 apples"``: a number word in front of a counted noun becomes digits."""
+    m = re.match(r"^([A-Za-z]+(?:-[A-Za-z]+)?)(\s+.*)?$", s)
+    if m is None:
+        return s
+    num = number_word(m.group(1))
+    return num + (m.group(2) or "") if num is not None else s
+
+
+def outer_shape(s: str) -> str | None:
+    """The brackets around a collection: ``"()"``, ``"[]"``, ``"(]"``, ``"{}"`` for ``\\{…\\}``; None otherwise."""
+    if s.startswith("\\{") and s.endswith("\\}"):
+        return "{}"
+    if len(s) > 2 and s[0] in "([" and s[-1] in ")]" and "," in s:
+        return s[0] + s[-1]
     return None
 
 
