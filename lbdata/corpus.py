@@ -751,8 +751,11 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
-def render_card(manifest: dict[str, Any]) -> str:
-    """The dataset card (README.md with the Hub YAML header) of a version, from ``cards/corpus.md.j2``."""
+def render_card(manifest: dict[str, Any], repo: str | None = None) -> str:
+    """The dataset card (README.md with the Hub YAML header) of a version, from ``cards/corpus.md.j2``.
+
+    ``repo`` (ORG/NAME) is the Hub dataset the card is pushed to; it shows in the loading example.
+    """
     import jinja2
 
     from lbdata.resources import resource_path
@@ -761,7 +764,7 @@ def render_card(manifest: dict[str, Any]) -> str:
                              lstrip_blocks=True)
     template = env.from_string(resource_path("cards", "corpus.md.j2").read_text(encoding="utf-8"))
     total = sum(s["rows"] for per in manifest["counts"].values() for s in per.values())
-    return template.render(m=manifest, total_rows=total, size_category=size_category(total))
+    return template.render(m=manifest, repo=repo, total_rows=total, size_category=size_category(total))
 
 
 # ---------------------------------------------------------------------------- versions
