@@ -47,7 +47,7 @@ class ViewConfig(BaseModel):
     shard_size: int = Field(
         default=1000, ge=1, le=100_000, description="rows per data shard; the browser loads one shard at a time"
     )
-    thumb_px: int = Field(default=192, ge=32, le=1024, description="longest side of a thumbnail, in pixels")
+    thumb_px: int = Field(default=240, ge=32, le=1024, description="longest side of a thumbnail, in pixels")
     list_limit: int = Field(
         default=200, ge=1, description="most bad rows, failures or diff rows listed on the overview page"
     )
