@@ -63,24 +63,58 @@ def generate(
     answer_col: Annotated[str | None, typer.Option(help="gold answer column")] = None,
     choices_col: Annotated[str | None, typer.Option(help="multiple-choice options column")] = None,
     id_col: Annotated[str | None, typer.Option(help="stable row id column")] = None,
+    trace_col: Annotated[str | None, typer.Option(help="insert mode: column holding a base reasoning trace")] = None,
+    mode: Annotated[str, typer.Option(help="write: the teacher writes whole traces; insert: it places <back> "
+                                      "segments into base traces")] = "write",
+    base_traces: Annotated[Path | None, typer.Option(help="insert mode: rollouts (JSONL with problem_id, response; "
+                                                     "the results.jsonl of `lbdata eval`)")] = None,
+    reveal_answer: Annotated[bool, typer.Option(help="show the teacher the gold answer")] = False,
+    max_attempts: Annotated[int, typer.Option(help="request a trace again (new seed) until it passes validation, "
+                                              "at most this many times", min=1)] = 1,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 "
+                                                 "(vLLM, SGLang, Ollama, transformers serve)")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (default: $OPENAI_API_KEY); never stored",
+                                                show_default=False)] = None,
+    detail: Annotated[str | None, typer.Option(help="image detail sent to the teacher: auto | low | high")] = None,
+    temperature: Annotated[float | None, typer.Option(help="teacher sampling temperature (default 0.7)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="teacher completion limit (default 4096)", min=1)] = None,
+    min_pixels: Annotated[int | None, typer.Option(help="images are resized to at least this many pixels")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="images are resized to at most this many pixels")] = None,
+    timeout: Annotated[float | None, typer.Option(help="seconds to wait for one answer (default 300)")] = None,
+    rpm: Annotated[float | None, typer.Option(help="requests per minute (default: the server's x-ratelimit headers)")] = None,
+    tpm: Annotated[float | None, typer.Option(help="tokens per minute (default: the server's x-ratelimit headers)")] = None,
+    retries: Annotated[int, typer.Option(help="retries of one request after 429, 5xx, timeouts or bad bodies",
+                                         min=0)] = 8,
+    budget_usd: Annotated[float | None, typer.Option(help="stop cleanly before the run's total spend would exceed "
+                                                     "this many USD")] = None,
+    prices: Annotated[Path | None, typer.Option(help="price table (YAML) merged over lbdata/prices.yaml")] = None,
+    cache: Annotated[bool, typer.Option(help="answer a request from the run's cache when it was answered before; "
+                                        "--no-cache sends it again")] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the requests, tokens and USD the run would "
+                                          "spend; send nothing")] = False,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
 ) -> None:
     """Generate Look-Back traces: problems from a source go to a teacher; every trace lands in the run ledger."""
-    from lbdata.generate import GenerateConfig, generate as run_generate
+    from lbdata.errors import UsageError
+    from lbdata.generate import GenerateConfig
+    from lbdata.generate import dry_run as run_dry_run
+    from lbdata.generate import generate as run_generate
     from lbdata.records import parse_variants
     from lbdata.sources.files import PRESETS
     from lbdata.workspace import ensure_writable_dir, home_dir, run_dir_for
 
-    from lbdata.errors import UsageError
-
     if preset is not None and preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    if mode not in ("write", "insert"):
+        raise UsageError(f"unknown mode {mode!r}; use write or insert")
     columns = dict(PRESETS[preset]) if preset else {}
     for role, col in (("image", image_col), ("question", question_col), ("answer", answer_col),
-                      ("choices", choices_col), ("id", id_col)):
+                      ("choices", choices_col), ("id", id_col), ("trace", trace_col)):
         if col:
             columns[role] = col
+    options = {"base_url": base_url, "detail": detail, "temperature": temperature, "max_tokens": max_tokens,
+               "min_pixels": min_pixels, "max_pixels": max_pixels, "timeout": timeout}
     config = GenerateConfig(
         source=source,
         teacher=teacher,
@@ -88,22 +122,65 @@ def generate(
         limit=limit,
         seed=seed,
         samples=samples,
+        mode=mode,
         concurrency=concurrency,
         columns=columns,
+        teacher_options={k: v for k, v in options.items() if v is not None},
+        reveal_answer=reveal_answer,
+        base_traces=str(base_traces) if base_traces else None,
+        max_attempts=max_attempts,
+        retries=retries,
+        rpm=rpm,
+        tpm=tpm,
+        budget_usd=budget_usd,
+        use_cache=cache,
+        prices=str(prices) if prices else None,
     )
-    ensure_writable_dir(home_dir(home))
     run_dir = run_dir_for(run or config.default_run_name(), home)
-    summary = run_generate(config, run_dir, progress=progress)
+    if dry_run:
+        est = run_dry_run(config, run_dir, api_key=api_key)
+        _out("dry run    nothing sent, nothing written")
+        price = (f" (${est.input_per_mtok:.2f} / ${est.output_per_mtok:.2f} per 1M input / output tokens)"
+                 if est.priced else " (not in the price table: counted as $0)")
+        _out(f"model      {est.model}{price}")
+        _out(f"problems   {est.problems}" + (f" ({est.bad_rows} bad rows)" if est.bad_rows else ""))
+        if est.no_base_trace:
+            _out(f"no base    {est.no_base_trace} problems without a base trace (skipped)")
+        _out(f"requests   {est.requests} ({est.skipped} traces already in the ledger)")
+        _out(f"prompt     {est.prompt_tokens:,} tokens (images {est.image_tokens:,})")
+        _out(f"completion ~{est.completion_tokens:,} tokens ({est.typical_completion_tokens} per trace; "
+             f"at most {est.max_completion_tokens:,})")
+        _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})")
+        if est.max_attempts > 1:
+            _out(f"note       --max-attempts {est.max_attempts}: each rejected trace is requested again, up to "
+                 f"{est.max_attempts - 1} more times")
+        return
+    ensure_writable_dir(home_dir(home))
+    summary = run_generate(config, run_dir, progress=progress, api_key=api_key)
     _out(f"run        {summary.run_dir}")
     _out(f"problems   {summary.problems} ({summary.new_problems} new)")
     if summary.bad_rows:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(summary.bad_rows_by_reason.items()))
         _out(f"bad rows   {summary.bad_rows} ({reasons})")
+    if summary.no_base_trace:
+        _out(f"no base    {summary.no_base_trace} problems without a base trace (skipped)")
     for v in config.variants:
         _out(f"{v:<14} {summary.traces_new.get(v, 0)} new traces")
     _out(f"skipped    {summary.traces_skipped} traces already in the ledger")
-    _out(f"failures   {summary.failures}")
-    if summary.cost_usd:
+    _out(f"failures   {summary.failures}" + (
+        " (" + ", ".join(f"{k}={v}" for k, v in sorted(summary.failures_by_reason.items())) + ")"
+        if summary.failures else ""))
+    if max_attempts > 1:
+        rejected = ", ".join(f"{k}={v}" for k, v in sorted(summary.rejected_by_reason.items()))
+        _out(f"accepted   {summary.accepted}; rejected attempts {summary.rejected}"
+             + (f" ({rejected})" if rejected else "") + f"; no accepted trace after {max_attempts}: {summary.exhausted}")
+    if summary.requests or summary.cache_hits:
+        retried = ", ".join(f"{k}={v}" for k, v in sorted(summary.retries_by_reason.items()))
+        _out(f"requests   {summary.requests} sent, {summary.cache_hits} from the cache"
+             + (f"; retried {retried}" if retried else "")
+             + (f"; {summary.truncated} truncated, asked again" if summary.truncated else ""))
+        _out(f"tokens     {summary.prompt_tokens:,} prompt, {summary.completion_tokens:,} completion")
+    if summary.cost_usd or summary.requests:
         _out(f"cost       ${summary.cost_usd:.4f}")
     _out(f"elapsed    {summary.elapsed_s:.1f}s")
 
@@ -269,6 +346,179 @@ def view(
     _out(f"elapsed    {summary.elapsed_s:.1f}s")
     if open_ and not webbrowser.open(summary.index_html.resolve().as_uri()):
         _out(f"no browser found; open {summary.index_html.resolve().as_uri()} yourself")
+
+
+# --- eval / attention ---
+# `lbdata eval --model … --data …` evaluates; `lbdata eval compare A B` and `lbdata eval presets` are
+# subcommands of the same group (the group's own options run an evaluation).
+eval_app = typer.Typer(
+    help="Evaluate a model (accuracy, trigger rate, back statistics); `compare A B`; `presets`.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_run(
+    ctx: typer.Context,
+    model: Annotated[Path | None, typer.Option(help="a local checkpoint directory (run with transformers)")] = None,
+    base_url: Annotated[str | None, typer.Option(help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
+    served_model: Annotated[str | None, typer.Option(help="the model name the server knows (with --base-url)")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="API key of the server (default: $OPENAI_API_KEY; local servers need none)")
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(help="SOURCE[,SOURCE…]: a preset (mathvista), PRESET:SOURCE, or any source spec; repeatable"),
+    ] = None,
+    variant: Annotated[str, typer.Option(help="format instruction after the question: semantic | solution | none")] = "semantic",
+    max_new_tokens: Annotated[int, typer.Option(help="longest response in tokens", min=1)] = 2048,
+    temperature: Annotated[float, typer.Option(help="0 = greedy (the paper's evaluation); > 0 samples with top-p 0.95", min=0.0)] = 0.0,
+    limit: Annotated[int | None, typer.Option(help="at most N problems per dataset", min=1)] = None,
+    batch_size: Annotated[int, typer.Option(help="problems per generate call (local) or requests in flight (server)", min=1)] = 8,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic source and of sampling")] = 0,
+    out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/evals/<model>-<variant>-<hash>)")] = None,
+    home: HomeOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+) -> None:
+    """Evaluate a model: per dataset accuracy, trigger rate, well-formed rate, backs per response and where they sit.
+
+    Writes results.jsonl (one scored response per line, readable by `generate --mode insert --base-traces`),
+    summary.json and summary.md. Re-running the same command resumes.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from lbdata.errors import UsageError
+    from lbdata.evaluate import (
+        GenerationParams,
+        LocalModel,
+        ServedModel,
+        default_out_dir,
+        evaluate,
+        load_eval_data,
+        split_data_specs,
+    )
+    from lbdata.records import parse_variant
+    from lbdata.workspace import home_dir
+
+    if (model is None) == (base_url is None):
+        raise UsageError("pass either --model PATH or --base-url URL --served-model NAME")
+    if base_url is not None and not served_model:
+        raise UsageError("--base-url needs --served-model NAME (the model name the server knows)")
+    if model is not None and (served_model or api_key):
+        raise UsageError("--served-model and --api-key go with --base-url, not with --model")
+    variant = parse_variant(variant)
+    loaded = load_eval_data(split_data_specs(data or []), limit=limit, seed=seed)
+    generator = LocalModel(model) if model is not None else ServedModel(base_url, served_model, api_key=api_key)
+    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    out_dir = out or default_out_dir(home_dir(home), generator, variant, params, loaded.datasets)
+    report = evaluate(
+        generator, loaded.items, variant, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+        batch_size=batch_size, out_dir=out_dir, skipped=loaded.skipped, progress=progress,
+    )
+    _out(report.to_markdown())
+    _out(f"results    {out_dir / 'results.jsonl'}")
+    _out(f"summary    {out_dir / 'summary.md'}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    a: Annotated[Path, typer.Argument(help="an evaluation folder (or its summary.json): the baseline")],
+    b: Annotated[Path, typer.Argument(help="another evaluation folder: Δ columns are B minus A")],
+) -> None:
+    """Put two evaluations side by side, per dataset, as a Markdown table."""
+    from lbdata.evaluate import compare_reports
+
+    _out(compare_reports(a, b))
+
+
+@eval_app.command("presets")
+def eval_presets() -> None:
+    """List the benchmark presets (`--data NAME` or `--data NAME:SOURCE`)."""
+    from lbdata.evaluate import load_presets
+
+    for name, preset in load_presets().items():
+        source = preset.source or f"(none: {preset.source_hint})"
+        _out(f"{name:<15} {preset.description}")
+        _out(f"{'':<15} source: {source}")
+
+
+@app.command()
+def attention(
+    model: Annotated[Path, typer.Option(help="a local checkpoint directory")],
+    image: Annotated[Path, typer.Option(help="the image file")],
+    question: Annotated[str, typer.Option(help="the question about the image")],
+    out: Annotated[Path, typer.Option(help="folder for attention.png, attention.csv, attention.json")],
+    variant: Annotated[str, typer.Option(help="format instruction after the question: semantic | solution | none")] = "semantic",
+    max_new_tokens: Annotated[int, typer.Option(help="longest generated response in tokens", min=1)] = 2048,
+    response: Annotated[
+        str | None, typer.Option(help="score this response (teacher-forced) instead of generating one")
+    ] = None,
+) -> None:
+    """Image attention through the response: shares on image / question / generated tokens, <back> spans shaded."""
+    from lbdata.attention import image_attention
+
+    trace = image_attention(model, image, question, variant=variant, max_new_tokens=max_new_tokens, response=response)
+    paths = trace.write(out)
+    s = trace.summary()
+    spans = ", ".join(f"{a}-{b}" for a, b in trace.back_spans) or "none"
+    lift = "n/a" if s["look_back_lift"] is None else f"{s['look_back_lift']:.3f}"
+    _out(f"tokens     {s['response_tokens']} ({'given response' if trace.teacher_forced else 'generated'}, "
+         f"{s['layers']} layers)")
+    _out(f"mean share image {s['mean_image_share']:.4f}  question {s['mean_question_share']:.4f}  "
+         f"generated {s['mean_generated_share']:.4f}")
+    _out(f"<back>     tokens {spans}")
+    _out(f"lift       {lift} ({s['look_back_lift_note']})")
+    for kind, path in paths.items():
+        _out(f"{kind:<10} {path}")
+
+
+# --- sources show ---
+sources_app = typer.Typer(help="Look at problem sources: sample problems with their images.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("show")
+def sources_show(
+    spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR")
+                    ] = "synthetic",
+    n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1)] = 8,
+    out: Annotated[Path, typer.Option("--out", help="folder for the images and listing.jsonl")] = Path("lbdata-samples"),
+    seed: Annotated[int, typer.Option(help="seed of the synthetic source")] = 0,
+) -> None:
+    """Write the first N problems of a source: their images, listing.jsonl, and a table on stdout."""
+    import itertools
+    import json
+
+    from lbdata.errors import UsageError
+    from lbdata.records import BadRow
+    from lbdata.sources import load_source
+
+    source = load_source(spec, seed=seed)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        listing = (out / "listing.jsonl").open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write to {out}: {exc.strerror}; pass a writable folder with --out") from exc
+    with listing:
+        for row in itertools.islice(source, n):
+            if isinstance(row, BadRow):
+                listing.write(json.dumps({"bad_row": row.model_dump(mode="json")}) + "\n")
+                _out(f"{row.key:<22} {'(bad row)':<16} {row.reason}: {row.detail}")
+                continue
+            p = row.problem
+            stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in p.id)
+            files = []
+            for k, (ref, data) in enumerate(zip(p.images, row.images, strict=True)):
+                files.append(f"{stem}-{k}.{ref.ext}")
+                (out / files[-1]).write_bytes(data)
+            family = p.meta.get("family", p.source)
+            listing.write(json.dumps({"id": p.id, "family": family, "question": p.question, "answer": p.answer,
+                                      "choices": p.choices, "images": files, "meta": p.meta}, ensure_ascii=False) + "\n")
+            question = p.question.split("\n", 1)[0]
+            question = question if len(question) <= 60 else question[:57] + "..."
+            _out(f"{p.id:<22} {family:<16} {question:<60} {p.answer}")
+    _out(f"wrote the images and listing.jsonl to {out}")
 
 
 def main() -> None:

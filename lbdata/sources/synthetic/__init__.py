@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lbdata.errors import UsageError
-from lbdata.records import Problem
-from lbdata.sources.base import SourceRow, image_ref
+from lbdata.hashing import sha256_bytes
+from lbdata.records import ImageRef, Problem
+from lbdata.sources.base import SourceRow
 from lbdata.sources.synthetic import bar_chart, counting, geometry, line_plot, multiple_choice, table
 from lbdata.sources.synthetic.common import GENERATOR_VERSION, Item
 
@@ -89,9 +90,11 @@ class SyntheticSource:
                              "use indices() to list the indices of the chosen families")
         item = FAMILIES[family](random.Random(f"{self.seed}-{index}"))
         png = item.canvas.png()
+        # the same ImageRef that sources.base.image_ref would give, without decoding the PNG again
+        ref = ImageRef(sha256=sha256_bytes(png), ext="png", width=item.canvas.width, height=item.canvas.height)
         problem = Problem(
             id=f"synthetic:{self.seed}-{index}",
-            images=[image_ref(png)],
+            images=[ref],
             question=item.question,
             answer=item.answer,
             choices=list(item.scene["choices"]) if family == "multiple_choice" else None,
