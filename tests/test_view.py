@@ -209,17 +209,21 @@ def test_refuses_to_write_into_a_foreign_folder(run, tmp_path):
 
 
 # ---------------------------------------------------------------------------- corpora and diff
-@pytest.fixture(scope="module")
-def corpora(tmp_path_factory) -> tuple[Path, str, str]:
+def make_corpora(home: Path) -> tuple[Path, str, str]:
+    """Two versions of corpus ``demo``: A from 10 problems, B from 14 with another seed (rows added and removed)."""
     from lbdata.corpus import BuildConfig, build_corpus
 
-    home = tmp_path_factory.mktemp("home")
     make_run(home / "runs" / "r", limit=10, defects=0)
     a = build_corpus(["r"], "demo", home=home)
     generate(GenerateConfig(limit=14), home / "runs" / "r")
     validate_run(home / "runs" / "r", progress=False)
     b = build_corpus(["r"], "demo", BuildConfig(seed=1), home=home)
     return home, f"demo@{a.version}", f"demo@{b.version}"
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> tuple[Path, str, str]:
+    return make_corpora(tmp_path_factory.mktemp("home"))
 
 
 def _parquet_ids(home: Path, spec: str) -> set[str]:

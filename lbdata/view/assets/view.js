@@ -10,6 +10,7 @@
 
   var LB = (window.LB = window.LB || {});
   var PAGE = 50;
+  var SNIPPET_SHARDS = 4;
   var S = {
     index: null,
     shards: {},
@@ -338,6 +339,13 @@
     }
     list.appendChild(ol);
     fillSnippets(null);
+    // Load the shards behind this page's snippets, a few at most (a sparse filter spans many shards).
+    var wanted = [];
+    for (var j = start; j < end && wanted.length < SNIPPET_SHARDS; j++) {
+      var no = Math.floor(S.matches[j] / S.index.shard_size);
+      if (!S.shards[no] && wanted.indexOf(no) < 0) wanted.push(no);
+    }
+    wanted.forEach(function (no) { loadShard(no).catch(function () {}); });
   }
 
   function pagerButton(text, enabled, onClick) {
