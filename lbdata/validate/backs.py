@@ -31,7 +31,7 @@ def _wordset(text: str) -> frozenset[str]:
 _NUMBER_RE = re.compile(
     r"\d|\b(?:zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
     r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
-    r"thousand|twice|half|double|triple|thrice)\b",
+    r"thousand)\b",
     re.IGNORECASE,
 )
 _COLOURS = (
@@ -111,11 +111,21 @@ def _cites_label(back: str, labels: frozenset[str], has_question: bool) -> bool:
     return False
 
 
+def _is_relation(words: list[str], j: int) -> bool:
+    w = words[j]
+    if w in RELATION_WORDS:
+        return True
+    # "right" is a relation in "to the right (of)", "right of", not in "looks right"
+    return w == "right" and (
+        (j > 0 and words[j - 1] == "the") or (j + 1 < len(words) and words[j + 1] == "of")
+    )
+
+
 def _tied_visual_noun(words: list[str], window: int = 4) -> bool:
     nouns = [i for i, w in enumerate(words) if w in VISUAL_NOUNS]
     if not nouns:
         return False
-    rel = [i for i, w in enumerate(words) if w in RELATION_WORDS]
+    rel = [j for j in range(len(words)) if _is_relation(words, j)]
     return any(abs(i - j) <= window for i in nouns for j in rel)
 
 

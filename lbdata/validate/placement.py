@@ -72,6 +72,8 @@ def states_answer(text: str) -> bool:
 def _clip(candidate: str) -> str:
     m = _CLIP_RE.search(candidate)
     c = candidate[: m.start()] if m else candidate
+    if "=" in c:  # "18 - 12 = 6": the conclusion is the last right-hand side
+        c = c.rsplit("=", 1)[1]
     return c.strip().rstrip(".").strip().strip("$").strip()
 
 
