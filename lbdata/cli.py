@@ -521,6 +521,41 @@ def sources_show(
     _out(f"wrote the images and listing.jsonl to {out}")
 
 
+# --- validate ---
+
+
+@app.command()
+def validate(
+    run: RunArg,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="validator thresholds YAML (keys: the ValidationConfig fields)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1)] = 1,
+    home: HomeOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+) -> None:
+    """Validate the traces of a run (tags, <back> placement, anti-empty-back, answers) and store verdicts."""
+    from lbdata.validate import ValidationConfig, validate_run
+    from lbdata.workspace import resolve_run
+
+    run_dir = resolve_run(run, home)
+    cfg = ValidationConfig.from_yaml(config) if config else ValidationConfig()
+    r = validate_run(run_dir, config=cfg, workers=workers, progress=progress)
+    _out(f"run        {r.run}")
+    _out(f"config     {r.config_hash}")
+    _out(f"traces     {r.traces} (validated now: {r.validated_now}, {r.traces_per_s:,.0f} traces/s)")
+    _out(f"accepted   {r.accepted}   rejected {r.rejected}")
+    for variant, c in r.per_variant.items():
+        share = c.accepted / c.traces if c.traces else 0.0
+        _out(f"  {variant:<14} {c.traces:>7} traces  {c.accepted:>7} accepted ({share:.1%})  {c.rejected:>7} rejected")
+    _out(f"answers    {r.answer_match_rate:.1%} match the gold ({r.answer_timeouts} checks timed out)")
+    if r.reasons:
+        _out("reasons")
+        for code, n in r.reasons.items():
+            _out(f"  {code:<26} {n:>7}")
+    _out(f"wrote      {run_dir / 'validation.json'} and validation.md")
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from lbdata.errors import LedgerError
 from lbdata.ledger import Ledger
 from lbdata.records import Problem, Verdict
 from lbdata.validate.answers import answer_stats, warm_up
@@ -124,9 +125,7 @@ def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
         problem = problems.get(trace.problem_id)
         if problem is None:
             problem = problems[trace.problem_id] = ledger.get_problem(trace.problem_id)
-        base = None
-        if trace.base_trace_id and trace.mode == "insert":
-            base = ledger.get_trace(trace.base_trace_id).text
+        base = _base_text(ledger, trace.base_trace_id) if trace.mode == "insert" and trace.base_trace_id else None
         yield _Task(
             trace.id,
             trace.text,
@@ -136,6 +135,19 @@ def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
             tuple(problem.choices) if problem.choices else None,
             base,
         )
+
+
+def _base_text(ledger: Ledger, base_id: str) -> str | None:
+    """The base reasoning of an insert-mode trace: stored by ``lbdata.insert`` or, failing that, a trace."""
+    from lbdata.insert import get_base_trace
+
+    text = get_base_trace(ledger, base_id)
+    if text is None:
+        try:
+            text = ledger.get_trace(base_id).text
+        except LedgerError:
+            logger.warning("base trace %s is not in the run; insert_changed_reasoning is not checked", base_id)
+    return text
 
 
 def _chunks(tasks: Iterator[_Task], size: int) -> Iterator[list[_Task]]:
