@@ -521,6 +521,141 @@ def sources_show(
     _out(f"wrote the images and listing.jsonl to {out}")
 
 
+# --- corpus: build / versions / diff / export / push ---
+
+CorpusArg = Annotated[str, typer.Argument(help="corpus version: NAME@VERSION (a unique prefix will do), NAME@latest or NAME")]
+
+
+@app.command()
+def build(
+    runs: Annotated[list[str], typer.Argument(help="run names under the home, or run directories")],
+    name: Annotated[str, typer.Option("--name", help="corpus name (folder under corpora/)")],
+    variant: Annotated[str, typer.Option(help="comma-separated back variants, one config each: semantic, solution")]
+    = "semantic,solution",
+    reflection_rate: Annotated[
+        float, typer.Option(help="share of rows that contain <back> (the paper found 30-50% best)", min=0.0, max=1.0)
+    ] = 0.4,
+    test_size: Annotated[float, typer.Option(help="share of problems in the test split", min=0.0, max=0.99)] = 0.05,
+    seed: Annotated[int, typer.Option(help="seed of the split, the mix and the row order")] = 0,
+    per_problem: Annotated[int, typer.Option(help="rows per problem and config", min=1)] = 1,
+    license: Annotated[str, typer.Option(help="license id for the card, e.g. cc-by-4.0")] = "unknown",
+    validate_config: Annotated[
+        Path | None, typer.Option(help="validator thresholds YAML (default: the built-in ValidationConfig)")
+    ] = None,
+    home: HomeOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+) -> None:
+    """Build a corpus version from the accepted traces of one or more runs."""
+    from lbdata.corpus import BuildConfig, build_corpus
+    from lbdata.errors import UsageError
+    from lbdata.records import parse_variants
+
+    variants = parse_variants(variant)
+    if "plain" in variants:
+        raise UsageError("plain is not a corpus config; plain rows are mixed into each back config "
+                         "(see --reflection-rate); use --variant semantic,solution")
+    config = BuildConfig(variants=tuple(variants), reflection_rate=reflection_rate, test_size=test_size, seed=seed,
+                         per_problem=per_problem, license=license)
+    res = build_corpus(runs, name, config, validate_config=validate_config, home=home, progress=progress)
+    m = res.manifest
+    _out(f"corpus     {res.name}@{res.version}" + ("" if res.created else " (already built; nothing written)"))
+    _out(f"path       {res.path}")
+    for cfg in m["configs"]:
+        for split in ("train", "test"):
+            if split not in m["counts"][cfg]:
+                continue
+            c = m["counts"][cfg][split]
+            rate = c["back"] / c["rows"] if c["rows"] else 0.0
+            _out(f"{cfg:<14} {split:<5} {c['rows']:>7} rows  {c['back']:>6} back ({rate:.1%})  "
+                 f"{c['plain']:>6} plain ({c['derived']} derived)")
+    if m["rejects"]:
+        _out("rejected   " + ", ".join(f"{k}={v}" for k, v in sorted(m["rejects"].items())))
+    if m["dropped"]:
+        _out("dropped    " + ", ".join(f"{k}={v}" for k, v in sorted(m["dropped"].items())))
+
+
+@app.command()
+def versions(
+    name: Annotated[str, typer.Argument(help="corpus name")],
+    home: HomeOpt = None,
+) -> None:
+    """List the versions of a corpus, oldest first; the last one is NAME@latest."""
+    from lbdata.corpus import list_corpora, list_versions
+    from lbdata.errors import CorpusError
+
+    items = list_versions(name, home)
+    if not items:
+        known = list_corpora(home)
+        raise CorpusError(f"no corpus {name!r}; " + (f"known corpora: {', '.join(known)}" if known
+                                                     else "build one with `lbdata build RUN --name NAME`"))
+    _out(f"{'version':<13} {'created':<26} {'parent':<13} {'rate':<5} rows train/test per config")
+    for i, m in enumerate(items):
+        rows = ", ".join(f"{c} " + "/".join(str(m["counts"][c].get(s, {}).get("rows", 0)) for s in ("train", "test"))
+                         for c in m["configs"])
+        latest = "  (latest)" if i == len(items) - 1 else ""
+        _out(f"{m['version']:<13} {m['created_at']:<26} {m['parent'] or '-':<13} "
+             f"{m['build']['reflection_rate']:<5} {rows}{latest}")
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="the older version, NAME@VERSION")],
+    b: Annotated[str, typer.Argument(help="the newer version, NAME@VERSION")],
+    home: HomeOpt = None,
+) -> None:
+    """Rows added, removed and changed between two corpus versions (a row is keyed by config and problem)."""
+    from lbdata.corpus import diff_versions
+
+    d = diff_versions(a, b, home)
+    _out(f"{d['a']['name']}@{d['a']['version']} -> {d['b']['name']}@{d['b']['version']}")
+    for cfg, c in d["configs"].items():
+        _out(f"{cfg:<14} +{c['added']} added  -{c['removed']} removed  ~{c['changed']} changed  "
+             f"{c['unchanged']} unchanged")
+        for split in ("train", "test"):
+            ra = d["a"]["counts"].get(cfg, {}).get(split, {}).get("rows", 0)
+            rb = d["b"]["counts"].get(cfg, {}).get(split, {}).get("rows", 0)
+            _out(f"{'':<14} {split:<5} rows {ra} -> {rb}")
+
+
+@app.command()
+def export(
+    corpus: CorpusArg,
+    fmt: Annotated[str, typer.Option("--format", help="trl-sft | trl-grpo | llamafactory | easyr1")],
+    out: Annotated[Path, typer.Option(help="an empty or new folder to write")],
+    config: Annotated[str | None, typer.Option(help="only these configs (comma-separated; default: all)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Write a corpus version in the layout a trainer reads, checking the format's contract on every row."""
+    from lbdata.export import export_corpus
+    from lbdata.records import parse_variants
+
+    configs = parse_variants(config) if config else None
+    res = export_corpus(corpus, fmt, out, configs=configs, home=home)
+    for cfg, per in res.rows.items():
+        _out(f"{cfg:<14} " + "  ".join(f"{split} {n} rows" for split, n in per.items()))
+    _out(f"wrote      {res.out} ({res.format})")
+
+
+@app.command()
+def push(
+    corpus: CorpusArg,
+    repo: Annotated[str, typer.Option(help="Hub dataset id ORG/NAME")],
+    private: Annotated[bool, typer.Option("--private", help="create the repo private")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="stage and list the files; upload nothing")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Push a corpus version to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)."""
+    from lbdata.hub import push_corpus
+
+    res = push_corpus(corpus, repo, private=private, dry_run=dry_run, home=home)
+    if dry_run:
+        for path, size in res.files:
+            _out(f"{size:>12,}  {path}")
+    _out(res.message)
+    if res.url:
+        _out(f"commit     {res.url}")
+
+
 # --- validate ---
 
 

@@ -729,8 +729,8 @@ def _manifest(
         "configs": [c for c in config.variants if c in counts],
         "counts": counts,
         "files": files,
-        "rejects": dict(sorted(inputs.rejects.items())),
-        "dropped": dict(sorted(inputs.dropped.items())),
+        "rejects": {k: v for k, v in sorted(inputs.rejects.items()) if v},
+        "dropped": {k: v for k, v in sorted(inputs.dropped.items()) if v},
         "traces_read": inputs.total_traces,
         "traces_accepted": inputs.accepted,
         "teachers": [{"backend": b, "model": m} for b, m in teachers],
@@ -764,7 +764,7 @@ def render_card(manifest: dict[str, Any], repo: str | None = None) -> str:
                              lstrip_blocks=True)
     template = env.from_string(resource_path("cards", "corpus.md.j2").read_text(encoding="utf-8"))
     total = sum(s["rows"] for per in manifest["counts"].values() for s in per.values())
-    return template.render(m=manifest, repo=repo, total_rows=total, size_category=size_category(total))
+    return template.render(m=manifest, repo=repo, splits=SPLITS, total_rows=total, size_category=size_category(total))
 
 
 # ---------------------------------------------------------------------------- versions

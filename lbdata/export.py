@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lbdata.corpus import ROW_GROUP_SIZE, data_files, read_manifest, resolve_version
+from lbdata.corpus import ROW_GROUP_SIZE, SPLITS, data_files, read_manifest, resolve_version
 from lbdata.errors import CorpusError, UsageError
 
 FORMATS: tuple[str, ...] = ("trl-sft", "trl-grpo", "llamafactory", "easyr1")
@@ -228,7 +228,7 @@ def export_corpus(
                          f"it has: {', '.join(manifest['configs'])}")
     out = _prepare_out(Path(out))
     result = ExportResult(format=fmt, out=out)
-    parts = [(c, s) for c in selected for s in manifest["counts"][c]]
+    parts = [(c, s) for c in selected for s in SPLITS if s in manifest["counts"][c]]
     if fmt == "llamafactory":
         _export_llamafactory(path, manifest, parts, out, result)
     else:

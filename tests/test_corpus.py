@@ -400,3 +400,58 @@ def test_validate_config_file_selects_its_verdicts(home, tmp_path):
     with pytest.raises(CorpusError, match="back_empty"):
         build_corpus([run], "strict", validate_config=cfg, home=home)
     assert ValidationConfig.from_yaml(cfg).config_hash in Ledger.open(run).verdict_config_hashes()
+
+
+# ---------------------------------------------------------------------------- CLI
+def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "LBDATA_DEBUG"}
+    env.update({"OMP_NUM_THREADS": "1", "LBDATA_HOME": str(home)})
+    return subprocess.run([sys.executable, "-m", "lbdata.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_cli_generate_build_versions_diff_export_push(tmp_path):
+    home = tmp_path / "home"
+    gen = cli("generate", "--limit", "30", "--run", "syn", "--no-progress", home=home)
+    assert gen.returncode == 0, gen.stderr
+    first = cli("build", "syn", "--name", "demo", "--no-progress", home=home)
+    assert first.returncode == 0, first.stderr
+    v1 = first.stdout.split()[1].split("@")[1]
+    again = cli("build", "syn", "--name", "demo", "--no-progress", home=home)
+    assert f"demo@{v1} (already built; nothing written)" in again.stdout
+    second = cli("build", "syn", "--name", "demo", "--reflection-rate", "0.3", "--test-size", "0.1", "--no-progress",
+                 home=home)
+    v2 = second.stdout.split()[1].split("@")[1]
+    listing = cli("versions", "demo", home=home).stdout.splitlines()
+    assert listing[1].startswith(v1) and listing[2].startswith(v2) and listing[2].endswith("(latest)")
+    d = cli("diff", f"demo@{v1}", "demo@latest", home=home)
+    assert d.returncode == 0 and f"demo@{v1} -> demo@{v2}" in d.stdout and "changed" in d.stdout
+    for fmt in ("trl-sft", "trl-grpo", "llamafactory", "easyr1"):
+        ex = cli("export", "demo@latest", "--format", fmt, "--out", str(tmp_path / fmt), home=home)
+        assert ex.returncode == 0, ex.stderr
+        assert (tmp_path / fmt / "lbdata_export.json").exists()
+    dry = cli("push", f"demo@{v2}", "--repo", "org/demo", "--dry-run", home=home)
+    assert dry.returncode == 0 and "README.md" in dry.stdout and "nothing was uploaded" in dry.stdout
+
+
+def test_cli_bad_input_is_one_line_each(tmp_path):
+    home = tmp_path / "home"
+    one_line_error(cli("export", "nothing@abc123", "--format", "trl-sft", "--out", str(tmp_path / "o"), home=home),
+                   "no corpus 'nothing'")
+    run = make_run(tmp_path / "run", 6, variants=("semantic_back",))
+    assert cli("build", str(run), "--name", "c", "--no-progress", home=home).returncode == 0
+    one_line_error(cli("diff", "c@latest", "c@ffff0000", home=home), "version 'ffff0000' of c is unknown",
+                   "known versions")
+    Ledger.create(tmp_path / "empty").close()
+    one_line_error(cli("build", str(tmp_path / "empty"), "--name", "e", home=home), "has no completed traces")
+    bad = make_run(tmp_path / "bad", 3, variants=("semantic_back",), reject={(i, "semantic_back") for i in range(3)})
+    one_line_error(cli("build", str(bad), "--name", "b", home=home), "was accepted", "answer_wrong=3")
+    one_line_error(cli("build", str(run), "--name", "p", "--variant", "plain", home=home), "plain is not a corpus config")
