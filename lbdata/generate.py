@@ -649,15 +649,17 @@ def _check(config: GenerateConfig) -> None:
         raise UsageError("--base-traces is for insert mode; add --mode insert")
 
 
-def _teacher(config: GenerateConfig, teacher: Teacher | None) -> Teacher:
+def _teacher(config: GenerateConfig, teacher: Teacher | None, api_key: str | None) -> Teacher:
     if teacher is not None:
         return teacher
+    secrets = {"api_key": api_key} if api_key else {}
     try:
-        return load_teacher(config.teacher, **config.teacher_options)
+        return load_teacher(config.teacher, **config.teacher_options, **secrets)
     except TypeError as exc:
+        names = sorted([*config.teacher_options, *secrets])
         raise UsageError(
-            f"teacher {config.teacher!r} does not take one of the options {sorted(config.teacher_options)} ({exc}); "
-            "drop the option or pick an OpenAI-compatible teacher"
+            f"teacher {config.teacher!r} does not take the option(s) {', '.join(names)} ({exc}); "
+            "drop them or pick an OpenAI-compatible teacher (gpt-4o, openai:MODEL)"
         ) from None
 
 
@@ -667,16 +669,18 @@ def generate(
     *,
     teacher: Teacher | None = None,
     progress: bool = False,
+    api_key: str | None = None,
 ) -> GenerateSummary:
     """Generate traces for ``config`` into ``run_dir`` (created or resumed). Returns a summary.
 
     Raises ``BudgetExceeded`` after a clean stop at the budget, and ``TeacherError`` when the teacher
     cannot be used at all (bad key, unknown model); everything written so far stays in the ledger.
+    ``api_key`` goes to the teacher only: it is never written anywhere.
     """
     started = time.perf_counter()
     _check(config)
     source = load_source(config.source, seed=config.seed, columns=config.columns or None)
-    teacher = _teacher(config, teacher)
+    teacher = _teacher(config, teacher, api_key)
     with Ledger.create(run_dir) as ledger:
         previous = ledger.read_config()
         if previous and previous.get("identity") not in (None, config.identity()):
@@ -718,7 +722,9 @@ class DryRunEstimate:
     max_attempts: int = 1
 
 
-def dry_run(config: GenerateConfig, run_dir: str | Path, *, teacher: Teacher | None = None) -> DryRunEstimate:
+def dry_run(
+    config: GenerateConfig, run_dir: str | Path, *, teacher: Teacher | None = None, api_key: str | None = None
+) -> DryRunEstimate:
     """Count the requests ``generate`` would send (traces already in ``run_dir`` skipped) and price them.
 
     Sends nothing and writes nothing. Completion tokens are estimated by the run's mean so far, else by
@@ -729,7 +735,7 @@ def dry_run(config: GenerateConfig, run_dir: str | Path, *, teacher: Teacher | N
 
     _check(config)
     source = load_source(config.source, seed=config.seed, columns=config.columns or None)
-    teacher = _teacher(config, teacher)
+    teacher = _teacher(config, teacher, api_key)
     info = teacher.info
     table = load_prices(config.prices)
     price = table.lookup(info.model)

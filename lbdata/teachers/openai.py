@@ -253,20 +253,26 @@ class OpenAITeacher(RemoteTeacher):
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         rate_limits = {k: v for k, v in raw.headers.items() if k.startswith("x-ratelimit-")}
+        if not raw.http_response.content.strip():
+            raise TransientError("empty_response", "the server answered 200 with an empty body")
         try:
             completion = raw.parse()
+            if isinstance(completion, str):
+                raise TransientError("malformed_response", "the body is not JSON")
+            if not completion.choices:
+                raise TransientError("empty_response", "the completion has no choices")
+            choice = completion.choices[0]
+            text = choice.message.content if choice.message is not None else None
+            finish = choice.finish_reason
+            usage = Usage(
+                prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
+                completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
+                requests=1,
+            )
+        except TransientError:
+            raise
         except Exception as exc:  # the body is not a chat completion (truncated JSON, wrong shape)
             raise TransientError("malformed_response", type(exc).__name__) from None
-        if isinstance(completion, str) or not getattr(completion, "choices", None):
-            raise TransientError("empty_response" if not completion else "malformed_response", "no choices")
-        choice = completion.choices[0]
-        text = choice.message.content if choice.message is not None else None
-        finish = choice.finish_reason
-        usage = Usage(
-            prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
-            completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
-            requests=1,
-        )
         if finish == "content_filter":
             raise RequestFailed("content_filter: the server's content filter stopped the answer")
         if not text or not text.strip():

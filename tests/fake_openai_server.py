@@ -1,0 +1,447 @@
+"""A local OpenAI-compatible chat-completions server for tests and benchmarks (127.0.0.1 only).
+
+It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) on plain asyncio to be fast on a
+small machine, logs every request, injects latency and faults, and answers with Look-Back traces that
+pass the validators for the variant the prompt asks for — when asked nicely: the gold answer is
+taken from the prompt's reference-answer line (``--reveal-answer``), else ``42``.
+
+Faults are rules tried in order on each request; the first that matches (``match`` is a substring of
+the user text, ``None`` matches all) and still has ``times`` left (-1: unlimited) applies:
+
+    rate_limit    429 with Retry-After (``retry_after`` seconds) and x-ratelimit-* headers
+    quota         429 insufficient_quota (cannot succeed)
+    server_error  500
+    timeout       no answer for ``hang_s`` seconds, then the connection closes
+    empty         200 with an empty body
+    malformed     200 with a truncated JSON body
+    no_choices    200 with a chat completion that has no choices
+    length        200, finish_reason=length, a cut-off trace
+    bad_trace     200 with a trace the validators reject (empty, filler <back>)
+    unauthorized  401;  unknown_model  404;  bad_request  400;  context  400 context_length_exceeded
+
+Use in-process (``with FakeOpenAI(latency_s=0.1) as server: server.url``) or as a subprocess
+(``python -m tests.fake_openai_server --port 0 --latency 0.1 --log FILE``; the first stdout line is
+``listening <url>``). ``POST /_faults`` replaces the fault rules, ``GET /_log`` returns the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error"}
+_ANSWER = re.compile(r"Reference answer[^:\n]*:\s*(.+)")
+_BASE = re.compile(r"\[BEGIN BASE TRACE\]\n(.*?)\n\[END BASE TRACE\]", re.S)
+_BOXED = re.compile(r"\\boxed\{(.*)\}\s*$", re.S)
+
+
+@dataclass
+class Fault:
+    kind: str
+    match: str | None = None
+    times: int = 1
+    retry_after: float | None = None
+
+
+@dataclass
+class Entry:
+    n: int
+    t_recv: float
+    t_done: float = 0.0
+    status: int = 0
+    fault: str | None = None
+    key: str = ""
+    model: str = ""
+    seed: int | None = None
+    max_tokens: int | None = None
+    text: str = ""
+    images: list[dict[str, Any]] = field(default_factory=list)
+    authorization_ok: bool = True
+    completed: bool = False
+
+
+def _instructions() -> dict[str, str]:
+    from lbdata.prompts import format_instruction
+
+    return {v: format_instruction(v) for v in ("semantic_back", "solution_back", "plain")}
+
+
+def write_trace(variant: str, answer: str) -> str:
+    """A Look-Back trace for ``variant`` that boxes ``answer`` and passes the validators."""
+    if variant == "plain":
+        return (
+            "<think> Reading the figure, I take the values shown next to each marked element and combine them "
+            f"step by step as the question asks. </think> \\boxed{{{answer}}}"
+        )
+    if variant == "solution_back":
+        return (
+            "<think> Reading the figure, the marked elements carry the values needed here, and combining them "
+            f"step by step as the question asks, so the answer is {answer}. </think> "
+            "<back> Checking this against the image, the first bar labelled A reaches the gridline at 7 on the "
+            "vertical axis and the second bar labelled B stops at 3, which are the values the reasoning used. </back> "
+            "<think> The check agrees with every value used in the reasoning, so the first answer stands. </think> "
+            f"\\boxed{{{answer}}}"
+        )
+    return (
+        "<think> The question asks for a quantity that has to be read from the figure, so I first locate the "
+        "relevant elements and note what each of them shows before combining anything. </think> "
+        "<back> Looking at the image again, the bar labelled A reaches the gridline at 7 on the vertical axis, "
+        "and the red square to its left carries the label B with the value 3. </back> "
+        "<think> Using those two readings, the remaining arithmetic is direct and gives the result below. </think> "
+        f"\\boxed{{{answer}}}"
+    )
+
+
+def insert_backs(variant: str, base: str, answer: str | None) -> str:
+    """The base trace with one <back> placed for ``variant``, its reasoning otherwise unchanged."""
+    body = re.sub(r"</?think>", " ", base)
+    m = _BOXED.search(body)
+    final = m.group(1) if m else (answer or "42")
+    reasoning = " ".join(body[: m.start()].split()) if m else " ".join(body.split())
+    back = ("<back> Looking at the image again, the bar labelled A reaches the gridline at 7 on the vertical "
+            "axis and the label B sits next to the value 3. </back>")
+    if variant == "solution_back":
+        return f"<think> {reasoning} </think> {back} <think> The check confirms this answer. </think> \\boxed{{{final}}}"
+    sentences = re.split(r"(?<=[.;])\s+", reasoning)
+    cut = max(1, len(sentences) // 2)
+    first, second = " ".join(sentences[:cut]), " ".join(sentences[cut:]) or "So the computation is complete."
+    return f"<think> {first} </think> {back} <think> {second} </think> \\boxed{{{final}}}"
+
+
+class FakeOpenAI:
+    """The server. ``start()`` runs it in a daemon thread; ``serve_forever()`` in the current loop."""
+
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        models: tuple[str, ...] = ("fake-teacher",),
+        api_key: str | None = None,
+        faults: list[Fault] | None = None,
+        log_path: str | None = None,
+        rate_limit_headers: bool = False,
+        hang_s: float = 30.0,
+        port: int = 0,
+    ):
+        self.latency_s = latency_s
+        self.models = models
+        self.api_key = api_key
+        self.faults: list[Fault] = list(faults or [])
+        self.log: list[Entry] = []
+        self.log_path = log_path
+        self.rate_limit_headers = rate_limit_headers
+        self.hang_s = hang_s
+        self.port = port
+        self._instructions = _instructions()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self._log_fh = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def _start_server(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def start(self) -> FakeOpenAI:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._start_server())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="fake-openai")
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            async def close() -> None:
+                self._server.close()
+                for task in asyncio.all_tasks():
+                    if task is not asyncio.current_task():
+                        task.cancel()
+
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(5)
+        if self._log_fh is not None:
+            self._log_fh.close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def serve_forever(self) -> None:
+        await self._start_server()
+        print(f"listening {self.url}", flush=True)
+        async with self._server:
+            await self._server.serve_forever()
+
+    def set_faults(self, faults: list[Fault]) -> None:
+        with self._lock:
+            self.faults = list(faults)
+
+    def completed(self) -> list[Entry]:
+        return [e for e in self.log if e.completed]
+
+    # ------------------------------------------------------------------ HTTP
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                method, path, _ = line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    h = await reader.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.decode("latin-1").partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+                keep = await self._dispatch(method, path, headers, body, writer)
+                if not keep or headers.get("connection", "").lower() == "close":
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, ValueError):
+            return
+        finally:
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                writer.close()
+
+    @staticmethod
+    def _write(writer: asyncio.StreamWriter, status: int, body: bytes, extra: dict[str, str] | None = None,
+               content_type: str = "application/json") -> None:
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {content_type}",
+                f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    async def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                        writer: asyncio.StreamWriter) -> bool:
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            data = {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]}
+            self._write(writer, 200, json.dumps(data).encode())
+        elif method == "GET" and path == "/_log":
+            self._write(writer, 200, json.dumps([asdict(e) for e in self.log]).encode())
+        elif method == "POST" and path == "/_faults":
+            self.set_faults([Fault(**f) for f in json.loads(body or b"[]")])
+            self._write(writer, 200, b"{}")
+        elif method == "POST" and path.rstrip("/").endswith("/chat/completions"):
+            return await self._chat(headers, body, writer)
+        else:
+            self._write(writer, 404, json.dumps({"error": {"message": f"no route {path}"}}).encode())
+        await writer.drain()
+        return True
+
+    def _fault_for(self, text: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times != 0 and (fault.match is None or fault.match in text):
+                    if fault.times > 0:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    async def _chat(self, headers: dict[str, str], raw: bytes, writer: asyncio.StreamWriter) -> bool:
+        entry = Entry(n=len(self.log), t_recv=time.time())
+        self.log.append(entry)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return self._finish(entry, writer, 400, {"error": {"message": "body is not JSON"}})
+        entry.key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        entry.model = body.get("model", "")
+        entry.seed = body.get("seed")
+        entry.max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        texts: list[str] = []
+        for message in body.get("messages", []):
+            content = message.get("content")
+            parts = [{"type": "text", "text": content}] if isinstance(content, str) else (content or [])
+            for part in parts:
+                if part.get("type") == "text":
+                    texts.append(part["text"])
+                elif part.get("type") == "image_url":
+                    entry.images.append(_describe_image(part["image_url"]))
+        text = entry.text = "\n".join(texts)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            entry.authorization_ok = False
+            return self._finish(entry, writer, 401, _error("Incorrect API key provided.", "invalid_api_key"))
+        if entry.model not in self.models:
+            return self._finish(entry, writer, 404, _error(f"The model `{entry.model}` does not exist.", "model_not_found"))
+        fault = self._fault_for(text)
+        entry.fault = fault.kind if fault else None
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        kind = fault.kind if fault else None
+        if kind == "timeout":
+            await asyncio.sleep(self.hang_s)
+            return False
+        if kind == "rate_limit":
+            extra = {"Retry-After": f"{fault.retry_after if fault.retry_after is not None else 0.05:g}",
+                     "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms"}
+            return self._finish(entry, writer, 429, _error("Rate limit reached.", "rate_limit_exceeded"), extra)
+        if kind == "quota":
+            return self._finish(entry, writer, 429, _error("You exceeded your current quota.", "insufficient_quota"))
+        if kind == "server_error":
+            return self._finish(entry, writer, 500, _error("The server had an error.", None))
+        if kind == "unauthorized":
+            return self._finish(entry, writer, 401, _error("Incorrect API key provided.", "invalid_api_key"))
+        if kind == "unknown_model":
+            return self._finish(entry, writer, 404, _error(f"The model `{entry.model}` does not exist.", "model_not_found"))
+        if kind == "bad_request":
+            return self._finish(entry, writer, 400, _error("Invalid value for 'messages'.", "invalid_value"))
+        if kind == "context":
+            return self._finish(entry, writer, 400, _error(
+                "This model's maximum context length is 128 tokens.", "context_length_exceeded"))
+        if kind == "empty":
+            return self._finish(entry, writer, 200, None, raw_body=b"")
+        if kind == "malformed":
+            return self._finish(entry, writer, 200, None, raw_body=b'{"id": "chatcmpl-1", "choices": [{"mess')
+        if kind == "no_choices":
+            return self._finish(entry, writer, 200, {"id": "chatcmpl-x", "object": "chat.completion", "created": 0,
+                                                     "model": entry.model, "choices": []})
+        answer_match = _ANSWER.search(text)
+        answer = answer_match.group(1).strip() if answer_match else "42"
+        variant = next((v for v, ins in self._instructions.items() if ins in text), "semantic_back")
+        base = _BASE.search(text)
+        if kind == "bad_trace":
+            content = ("<think> Let me look. </think> <back> Let me look back at the image. </back> "
+                       f"<think> Done. </think> \\boxed{{{answer}}}")
+        elif base:
+            content = insert_backs(variant, base.group(1), answer if answer_match else None)
+        else:
+            content = write_trace(variant, answer)
+        finish = "stop"
+        if kind == "length":
+            content, finish = content[: len(content) // 3], "length"
+        prompt_tokens = len(text) // 4 + 85 * len(entry.images)
+        data = {
+            "id": f"chatcmpl-{entry.n}",
+            "object": "chat.completion",
+            "created": int(entry.t_recv),
+            "model": entry.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content) // 4,
+                      "total_tokens": prompt_tokens + len(content) // 4},
+        }
+        extra = None
+        if self.rate_limit_headers:
+            extra = {"x-ratelimit-limit-requests": "1000000", "x-ratelimit-remaining-requests": "999999",
+                     "x-ratelimit-reset-requests": "1ms", "x-ratelimit-limit-tokens": "1000000000",
+                     "x-ratelimit-remaining-tokens": "999999000", "x-ratelimit-reset-tokens": "1ms"}
+        return self._finish(entry, writer, 200, data, extra)
+
+    def _finish(self, entry: Entry, writer: asyncio.StreamWriter, status: int, data: Any,
+                extra: dict[str, str] | None = None, raw_body: bytes | None = None) -> bool:
+        body = raw_body if raw_body is not None else json.dumps(data).encode()
+        self._write(writer, status, body, extra)
+        entry.status = status
+        entry.t_done = time.time()
+        entry.completed = True
+        if self._log_fh is not None:
+            self._log_fh.write(json.dumps(asdict(entry)) + "\n")
+        return True
+
+
+def _error(message: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+
+
+def _describe_image(image_url: dict[str, Any]) -> dict[str, Any]:
+    url = image_url.get("url", "")
+    head, _, payload = url.partition(",")
+    out: dict[str, Any] = {"prefix": head, "detail": image_url.get("detail")}
+    if head.startswith("data:") and head.endswith(";base64"):
+        data = base64.b64decode(payload)
+        out["sha256"] = hashlib.sha256(data).hexdigest()
+        out["bytes"] = len(data)
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                out["width"], out["height"] = im.size
+        except Exception:  # noqa: BLE001 - a broken image is recorded as such
+            out["width"] = out["height"] = None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--log", default=None, help="append one JSON line per answered request")
+    parser.add_argument("--models", default="fake-teacher", help="comma-separated served model names")
+    parser.add_argument("--api-key", default=None, help="require this bearer key")
+    parser.add_argument("--faults", default="[]", help="JSON list of fault rules")
+    parser.add_argument("--rate-limit-headers", action="store_true", help="send x-ratelimit-* headers")
+    args = parser.parse_args()
+    server = FakeOpenAI(
+        latency_s=args.latency,
+        models=tuple(args.models.split(",")),
+        api_key=args.api_key,
+        faults=[Fault(**f) for f in json.loads(args.faults)],
+        log_path=args.log,
+        rate_limit_headers=args.rate_limit_headers,
+        port=args.port,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve_forever())
+
+
+if __name__ == "__main__":
+    main()
+
+
+def base_trace(i: int) -> str:
+    """A plain reasoning trace for problem ``i`` of ``write_problems`` (insert-mode tests)."""
+    return (
+        f"<think> The figure shows a bar chart with two bars, and the question asks for {i} plus one. "
+        "First I read the height of the left bar against the vertical axis and note the value it reaches. "
+        "Then I read the right bar in the same way and check which gridline it stops at. "
+        f"Adding one to {i} as the question asks gives the total; so the answer is {i + 1}. </think> "
+        f"\\boxed{{{i + 1}}}"
+    )
+
+
+def write_problems(folder, n: int, *, with_traces: bool = False, size: tuple[int, int] = (96, 64)):
+    """A jsonl source of ``n`` problems (``What is i+1?``, one small PNG each); returns its path."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder = Path(folder)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        Image.new("RGB", (size[0] + i % 7, size[1]), ((37 * i) % 256, (91 * i) % 256, 120)).save(folder / "img" / f"{i}.png")
+        row = {"id": f"p{i}", "images": [f"img/{i}.png"], "problem": f"What is {i}+1?", "answer": str(i + 1)}
+        if with_traces:
+            row["rollout"] = base_trace(i)
+        rows.append(row)
+    path = folder / "problems.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -1,0 +1,290 @@
+"""The generation engine with an HTTP teacher, against the local fake server: retries, fail-fast, cache,
+budget stop and resume, regeneration, insert mode, dry runs, keys, and a SIGKILL mid-run."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lbdata import generate as engine
+from lbdata.errors import BudgetExceeded, TeacherError
+from lbdata.generate import GenerateConfig, generate
+from lbdata.insert import base_trace_id, get_base_trace
+from lbdata.ledger import Ledger
+from tests.fake_openai_server import FakeOpenAI, Fault, base_trace, write_problems
+
+KEY = "sk-test-77a1e0c4b2f9d3"
+LBDATA = [sys.executable, "-m", "lbdata.cli"]
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(engine, "BACKOFF_INITIAL_S", 0.01)
+
+
+@pytest.fixture()
+def server():
+    with FakeOpenAI(hang_s=3.0) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def problems(tmp_path) -> Path:
+    return write_problems(tmp_path / "src", 6)
+
+
+def config(src: Path, server: FakeOpenAI, **kw) -> GenerateConfig:
+    options = {"base_url": server.url, "timeout": 2.0, **kw.pop("options", {})}
+    kw.setdefault("variants", "semantic")
+    return GenerateConfig(source=f"jsonl:{src}", teacher="openai:fake-teacher", limit=None, concurrency=4,
+                          reveal_answer=True, teacher_options=options, **kw)
+
+
+def prices_file(tmp_path: Path, usd_per_mtok: float) -> str:
+    path = tmp_path / "prices.yaml"
+    path.write_text(f"models:\n  fake-teacher: {{input: {usd_per_mtok}, output: {usd_per_mtok}}}\n")
+    return str(path)
+
+
+def test_transient_faults_are_retried_and_counted(tmp_path, server, problems):
+    server.set_faults([
+        Fault("rate_limit", match="What is 0+1", times=2, retry_after=0.05),
+        Fault("server_error", match="What is 1+1"),
+        Fault("empty", match="What is 2+1"),
+        Fault("malformed", match="What is 3+1"),
+        Fault("timeout", match="What is 4+1"),
+    ])
+    s = generate(config(problems, server, options={"timeout": 0.5}), tmp_path / "run")
+    assert s.failures == 0 and s.traces_new == {"semantic_back": 6}
+    assert s.retries_by_reason == {"rate_limited": 2, "server_error": 1, "empty_response": 1,
+                                   "malformed_response": 1, "timeout": 1}
+    assert s.requests == 6 + 6 == len(server.log)
+    with Ledger.open(tmp_path / "run") as led:
+        by_problem = {t.problem_id: t for t in led.iter_traces()}
+    assert by_problem["problems:p0"].usage.requests == 3 and by_problem["problems:p5"].usage.requests == 1
+
+
+def test_a_request_that_keeps_failing_is_recorded_and_retried_next_run(tmp_path, server, problems):
+    server.set_faults([Fault("server_error", match="What is 2+1", times=-1)])
+    s = generate(config(problems, server, retries=2), tmp_path / "run")
+    assert s.failures == 1 and s.failures_by_reason == {"server_error": 1}
+    assert sum(e.text.count("What is 2+1") for e in server.log) == 3  # one try and two retries, no more
+    with Ledger.open(tmp_path / "run") as led:
+        (failure,) = led.iter_failures()
+        assert failure["problem_id"] == "problems:p2" and "gave up after 3 tries" in failure["error"]
+    server.set_faults([])
+    s = generate(config(problems, server, retries=2), tmp_path / "run")
+    assert s.traces_new == {"semantic_back": 1} and s.traces_skipped == 5 and s.failures == 0
+
+
+@pytest.mark.parametrize(("fault", "needle"), [("unauthorized", "API key"), ("unknown_model", "unknown model"),
+                                               ("bad_request", "refused the request")])
+def test_hopeless_errors_stop_the_run_at_once(tmp_path, server, fault, needle):
+    src = write_problems(tmp_path / "src", 40)
+    server.set_faults([Fault(fault, times=-1)])
+    started = time.monotonic()
+    with pytest.raises(TeacherError, match=needle):
+        generate(config(src, server), tmp_path / "run")
+    assert time.monotonic() - started < 10
+    assert len(server.log) <= 4  # at most the requests already in flight; never 40 doomed ones
+    with Ledger.open(tmp_path / "run") as led:
+        assert led.counts()["traces"] == 0
+
+
+def test_prompt_too_long_is_one_failure_not_a_stop(tmp_path, server, problems):
+    server.set_faults([Fault("context", match="What is 1+1")])
+    s = generate(config(problems, server), tmp_path / "run")
+    assert s.failures_by_reason == {"context_too_long": 1} and s.traces_new == {"semantic_back": 5}
+
+
+def test_cache_answers_a_request_already_paid_for(tmp_path, server, problems):
+    run = tmp_path / "run"
+    generate(config(problems, server), run)
+    assert len(server.log) == 6
+    with sqlite3.connect(run / "ledger.sqlite") as con:  # a crash between the cache write and the trace write
+        con.execute("DELETE FROM traces")
+    s = generate(config(problems, server), run)
+    assert len(server.log) == 6 and s.cache_hits == 6 and s.requests == 0
+    with Ledger.open(run) as led:
+        traces = list(led.iter_traces())
+    assert len(traces) == 6 and all(t.usage.cached for t in traces)
+    with sqlite3.connect(run / "ledger.sqlite") as con:
+        con.execute("DELETE FROM traces")
+    s = generate(config(problems, server, use_cache=False), run)  # --no-cache: pay again
+    assert len(server.log) == 12 and s.requests == 6 and s.cache_hits == 0
+
+
+def test_truncated_answer_is_asked_again_with_more_tokens(tmp_path, server, problems):
+    server.set_faults([Fault("length", match="What is 3+1")])
+    s = generate(config(problems, server, options={"max_tokens": 300}), tmp_path / "run")
+    assert s.truncated == 1 and s.failures == 0
+    asked = [e.max_tokens for e in server.log if "What is 3+1" in e.text]
+    assert asked == [300, 600]
+    with Ledger.open(tmp_path / "run") as led:
+        (trace,) = led.iter_traces(problem_id="problems:p3")
+    assert trace.finish_reason == "stop" and trace.usage.requests == 2 and trace.text.endswith("\\boxed{4}")
+
+
+def test_budget_stops_cleanly_and_the_run_resumes(tmp_path, server):
+    src = write_problems(tmp_path / "src", 20)
+    prices = prices_file(tmp_path, 1000.0)  # $0.001 per token: one request costs about $0.5-0.6
+    cfg = config(src, server, prices=prices, budget_usd=4.0, options={"max_tokens": 200})
+    with pytest.raises(BudgetExceeded, match="higher --budget-usd") as info:
+        generate(cfg, tmp_path / "run")
+    assert info.value.exit_code == 3
+    with Ledger.open(tmp_path / "run") as led:
+        counts = led.counts()
+        traces = list(led.iter_traces())
+    assert 0 < counts["traces"] < 20 and counts["cost_usd"] <= 4.0
+    assert all(t.usage.cost_usd > 0.3 for t in traces)
+    sent = len(server.log)
+    assert sent == counts["traces"]
+    s = generate(cfg.model_copy(update={"budget_usd": 100.0}), tmp_path / "run")
+    assert s.traces_skipped == counts["traces"] and s.traces_new == {"semantic_back": 20 - counts["traces"]}
+    keys = Counter(e.key for e in server.log)
+    assert max(keys.values()) == 1 and len(server.log) == 20  # nothing paid twice
+    with Ledger.open(tmp_path / "run") as led:
+        assert led.counts()["cost_usd"] == pytest.approx(sum(t.usage.cost_usd for t in led.iter_traces()))
+
+
+def test_budget_needs_a_price(tmp_path, server, problems):
+    from lbdata.errors import UsageError
+
+    with pytest.raises(UsageError, match="--prices"):
+        generate(config(problems, server, budget_usd=1.0), tmp_path / "run")
+
+
+def test_rejected_traces_are_requested_again_up_to_max_attempts(tmp_path, server, problems):
+    from lbdata.validate import ValidationConfig
+
+    server.set_faults([Fault("bad_trace", match="What is 1+1"), Fault("bad_trace", match="What is 2+1", times=-1)])
+    s = generate(config(problems, server, max_attempts=3), tmp_path / "run")
+    assert s.accepted == 5 and s.exhausted == 1 and s.rejected == 1 + 3
+    assert s.rejected_by_reason.get("back_empty", 0) >= 4
+    vhash = ValidationConfig().config_hash
+    with Ledger.open(tmp_path / "run") as led:
+        p1 = sorted(led.iter_traces(problem_id="problems:p1"), key=lambda t: t.attempt)
+        assert [t.attempt for t in p1] == [0, 1]
+        verdicts = [led.get_verdict(t.id, vhash) for t in p1]
+        assert [v.accepted for v in verdicts] == [False, True]
+        assert len(list(led.iter_traces(problem_id="problems:p2"))) == 3
+        assert led.counts()["traces"] == 4 + 2 + 3
+    seeds = [e.seed for e in server.log if "What is 1+1" in e.text]
+    assert len(set(seeds)) == 2  # a new attempt is a new seed
+    sent = len(server.log)
+    s = generate(config(problems, server, max_attempts=3), tmp_path / "run")  # resume: nothing to ask
+    assert len(server.log) == sent and s.traces_skipped == 5 and s.exhausted == 1
+
+
+def test_insert_mode_from_a_rollout_file(tmp_path, server):
+    src = write_problems(tmp_path / "src", 4)
+    rollouts = tmp_path / "results.jsonl"
+    rows = [{"problem_id": f"problems:p{i}", "response": base_trace(i), "correct": True} for i in range(3)]
+    rollouts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = config(src, server, mode="insert", base_traces=str(rollouts), variants="semantic,solution", max_attempts=2)
+    s = generate(cfg, tmp_path / "run")
+    assert s.no_base_trace == 1 and s.traces_new == {"semantic_back": 3, "solution_back": 3}
+    assert s.accepted == 6 and s.rejected == 0
+    assert all("[BEGIN BASE TRACE]" in e.text for e in server.log)
+    with Ledger.open(tmp_path / "run") as led:
+        for trace in led.iter_traces():
+            i = int(trace.problem_id.rsplit("p", 1)[1])
+            assert trace.mode == "insert" and trace.base_trace_id == base_trace_id(base_trace(i))
+            assert get_base_trace(led, trace.base_trace_id) == base_trace(i).strip()
+            assert "<back>" in trace.text
+
+
+def test_insert_mode_from_a_source_column_and_a_drifting_teacher(tmp_path, server, monkeypatch):
+    from tests import fake_openai_server as fake
+
+    src = write_problems(tmp_path / "src", 3, with_traces=True)
+    cfg = config(src, server, mode="insert", columns={"trace": "rollout"}, max_attempts=2)
+    real = fake.insert_backs
+    monkeypatch.setattr(fake, "insert_backs", lambda v, base, a: real(v, base, a).replace(
+        "First I read the height", "I eyeball the picture and guess quickly, then wander off and read the height"
+    ).replace("Then I read the right bar in the same way", "Afterwards some other unrelated words appear here"))
+    s = generate(cfg, tmp_path / "run")
+    assert s.rejected_by_reason.get("insert_changed_reasoning") == 6 and s.exhausted == 3
+
+
+def test_dry_run_spends_nothing(tmp_path, server, problems):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(tmp_path / "home")}
+    args = ["generate", "--source", f"jsonl:{problems}", "--teacher", "gpt-4o", "--base-url", server.url,
+            "--limit", "6", "--variant", "semantic,solution", "--dry-run", "--max-tokens", "1000"]
+    proc = subprocess.run([*LBDATA, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "requests   12 (0 traces already in the ledger)" in proc.stdout
+    assert "$2.50 / $10.00 per 1M" in proc.stdout and "at most 12,000" in proc.stdout
+    assert server.log == [] and not (tmp_path / "home").exists()
+
+
+def test_the_key_never_lands_in_any_artifact(tmp_path, problems):
+    home = tmp_path / "home"
+    with FakeOpenAI(api_key=KEY) as srv:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(home), "OPENAI_API_KEY": KEY,
+               "LBDATA_LOG_LEVEL": "DEBUG"}
+        base = ["generate", "--source", f"jsonl:{problems}", "--teacher", "openai:fake-teacher",
+                "--base-url", srv.url, "--limit", "6", "--max-attempts", "2", "--reveal-answer"]
+        ok = subprocess.run([*LBDATA, *base, "--run", "env"], capture_output=True, text=True, env=env, timeout=120)
+        assert ok.returncode == 0, ok.stderr
+        flag_env = {k: v for k, v in env.items() if k != "OPENAI_API_KEY"}
+        ok2 = subprocess.run([*LBDATA, *base, "--run", "flag", "--api-key", KEY], capture_output=True, text=True,
+                             env=flag_env, timeout=120)
+        assert ok2.returncode == 0, ok2.stderr
+        bad = subprocess.run([*LBDATA, *base, "--run", "bad", "--api-key", KEY + "x"], capture_output=True,
+                             text=True, env=flag_env, timeout=120)
+        assert bad.returncode == 2 and "rejected the API key" in bad.stderr
+        assert all(e.authorization_ok for e in srv.log[:24]) and len(srv.log) >= 24
+    outputs = ok.stdout + ok.stderr + ok2.stdout + ok2.stderr + bad.stdout + bad.stderr
+    assert "semantic_back  6 new traces" in ok.stdout and "DEBUG" in ok.stderr
+    assert KEY not in outputs
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.name == "ledger.sqlite" for p in files) and any(p.name == "config.json" for p in files)
+    for path in files:
+        assert KEY.encode() not in path.read_bytes(), path
+
+
+def _completed(log: Path) -> list[dict]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def test_no_completed_request_is_sent_twice_after_sigkill(tmp_path):
+    src = write_problems(tmp_path / "src", 60)
+    log = tmp_path / "server.jsonl"
+    server = subprocess.Popen([sys.executable, "-m", "tests.fake_openai_server", "--latency", "0.15",
+                               "--log", str(log)], stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().split()[-1]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(tmp_path / "home")}
+        cmd = [*LBDATA, "generate", "--source", f"jsonl:{src}", "--teacher", "openai:fake-teacher",
+               "--base-url", url, "--limit", "60", "--variant", "semantic", "--concurrency", "4", "--run", "r",
+               "--no-progress"]
+        client = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while len(_completed(log)) < 16 and time.time() < deadline and client.poll() is None:
+            time.sleep(0.02)
+        client.send_signal(signal.SIGKILL)
+        client.wait()
+        before = len(_completed(log))
+        assert 0 < before < 60, "the run ended before it could be killed"
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        entries = _completed(log)
+        keys = Counter(e["key"] for e in entries)
+        assert len(keys) == 60  # every request answered once at least
+        twice = [k for k, n in keys.items() if n > 1]
+        assert len(twice) <= 4, f"{len(twice)} requests paid twice; at most the 4 in flight may be"
+        with Ledger.open(tmp_path / "home" / "runs" / "r") as led:
+            assert led.counts()["traces"] == 60
+    finally:
+        server.terminate()
+        server.wait(10)
