@@ -246,6 +246,10 @@ class EvalData:
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)  # dataset -> bad-row reason -> count
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> source description
 
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.skipped)
+
 
 def _starts_spec(piece: str) -> bool:
     head = piece.split(":", 1)[0]
@@ -460,6 +464,95 @@ class LocalModel:
             text = self.processor.tokenizer.decode(content, skip_special_tokens=True)
             results.append(Generation(text=text, tokens=len(content), finish_reason="length" if stop is None else "stop"))
         return results
+
+
+class ServedModel:
+    """A model behind an OpenAI-compatible server (vLLM or ``lbdata serve`` serving the trained model).
+
+    Requests go through the OpenAI teacher backend (``lbdata.teachers.openai``): its client, its error
+    classification and its image encoding (base64 data URLs resized into lbdata's pixel band). The
+    messages are the evaluation's — system prompt, then the images and the prompt — not a teacher
+    prompt. A batch is sent concurrently; a request that may succeed again (429, 5xx, timeout) is
+    retried with backoff up to ``max_attempts`` times; one that can never succeed (a prompt too long)
+    is recorded as an empty response with finish reason ``error``.
+    """
+
+    def __init__(
+        self, base_url: str, served_model: str, *, api_key: str | None = None, max_attempts: int = 4,
+        timeout: float = 600.0,
+    ):
+        if max_attempts < 1:
+            raise UsageError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.base_url = base_url.rstrip("/")
+        self.served_model = served_model
+        self.label = served_model
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self._api_key = api_key
+
+    def fingerprint(self) -> str:
+        return content_hash({"base_url": self.base_url, "model": self.served_model})
+
+    def _teacher(self, params: GenerationParams):
+        from lbdata.teachers.openai import OpenAITeacher
+
+        class _EvalRequests(OpenAITeacher):
+            """The teacher backend sending evaluation prompts: the problem's question *is* the prompt."""
+
+            def render_text(self, request):
+                return request.problem.question
+
+            def messages(self, request):
+                return [{"role": "system", "content": SYSTEM_PROMPT}, *super().messages(request)]
+
+        sampling = params.temperature > 0
+        return _EvalRequests(
+            self.served_model, base_url=self.base_url, api_key=self._api_key, temperature=params.temperature,
+            top_p=TOP_P if sampling else None, max_tokens=params.max_new_tokens, timeout=self.timeout,
+        )
+
+    def generate(self, items: Sequence[EvalItem], prompts: Sequence[str], params: GenerationParams) -> list[Generation]:
+        import asyncio
+
+        return asyncio.run(self._generate(items, prompts, params))
+
+    async def _generate(self, items, prompts, params: GenerationParams) -> list[Generation]:
+        import asyncio
+
+        teacher = self._teacher(params)
+        try:
+            return list(await asyncio.gather(*(self._one(teacher, it, p, params) for it, p in zip(items, prompts, strict=True))))
+        finally:
+            await teacher.aclose()
+
+    async def _one(self, teacher, item: EvalItem, prompt: str, params: GenerationParams) -> Generation:
+        import asyncio
+
+        from lbdata.errors import RequestFailed, TeacherError
+        from lbdata.teachers.base import TraceRequest, TransientError
+
+        request = TraceRequest(
+            problem=item.problem.model_copy(update={"question": prompt}), images=item.images, variant="plain",
+            seed=params.seed,
+        )
+        attempt = 0
+        while True:
+            try:
+                response = await teacher.generate(request)
+            except TransientError as exc:
+                attempt += 1
+                if attempt >= self.max_attempts:
+                    raise TeacherError(
+                        f"{self.base_url} kept failing for {item.problem.id} ({exc}) after {self.max_attempts} "
+                        "attempts; check the server, then re-run the same command (answered problems are kept)"
+                    ) from None
+                await asyncio.sleep(exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** (attempt - 1)))
+                continue
+            except RequestFailed as exc:
+                log.warning("%s: %s; recorded as an empty response", item.problem.id, exc)
+                return Generation(text="", tokens=None, finish_reason="error")
+            tokens = response.usage.completion_tokens or None
+            return Generation(text=response.text, tokens=tokens, finish_reason=response.finish_reason)
 
 
 # ============================================================================ scoring
@@ -776,7 +869,8 @@ class _Progress:
             self._bar.stop()
 
 
-def _identity(generator: Generator, variant: str, params: GenerationParams, datasets: list[str]) -> dict[str, Any]:
+def _identity(generator: Generator, variant: str, params: GenerationParams) -> dict[str, Any]:
+    """What makes two responses to the same problem interchangeable (a resumed run must match it)."""
     return {
         "model": generator.label,
         "fingerprint": generator.fingerprint(),
@@ -784,7 +878,6 @@ def _identity(generator: Generator, variant: str, params: GenerationParams, data
         "max_new_tokens": params.max_new_tokens,
         "temperature": params.temperature,
         "seed": params.seed,
-        "datasets": datasets,
     }
 
 
@@ -797,10 +890,20 @@ def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
     if previous != identity:
         changed = sorted(k for k in identity if (previous or {}).get(k) != identity[k])
         raise UsageError(
-            f"{out} holds an evaluation with other settings ({', '.join(changed)} differ); "
+            f"{out} holds an evaluation with other settings (different {', '.join(changed)}); "
             "pass another --out or delete that folder"
         )
-    return read_results(out / RESULTS_FILE) if (out / RESULTS_FILE).exists() else []
+    rows: list[EvalRow] = []
+    path = out / RESULTS_FILE
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                rows.append(EvalRow.model_validate_json(line))
+            except ValidationError:  # a line cut short by a crash: that problem is answered again
+                log.warning("ignoring an unreadable line of %s", path)
+    return rows
 
 
 def evaluate(
@@ -823,8 +926,9 @@ def evaluate(
     ``SourceRow`` (counted under ``problem.source``) or ``BadRow`` (counted as skipped) objects, e.g.
     ``load_eval_data([...]).items`` or ``itertools.islice(load_source("synthetic", seed=1), 50)``.
     ``variant``: ``semantic``, ``solution`` or ``none``/``plain``. With ``out_dir`` the rows are
-    appended to ``results.jsonl`` as batches finish and a re-run with the same settings resumes; the
-    summary files are written at the end.
+    appended to ``results.jsonl`` as batches finish and a re-run with the same model and generation
+    settings resumes (more problems or datasets extend it); at the end ``results.jsonl`` is rewritten
+    with this evaluation's rows, in problem order, and the summary files are written.
     """
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, got {batch_size}")
@@ -836,13 +940,13 @@ def evaluate(
     datasets = list(dict.fromkeys([*skipped, *(it.dataset for it in items)]))
     generator = _as_generator(model_or_client)
 
-    identity = _identity(generator, variant, params, datasets)
+    identity = _identity(generator, variant, params)
     rows: list[EvalRow] = []
     results_fh = None
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        rows = _resume(out, identity)
+        rows = [r for r in _resume(out, identity) if (r.dataset, r.problem_id) in order]
         done = {(r.dataset, r.problem_id) for r in rows}
         if rows:
             log.info("resuming %s: %d of %d problems already answered", out, len(done), len(items))
@@ -887,7 +991,11 @@ def evaluate(
     return report
 
 
-def default_out_dir(home: Path, model: str, variant: str, identity: dict[str, Any]) -> Path:
-    """``<home>/evals/<model>-<variant>-<hash>``: the same settings give the same folder (and resume)."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", model.rstrip("/").split("/")[-1]).strip("-").lower()[:40] or "model"
-    return home / "evals" / f"{slug}-{parse_variant(variant)}-{content_hash(identity, 8)}"
+def default_out_dir(
+    home: str | Path, generator: Generator, variant: str, params: GenerationParams, datasets: list[str]
+) -> Path:
+    """``<home>/evals/<model>-<variant>-<hash>``: the same settings give the same folder, so a re-run resumes."""
+    variant = parse_variant(variant)
+    identity = {**_identity(generator, variant, params), "datasets": datasets}
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", generator.label.rstrip("/").split("/")[-1]).strip("-").lower()[:40] or "model"
+    return Path(home) / "evals" / f"{slug}-{variant}-{content_hash(identity, 8)}"
