@@ -153,7 +153,11 @@ def _match_value(g: str, p: str, timeout_s: float) -> bool:
     if g_num is not None and p_num is not None:
         _STATS["fast"] += 1
         return nz.numbers_match(g_num, p_num)
-    if nz.is_text(g) or nz.is_text(p):
+    surds = nz.surd_matches(g, p)
+    if surds is not None:
+        _STATS["fast"] += 1
+        return surds
+    if nz.is_text(g) or nz.is_text(p) or (nz.is_label(g) and nz.is_label(p)):
         _STATS["fast"] += 1
         return nz.norm_text(g) == nz.norm_text(p)
     if nz.too_hard(g) or nz.too_hard(p):

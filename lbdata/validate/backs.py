@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.tags import WORD_RE, ParsedTrace
@@ -78,6 +79,11 @@ _A_LABEL_BEFORE = _wordset(
 def question_labels(question: str | None, choices: Sequence[str] | None = None) -> frozenset[str]:
     """Labels and names a back may cite as evidence: capital-letter labels (``A``, ``AB``, ``P1``) and
     capitalised words that are not the first of a sentence, from the question and its choices."""
+    return _labels(question, tuple(choices) if choices else None)
+
+
+@lru_cache(maxsize=4096)
+def _labels(question: str | None, choices: tuple[str, ...] | None) -> frozenset[str]:
     labels: set[str] = set()
     texts = [question or ""] + list(choices or [])
     for i, text in enumerate(texts):
@@ -129,23 +135,33 @@ def _tied_visual_noun(words: list[str], window: int = 4) -> bool:
     return any(abs(i - j) <= window for i in nouns for j in rel)
 
 
-def has_evidence(back: str, labels: frozenset[str], *, has_question: bool) -> bool:
-    """Concrete visual evidence: a number, a label from the question, or a visual noun tied to a relation."""
+def has_evidence(
+    back: str, labels: frozenset[str], *, has_question: bool, words: list[str] | None = None
+) -> bool:
+    """Concrete visual evidence: a number, a label from the question, or a visual noun tied to a relation.
+
+    ``words`` are the back's lower-cased words when the caller has them already.
+    """
     if _NUMBER_RE.search(back):
         return True
     if _cites_label(back, labels, has_question):
         return True
-    return _tied_visual_noun([w.lower() for w in WORD_RE.findall(back)])
+    return _tied_visual_noun(words if words is not None else WORD_RE.findall(back.lower()))
 
 
-def refers_to_image(back: str) -> bool:
+def refers_to_image(back: str, words: list[str] | None = None) -> bool:
     """True when the back mentions the image or something visual in it."""
-    words = {w.lower() for w in WORD_RE.findall(back)}
-    return bool(words & IMAGE_WORDS or words & VISUAL_NOUNS)
+    seen = set(words if words is not None else WORD_RE.findall(back.lower()))
+    return not seen.isdisjoint(IMAGE_WORDS) or not seen.isdisjoint(VISUAL_NOUNS)
 
 
 def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return list(zip(*(words[i:] for i in range(n)), strict=False))
+
+
+@lru_cache(maxsize=4096)
+def _question_ngrams(question: str, n: int) -> frozenset[tuple[str, ...]]:
+    return frozenset(_ngrams(WORD_RE.findall(question.lower()), n))
 
 
 def back_reasons(
@@ -162,20 +178,20 @@ def back_reasons(
         return reasons, scores
     labels = question_labels(question, choices)
     n = config.copy_ngram
-    seen: set[tuple[str, ...]] = set(_ngrams([w.lower() for w in WORD_RE.findall(question or "")], n))
+    seen: set[tuple[str, ...]] = set(_question_ngrams(question or "", n))
     earlier_backs: set[str] = set()
     min_words, max_copy = 10**9, 0.0
     for seg in parsed.segments:
-        words = [w.lower() for w in WORD_RE.findall(seg.text)]
+        words = seg.words
         grams = _ngrams(words, n)
         if seg.kind == "back":
             min_words = min(min_words, len(words))
             if len(words) < config.min_back_words:
                 reasons.append("back_empty")
             else:
-                if not has_evidence(seg.text, labels, has_question=question is not None):
+                if not has_evidence(seg.text, labels, has_question=question is not None, words=words):
                     reasons.append("back_filler")
-                if not refers_to_image(seg.text):
+                if not refers_to_image(seg.text, words):
                     reasons.append("back_not_visual")
                 share = sum(g in seen for g in grams) / len(grams) if grams else 0.0
                 max_copy = max(max_copy, share)

@@ -426,6 +426,14 @@ def norm_text(s: str) -> str:
     return t
 
 
+_IDENT_RE = re.compile(r"^[A-Za-z]{1,4}\d{1,4}$")
+
+
+def is_label(s: str) -> bool:
+    """A short letters-then-digits label such as ``W3`` or ``Q12`` (compared as text)."""
+    return _IDENT_RE.match(s) is not None
+
+
 def is_text(s: str) -> bool:
     """True when ``s`` holds a word ("red", "France", a label "AB") that is not a LaTeX command or math word."""
     for m in re.finditer(r"(\\?)([A-Za-z]{2,})", s):
@@ -583,6 +591,72 @@ def numbers_match(gold: Num, pred: Num) -> bool:
     if gold.decimals is not None and pred.decimals is None:
         return rounds_to(pred.value, gold)
     return False
+
+
+@dataclass(frozen=True)
+class Surd:
+    """An exact ``coef * sqrt(rad)`` with ``rad`` square-free (``rad == 1``: a rational number)."""
+
+    coef: Fraction
+    rad: int
+
+    def decimal(self) -> Decimal:
+        with localcontext() as ctx:
+            ctx.prec = 60
+            return Decimal(self.coef.numerator) / Decimal(self.coef.denominator) * Decimal(self.rad).sqrt()
+
+
+_SURD_RE = re.compile(r"^([+-])?(\d+)?\\sqrt\{?(\d+)\}?$")
+_SURD_FRAC_RE = re.compile(r"^([+-])?\\frac\{(\d+)?\\sqrt\{?(\d+)\}?\}\{(\d+)\}$")
+
+
+def _surd(coef: Fraction, n: int) -> Surd:
+    out, k = 1, 2
+    while k * k <= n:
+        while n % (k * k) == 0:
+            out *= k
+            n //= k * k
+        k += 1
+    return Surd(coef * out, n if coef else 1)
+
+
+def simple_surd(s: str) -> Surd | None:
+    """``a\\sqrt{b}``, ``\\sqrt{b}``, ``\\frac{a\\sqrt{b}}{c}`` or an exact simple number, in normal form; else None."""
+    s = s.replace(" ", "")
+    num = simple_number(s)
+    if num is not None:
+        return Surd(num.value, 1) if num.decimals is None else None
+    m = _SURD_RE.match(s)
+    if m:
+        sign, a, b, c = m.group(1), m.group(2), m.group(3), "1"
+    else:
+        m = _SURD_FRAC_RE.match(s)
+        if m is None:
+            return None
+        sign, a, b, c = m.group(1), m.group(2), m.group(3), m.group(4)
+    if len(b) > 7 or int(c) == 0:
+        return None
+    coef = Fraction(int(a or 1), int(c))
+    return _surd(-coef if sign == "-" else coef, int(b))
+
+
+def surd_matches(gold: str, pred: str) -> bool | None:
+    """Decide two answers that are exact surds or simple numbers without sympy; None when out of reach.
+
+    Exact forms are equal when their normal forms are; a decimal matches a surd it correctly rounds.
+    """
+    g, p = simple_surd(gold), simple_surd(pred)
+    if g is not None and p is not None:
+        return g == p
+    if g is None and p is None:
+        return None
+    exact, other = (g, pred) if g is not None else (p, gold)
+    approx = simple_number(other)
+    if approx is None or approx.decimals is None or exact is None:
+        return None
+    if exact.rad == 1:
+        return rounds_to(exact.coef, approx)
+    return rounds_to(exact.decimal(), approx)
 
 
 # ----------------------------------------------------------------------------- structural guards

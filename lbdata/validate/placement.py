@@ -142,8 +142,10 @@ def placement_reasons(
     if n_backs > config.max_backs:
         reasons.append("back_too_many")
     before = text_before_first_back(parsed)
-    after = text_after_last_back(parsed)
-    words_before, words_after = count_words(before), count_words(after)
+    first_back = next(i for i, s in enumerate(parsed.segments) if s.kind == "back")
+    last_back = max(i for i, s in enumerate(parsed.segments) if s.kind == "back")
+    words_before = sum(len(s.words) for s in parsed.segments[:first_back])
+    words_after = sum(len(s.words) for s in parsed.segments[last_back + 1 :])
     scores["words_before_back"] = float(words_before)
     scores["rethink_words"] = float(words_after)
     if variant == "semantic_back":

@@ -125,7 +125,11 @@ def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
         problem = problems.get(trace.problem_id)
         if problem is None:
             problem = problems[trace.problem_id] = ledger.get_problem(trace.problem_id)
-        base = _base_text(ledger, trace.base_trace_id) if trace.mode == "insert" and trace.base_trace_id else None
+        base = (
+            _base_text(ledger, trace.base_trace_id)
+            if trace.mode == "insert" and trace.base_trace_id
+            else None
+        )
         yield _Task(
             trace.id,
             trace.text,
@@ -146,7 +150,9 @@ def _base_text(ledger: Ledger, base_id: str) -> str | None:
         try:
             text = ledger.get_trace(base_id).text
         except LedgerError:
-            logger.warning("base trace %s is not in the run; insert_changed_reasoning is not checked", base_id)
+            logger.warning(
+                "base trace %s is not in the run; insert_changed_reasoning is not checked", base_id
+            )
     return text
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from lbdata.validate.normalize import matching_brace
@@ -48,6 +49,11 @@ class Segment:
     kind: SegmentKind
     text: str
     span: tuple[int, int]
+
+    @cached_property
+    def words(self) -> list[str]:
+        """The segment's words, lower-cased (see ``count_words``)."""
+        return WORD_RE.findall(self.text.lower())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from lbdata.validate.backs import back_reasons
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.placement import placement_reasons
 from lbdata.validate.reasons import REASONS
-from lbdata.validate.tags import WORD_RE, ParsedTrace, count_words, parse_trace
+from lbdata.validate.tags import WORD_RE, ParsedTrace, parse_trace
 
 _DEFAULT_CONFIG = ValidationConfig()
 _ORDER = {code: i for i, code in enumerate(REASONS)}
@@ -39,7 +39,7 @@ def grammar_reasons(parsed: ParsedTrace) -> list[str]:
         reasons.append("multiple_final_answers")
     if any(not b.in_tail for b in parsed.boxed):
         reasons.append("boxed_misplaced")
-    if any(s.kind == "think" and count_words(s.text) == 0 for s in parsed.segments):
+    if any(s.kind == "think" and not s.words for s in parsed.segments):
         reasons.append("think_empty")
     return reasons
 
