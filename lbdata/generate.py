@@ -246,17 +246,19 @@ class _Job:
     sample: int
     base_text: str | None
     base_id: str | None
+    first_id: str = ""  # trace id of attempt 0, when the producer already computed it
 
 
 @dataclass
 class _Spend:
-    """What one trace's requests cost so far (billed failures included)."""
+    """What one trace's requests cost so far (billed failures included), and the answers to cache."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     image_tokens: int = 0
     cost_usd: float = 0.0
     requests: int = 0
+    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class _Engine:
@@ -388,7 +390,8 @@ class _Engine:
                 for sample in range(self.config.samples):
                     job = _Job(row, variant, sample, text, bid)
                     if k == 1:
-                        if self._trace_id(job, 0) in self.done_ids:
+                        job.first_id = self._trace_id(job, 0)
+                        if job.first_id in self.done_ids:
                             self.summary.traces_skipped += 1
                             self.done_count += 1
                             continue
@@ -425,7 +428,7 @@ class _Engine:
 
     async def _job(self, job: _Job) -> None:
         if not self.validating:
-            await self._write(job, 0, self._trace_id(job, 0))
+            await self._write(job, 0, job.first_id or self._trace_id(job, 0))
             return
         for attempt in range(self.config.max_attempts):
             tid = self._trace_id(job, attempt)
@@ -476,22 +479,28 @@ class _Engine:
         )
         started = datetime.now(UTC)
         spend = _Spend()
+        ledger = self.ledger
         try:
             if self.remote:
                 response = await self._remote(request, spend)
             else:
                 response = await self.teacher.generate(request)
         except RequestFailed as exc:
-            self.ledger.put_failure(
-                trace_id=tid,
-                problem_id=problem.id,
-                variant=job.variant,
-                mode=config.mode,
-                sample=job.sample,
-                attempt=attempt,
-                error=str(exc),
-                cost_usd=spend.cost_usd,
-            )
+            with ledger.transaction():
+                self._flush(spend)
+                ledger.put_failure(
+                    trace_id=tid,
+                    problem_id=problem.id,
+                    variant=job.variant,
+                    mode=config.mode,
+                    sample=job.sample,
+                    attempt=attempt,
+                    error=str(exc),
+                    cost_usd=spend.cost_usd,
+                )
+            raise
+        except BaseException:
+            self._flush(spend)  # a paid answer is kept even when the run stops before it becomes a trace
             raise
         trace = Trace(
             id=tid,
@@ -509,12 +518,22 @@ class _Engine:
             started_at=started,
             finished_at=datetime.now(UTC),
         )
-        self.ledger.put_trace(trace)
+        if spend.pending:
+            with ledger.transaction():  # the raw answer and the trace land together, in one commit
+                self._flush(spend)
+                ledger.put_trace(trace)
+        else:
+            ledger.put_trace(trace)
         self.done_ids.add(tid)
         _bump(self.summary.traces_new, job.variant)
         if not self.remote:
             self.summary.cost_usd += response.usage.cost_usd
         return trace
+
+    def _flush(self, spend: _Spend) -> None:
+        for key, value in spend.pending:
+            self.ledger.cache_put(key, value)
+        spend.pending.clear()
 
     async def _remote(self, request: TraceRequest, spend: _Spend) -> TeacherResponse:
         teacher = self.teacher
@@ -581,8 +600,8 @@ class _Engine:
             self.limiter.settle(tokens, raw.prompt_tokens + raw.completion_tokens)
         if response.rate_limits:
             self.limiter.observe(response.rate_limits)
-        self.ledger.cache_put(
-            key, {"text": response.text, "finish_reason": response.finish_reason, "usage": usage.model_dump(mode="json")}
+        spend.pending.append(
+            (key, {"text": response.text, "finish_reason": response.finish_reason, "usage": usage.model_dump(mode="json")})
         )
         self._add(spend, usage)
         return dataclasses.replace(response, usage=usage), False

@@ -427,8 +427,11 @@ def base_trace(i: int) -> str:
     )
 
 
-def write_problems(folder, n: int, *, with_traces: bool = False, size: tuple[int, int] = (96, 64)):
-    """A jsonl source of ``n`` problems (``What is i+1?``, one small PNG each); returns its path."""
+def write_problems(folder, n: int, *, with_traces: bool = False, size: tuple[int, int] = (96, 64), vary: bool = True):
+    """A jsonl source of ``n`` problems (``What is i+1?``, one small PNG each); returns its path.
+
+    ``vary`` widens image ``i`` by ``i % 7`` pixels; without it every image has ``size`` (colours differ).
+    """
     from pathlib import Path
 
     from PIL import Image
@@ -437,7 +440,7 @@ def write_problems(folder, n: int, *, with_traces: bool = False, size: tuple[int
     (folder / "img").mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n):
-        Image.new("RGB", (size[0] + i % 7, size[1]), ((37 * i) % 256, (91 * i) % 256, 120)).save(folder / "img" / f"{i}.png")
+        Image.new("RGB", (size[0] + (i % 7 if vary else 0), size[1]), ((37 * i) % 256, (91 * i) % 256, 120)).save(folder / "img" / f"{i}.png")
         row = {"id": f"p{i}", "images": [f"img/{i}.png"], "problem": f"What is {i}+1?", "answer": str(i + 1)}
         if with_traces:
             row["rollout"] = base_trace(i)

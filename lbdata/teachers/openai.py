@@ -105,6 +105,7 @@ class OpenAITeacher(RemoteTeacher):
         self._client: Any = None
         self._env = _environment()
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        self._rendered: dict[tuple, str] = {}
 
     # ------------------------------------------------------------------ identity
     @property
@@ -142,7 +143,18 @@ class OpenAITeacher(RemoteTeacher):
         return self._templates[key]
 
     def render_text(self, request: TraceRequest) -> str:
-        """The text part of the user turn."""
+        """The text part of the user turn (memoised: the key, the estimate and the send all need it)."""
+        problem = request.problem
+        memo_key = (problem.id, problem.question, problem.answer, tuple(problem.choices or ()), request.variant,
+                    request.mode, request.reveal_answer, request.base_trace)
+        text = self._rendered.get(memo_key)
+        if text is None:
+            if len(self._rendered) >= 1024:
+                self._rendered.clear()
+            text = self._rendered[memo_key] = self._render(request)
+        return text
+
+    def _render(self, request: TraceRequest) -> str:
         problem = request.problem
         if request.mode == "insert" and not request.base_trace:
             raise RequestFailed("no_base_trace: insert mode needs a base trace for this problem")
