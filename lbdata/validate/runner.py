@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from lbdata.errors import LedgerError
 from lbdata.ledger import Ledger
-from lbdata.records import Problem, Verdict
+from lbdata.records import Problem, Trace, Verdict
 from lbdata.validate.answers import answer_stats, warm_up
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.reasons import REASONS
@@ -117,28 +117,53 @@ def _validate_chunk(tasks: list[_Task], config: ValidationConfig) -> tuple[list[
     return verdicts, {k: after[k] - before[k] for k in after}
 
 
-def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
-    problems: dict[str, Problem] = {}
-    for trace in ledger.iter_traces():
-        if trace.id in done:
-            continue
-        problem = problems.get(trace.problem_id)
+class _Problems:
+    """A bounded cache of the run's problems (traces of one problem usually come together)."""
+
+    def __init__(self, ledger: Ledger, size: int = 4096):
+        self.ledger, self.size = ledger, size
+        self._cache: OrderedDict[str, Problem] = OrderedDict()
+
+    def get(self, problem_id: str) -> Problem:
+        problem = self._cache.get(problem_id)
         if problem is None:
-            problem = problems[trace.problem_id] = ledger.get_problem(trace.problem_id)
-        base = (
-            _base_text(ledger, trace.base_trace_id)
-            if trace.mode == "insert" and trace.base_trace_id
-            else None
-        )
-        yield _Task(
-            trace.id,
-            trace.text,
-            trace.variant,
-            problem.answer,
-            problem.question,
-            tuple(problem.choices) if problem.choices else None,
-            base,
-        )
+            problem = self._cache[problem_id] = self.ledger.get_problem(problem_id)
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(problem_id)
+        return problem
+
+
+def _task(ledger: Ledger, trace: Trace, problems: _Problems) -> _Task:
+    problem = problems.get(trace.problem_id)
+    base = _base_text(ledger, trace.base_trace_id) if trace.mode == "insert" and trace.base_trace_id else None
+    choices = tuple(problem.choices) if problem.choices else None
+    return _Task(trace.id, trace.text, trace.variant, problem.answer, problem.question, choices, base)
+
+
+def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
+    problems = _Problems(ledger)
+    for trace in ledger.iter_traces():
+        if trace.id not in done:
+            yield _task(ledger, trace, problems)
+
+
+# Process-pool workers open the ledger themselves and read their traces by id, so the parent only
+# hands out ids and stores verdicts.
+_pool_state: dict[str, Any] = {}
+
+
+def _init_pool_worker(run_dir: str) -> None:
+    ledger = Ledger.open(run_dir)
+    _pool_state.update(ledger=ledger, problems=_Problems(ledger))
+    warm_up()
+
+
+def _validate_ids(ids: list[str], config: ValidationConfig) -> tuple[list[Verdict], dict[str, int]]:
+    ledger: Ledger = _pool_state["ledger"]
+    tasks = [_task(ledger, ledger.get_trace(tid), _pool_state["problems"]) for tid in ids]
+    return _validate_chunk(tasks, config)
 
 
 def _base_text(ledger: Ledger, base_id: str) -> str | None:
@@ -187,10 +212,9 @@ def validate_run(
     # Two connections: one streams the traces, the other commits verdicts (WAL lets them overlap).
     with Ledger.open(run) as reader, Ledger.open(run) as writer:
         done = reader.verdict_trace_ids(chash)
-        todo = max(0, reader.counts()["traces"] - len(done & reader.done_trace_ids()))
-        chunks = _chunks(_pending_tasks(reader, done), CHUNK_SIZE)
+        pending_ids = reader.done_trace_ids() - done
 
-        with _progress_bar(progress, todo) as advance:
+        with _progress_bar(progress, len(pending_ids)) as advance:
 
             def store(result: tuple[list[Verdict], dict[str, int]]) -> None:
                 verdicts, stats = result
@@ -201,13 +225,16 @@ def validate_run(
 
             if workers <= 1:
                 warm_up()
-                for chunk in chunks:
+                for chunk in _chunks(_pending_tasks(reader, done), CHUNK_SIZE):
                     store(_validate_chunk(chunk, config))
             else:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
+                ids = sorted(pending_ids)
+                with ProcessPoolExecutor(
+                    max_workers=workers, initializer=_init_pool_worker, initargs=(str(run),)
+                ) as pool:
                     pending: set[Future[tuple[list[Verdict], dict[str, int]]]] = set()
-                    for chunk in chunks:
-                        pending.add(pool.submit(_validate_chunk, chunk, config))
+                    for i in range(0, len(ids), CHUNK_SIZE):
+                        pending.add(pool.submit(_validate_ids, ids[i : i + CHUNK_SIZE], config))
                         if len(pending) >= 2 * workers:
                             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                             for fut in finished:

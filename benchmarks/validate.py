@@ -1,0 +1,208 @@
+"""Validation speed and answer-checking quality.
+
+1. Generates a synthetic run (synthetic source + scene teacher, semantic and solution back) of
+   ``--traces`` traces, corrupts ``--corrupt`` of them (empty, filler, copied or misplaced backs, the
+   answer stated before the back, a missing rethink, a boxed answer inside a segment, a wrong answer,
+   …), then runs ``lbdata validate`` on fresh copies with one process and with ``--workers 2``, each in
+   its own process (nothing memoised in advance). Prints traces/s and how many corrupted traces were
+   caught with the code their corruption should cause.
+2. Runs ``answers_match`` and plain math-verify (``verify(parse(gold), parse(pred))`` on boxed strings,
+   main thread, its default time limits) over ``tests/data/answer_table.tsv`` and prints agreement with
+   the labels, false positives, false negatives and pairs/s.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/validate.py [--traces 20000] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "tests" / "data" / "answer_table.tsv"
+_SEG = re.compile(r"^<think>(?P<t1>.*)</think>\s*<back>(?P<b>.*)</back>\s*<think>(?P<t2>.*)</think>\s*(?P<tail>.*)$", re.S)
+
+
+def _join(t1: str, b: str, t2: str, tail: str) -> str:
+    return f"<think>{t1}</think>\n<back>{b}</back>\n<think>{t2}</think>\n{tail}"
+
+
+def _wrong(gold: str) -> str:
+    return "B" if gold == "A" else "A" if len(gold) == 1 and gold.isalpha() else "99999"
+
+
+# name -> (corrupt(parts, gold, variant) -> text or None when it does not apply, expected reason)
+CORRUPTIONS = {
+    "empty_back": (lambda s, g, v: _join(s["t1"], " ", s["t2"], s["tail"]), "back_empty"),
+    "filler_back": (
+        lambda s, g, v: _join(s["t1"], " Let me look back at the image once more to make sure everything I wrote "
+                              "is consistent. ", s["t2"], s["tail"]),
+        "back_filler",
+    ),
+    "copied_back": (lambda s, g, v: _join(s["t1"], s["t1"], s["t2"], s["tail"]), "back_copy"),
+    "back_before_reasoning": (
+        lambda s, g, v: _join(" ".join(s["t1"].split()[:6]), s["b"], s["t1"] + " " + s["t2"], s["tail"])
+        if v == "semantic_back" else None,
+        "back_before_reasoning",
+    ),
+    "answer_before_back": (
+        lambda s, g, v: _join(s["t1"] + f" So the answer is {g}.", s["b"], s["t2"], s["tail"])
+        if v == "semantic_back" else None,
+        "answer_before_back",
+    ),
+    "no_candidate": (
+        lambda s, g, v: _join(re.split(r"(?<=[.!?])\s+", s["t1"].strip())[0], s["b"], s["t2"], s["tail"])
+        if v == "solution_back" else None,
+        "no_candidate_before_back",
+    ),
+    "missing_rethink": (lambda s, g, v: _join(s["t1"], s["b"], " Done. ", s["tail"]), "no_rethink"),
+    "boxed_inside_segment": (lambda s, g, v: _join(s["t1"], s["b"], s["t2"] + f" \\boxed{{{g}}} ", ""),
+                             "boxed_misplaced"),
+    "wrong_answer": (lambda s, g, v: _join(s["t1"], s["b"], s["t2"], f"\\boxed{{{_wrong(g)}}}"), "answer_wrong"),
+    "back_removed": (lambda s, g, v: f"<think>{s['t1']} {s['t2']}</think>\n{s['tail']}", "back_missing"),
+}
+
+
+def make_run(run_dir: Path, n_traces: int, corrupt_share: float) -> dict[str, str]:
+    """Generate (or resume) the run, corrupt a seeded share of it once; returns {trace_id: expected code}."""
+    from lbdata.generate import GenerateConfig, generate
+    from lbdata.ledger import Ledger
+
+    marker = run_dir / "corrupted.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    t0 = time.perf_counter()
+    generate(GenerateConfig(limit=n_traces // 2, seed=7, concurrency=8), run_dir)
+    print(f"generated {n_traces} traces in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    rng = random.Random(0)
+    expected: dict[str, str] = {}
+    names = list(CORRUPTIONS)
+    with Ledger.open(run_dir) as ledger:
+        traces = list(ledger.iter_traces())
+        for trace in rng.sample(traces, round(corrupt_share * len(traces))):
+            parts = _SEG.match(trace.text.strip())
+            gold = ledger.get_problem(trace.problem_id).answer
+            for name in rng.sample(names, len(names)):
+                corrupt, code = CORRUPTIONS[name]
+                text = corrupt(parts.groupdict(), gold, trace.variant) if parts else None
+                if text is not None:
+                    ledger.put_trace(trace.model_copy(update={"text": text}))
+                    expected[trace.id] = code
+                    break
+    marker.write_text(json.dumps(expected))
+    return expected
+
+
+def time_validate(run_dir: Path, workers: int) -> dict:
+    """``lbdata validate`` in a fresh process on a fresh copy of the run."""
+    copy = run_dir.parent / f"{run_dir.name}-w{workers}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run_dir, copy)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lbdata.cli", "validate", str(copy), "--workers", str(workers),
+                    "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    report = json.loads((copy / "validation.json").read_text())
+    report["wall_s"] = wall
+    report["copy"] = str(copy)
+    return report
+
+
+def detection(copy: Path, expected: dict[str, str]) -> tuple[int, int, int, int, int]:
+    from lbdata.ledger import Ledger
+    from lbdata.validate import ValidationConfig
+
+    clean = clean_ok = bad_caught = bad_code = 0
+    with Ledger.open(copy) as ledger:
+        for v in ledger.iter_verdicts(ValidationConfig().config_hash):
+            if v.trace_id in expected:
+                bad_caught += not v.accepted
+                bad_code += expected[v.trace_id] in v.reasons
+            else:
+                clean += 1
+                clean_ok += v.accepted
+    return clean, clean_ok, len(expected), bad_caught, bad_code
+
+
+def load_table() -> list[tuple[str, str, bool, list[str] | None]]:
+    rows = []
+    for line in TABLE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or line.startswith("kind\t") or not line.strip():
+            continue
+        _, gold, pred, expected, choices, _ = line.split("\t")
+        rows.append((gold, pred, expected == "1", [c.strip() for c in choices.split(" | ")] if choices else None))
+    return rows
+
+
+def compare_checkers() -> list[tuple[str, int, int, int, int, float]]:
+    import logging
+
+    from math_verify import parse, verify
+
+    from lbdata.validate.answers import answers_match, reset_answer_stats
+
+    logging.disable(logging.WARNING)
+    rows = load_table()
+    answers_match("1", "x+1")  # start the sympy worker before timing
+    reset_answer_stats(clear_memo=True)
+    out = []
+    for name, check in [
+        ("answers_match", lambda g, p, c: answers_match(g, p, choices=c)),
+        ("math-verify (plain)", lambda g, p, c: bool(verify(parse(f"\\boxed{{{g}}}"), parse(f"\\boxed{{{p}}}")))),
+    ]:
+        t0 = time.perf_counter()
+        got = [check(g, p, c) for g, p, _, c in rows]
+        dt = time.perf_counter() - t0
+        agree = sum(x == r[2] for x, r in zip(got, rows, strict=True))
+        fp = sum(x and not r[2] for x, r in zip(got, rows, strict=True))
+        fn = sum(r[2] and not x for x, r in zip(got, rows, strict=True))
+        out.append((name, agree, len(rows), fp, fn, len(rows) / dt))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--traces", type=int, default=20000)
+    ap.add_argument("--corrupt", type=float, default=0.3)
+    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    args = ap.parse_args()
+    tmp = None
+    if args.out is None:
+        tmp = tempfile.mkdtemp(prefix="lbdata-bench-validate-")
+        args.out = Path(tmp)
+    run_dir = args.out / "bench"
+    try:
+        expected = make_run(run_dir, args.traces, args.corrupt)
+        results = {w: time_validate(run_dir, w) for w in (1, 2)}
+        print(f"## Validation speed ({args.traces} traces, {len(expected)} corrupted, {os.cpu_count()} CPUs)\n")
+        print("| workers | traces | validate s | traces/s | traces/s per worker | accepted | rejected |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for w, r in results.items():
+            print(f"| {w} | {r['validated_now']} | {r['elapsed_s']:.2f} | {r['traces_per_s']:,.0f} | "
+                  f"{r['traces_per_s'] / w:,.0f} | {r['accepted']} | {r['rejected']} |")
+        clean, clean_ok, bad, bad_caught, bad_code = detection(Path(results[1]["copy"]), expected)
+        print(f"\nclean traces accepted: {clean_ok}/{clean}; corrupted traces rejected: {bad_caught}/{bad}, "
+              f"with the expected code: {bad_code}/{bad}")
+        print(f"reasons: {json.dumps(results[1]['reasons'])}\n")
+        print("## Answer checking on tests/data/answer_table.tsv\n")
+        print("| checker | agreement with labels | false positives | false negatives | pairs/s |")
+        print("|---|---:|---:|---:|---:|")
+        for name, agree, n, fp, fn, rate in compare_checkers():
+            print(f"| {name} | {agree}/{n} ({agree / n:.1%}) | {fp} | {fn} | {rate:,.0f} |")
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
