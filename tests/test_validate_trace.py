@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lbdata.records import Verdict
@@ -339,3 +341,11 @@ def test_format_ok_ignores_answer_correctness():
     assert format_ok(sem(tail="\\boxed{6}"), "semantic_back", question=Q)
     assert format_ok(PLAIN, "plain")
     assert not format_ok(PLAIN, "semantic_back")
+
+
+def test_readme_documents_every_reason_code():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Validation and reason codes", 1)[1].split("\n## ", 1)[0]
+    for code, reason in REASONS.items():
+        assert f"| `{code}` |" in section, code
+        assert reason.meaning and reason.example
