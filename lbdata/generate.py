@@ -614,45 +614,54 @@ class _Engine:
         spend.cost_usd += usage.cost_usd
         spend.requests += usage.requests
 
-    def _wait(self, retry_state: Any) -> float:
-        from tenacity import wait_random_exponential
-
-        exc = retry_state.outcome.exception()
+    def _delay(self, exc: BaseException, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure: the server's Retry-After (plus a little jitter),
+        else exponential backoff with full jitter."""
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         if retry_after is not None:
             self.limiter.pause(retry_after)  # the server asked everyone to back off, not only this request
             return retry_after + random.uniform(0, min(1.0, 0.1 + 0.25 * retry_after))
-        return wait_random_exponential(multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S)(retry_state)
+        return random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (failures - 1)))
 
-    def _before_sleep(self, retry_state: Any) -> None:
-        exc = retry_state.outcome.exception()
+    def _note_retry(self, exc: BaseException, failures: int) -> None:
         reason = exc.reason if isinstance(exc, TransientError) else type(exc).__name__
         _bump(self.summary.retries_by_reason, reason)
-        log.info("retrying after %s (try %d)", exc, retry_state.attempt_number)
+        log.info("retrying after %s (failure %d)", exc, failures)
+
+    async def _try(self, request: TraceRequest, tokens: int) -> TeacherResponse:
+        await self.limiter.acquire(tokens)
+        if self.fatal is not None:
+            raise RequestFailed("cancelled: the run is stopping after a fatal error")
+        self.summary.requests += 1
+        return await self.teacher.generate(request)
 
     async def _with_retries(self, request: TraceRequest, tokens: int) -> tuple[TeacherResponse, int]:
-        from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
+        """Send with retries; returns (response, tries). The first try runs outside tenacity (the common
+        case costs nothing extra); after a TransientError, tenacity drives the remaining ``retries``."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-        tries = 0
         try:
+            return await self._try(request, tokens), 1
+        except TransientError as exc:
+            error = exc
+        tries = 1
+        try:
+            if self.config.retries == 0:
+                raise error
+            self._note_retry(error, 1)
+            await asyncio.sleep(self._delay(error, 1))
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.config.retries + 1),
-                wait=self._wait,
+                stop=stop_after_attempt(self.config.retries),
+                wait=lambda rs: self._delay(rs.outcome.exception(), rs.attempt_number + 1),
                 retry=retry_if_exception_type(TransientError),
-                before_sleep=self._before_sleep,
+                before_sleep=lambda rs: self._note_retry(rs.outcome.exception(), rs.attempt_number + 1),
                 reraise=True,
             ):
                 with attempt:
-                    await self.limiter.acquire(tokens)
-                    if self.stopping and self.fatal is not None:
-                        raise RequestFailed("cancelled: the run is stopping after a fatal error")
                     tries += 1
-                    self.summary.requests += 1
-                    return await self.teacher.generate(request), tries
+                    return await self._try(request, tokens), tries
         except TransientError as exc:
             raise RequestFailed(f"{exc.reason}: {exc.detail} (gave up after {tries} tries)") from None
-        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the last error instead
-            raise RequestFailed(f"retries_exhausted: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 from typing import Any, ClassVar, Literal
@@ -49,6 +50,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
         keep_trailing_newline=False,
         autoescape=False,
     )
@@ -250,14 +252,16 @@ class OpenAITeacher(RemoteTeacher):
         return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
 
     async def generate(self, request: TraceRequest) -> TeacherResponse:
+        import httpx2
         import openai
 
         client = self._client_for_loop()
-        messages = self.messages(request)
+        body = {"model": self.model, "messages": self.messages(request), **self._params(request)}
         try:
-            raw = await client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages, **self._params(request)
-            )
+            # The client's transport, auth, timeouts and error classes, without the typed-params transform
+            # and model construction of chat.completions.create: lbdata builds the JSON body itself and
+            # reads the JSON answer itself (about 0.7 ms less CPU per request; see benchmarks/generate_http.py).
+            raw = await client.post("/chat/completions", body=body, cast_to=httpx2.Response)
         except openai.APITimeoutError:
             raise TransientError("timeout", f"no answer within {self.timeout:g}s") from None
         except openai.APIConnectionError as exc:
@@ -265,32 +269,13 @@ class OpenAITeacher(RemoteTeacher):
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         rate_limits = {k: v for k, v in raw.headers.items() if k.startswith("x-ratelimit-")}
-        if not raw.http_response.content.strip():
-            raise TransientError("empty_response", "the server answered 200 with an empty body")
-        try:
-            completion = raw.parse()
-            if isinstance(completion, str):
-                raise TransientError("malformed_response", "the body is not JSON")
-            if not completion.choices:
-                raise TransientError("empty_response", "the completion has no choices")
-            choice = completion.choices[0]
-            text = choice.message.content if choice.message is not None else None
-            finish = choice.finish_reason
-            usage = Usage(
-                prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
-                completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
-                requests=1,
-            )
-        except TransientError:
-            raise
-        except Exception as exc:  # the body is not a chat completion (truncated JSON, wrong shape)
-            raise TransientError("malformed_response", type(exc).__name__) from None
+        text, finish, usage = _read_completion(raw.content)
         if finish == "content_filter":
             raise RequestFailed("content_filter: the server's content filter stopped the answer")
         if not text or not text.strip():
             if finish == "length":
                 return TeacherResponse(text="", usage=usage, finish_reason="length", rate_limits=rate_limits)
-            raise TransientError("empty_response", f"finish_reason={finish}")
+            raise TransientError("empty_response", f"no text in the answer (finish_reason={finish})")
         return TeacherResponse(text=text, usage=usage, finish_reason=finish, rate_limits=rate_limits)
 
     def _status_error(self, exc: Any) -> Exception:
@@ -326,6 +311,34 @@ class OpenAITeacher(RemoteTeacher):
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage]:
+    """(text, finish_reason, usage) of a chat-completion body; ``TransientError`` when it is not one."""
+    if not content.strip():
+        raise TransientError("empty_response", "the server answered 200 with an empty body")
+    try:
+        data = json.loads(content)
+    except ValueError:
+        raise TransientError("malformed_response", "the body is not JSON") from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not choices:
+        raise TransientError("empty_response", "the completion has no choices")
+    try:
+        choice = choices[0]
+        message = choice.get("message") or {}
+        text, finish = message.get("content"), choice.get("finish_reason")
+        counts = data.get("usage") or {}
+        usage = Usage(
+            prompt_tokens=int(counts.get("prompt_tokens") or 0),
+            completion_tokens=int(counts.get("completion_tokens") or 0),
+            requests=1,
+        )
+    except (AttributeError, TypeError, ValueError):
+        raise TransientError("malformed_response", "the body is not a chat completion") from None
+    if text is not None and not isinstance(text, str):
+        raise TransientError("malformed_response", "the message content is not text")
+    return text, finish, usage
 
 
 def _retry_after(headers: Any) -> float | None:
