@@ -35,6 +35,7 @@ import atexit
 import json
 import logging
 import os
+import re
 import select
 import subprocess
 import sys
@@ -52,6 +53,7 @@ STARTUP_TIMEOUT_S = 120.0
 """How long a fresh sympy worker may take to import (not counted against a call's time limit)."""
 
 _STATS: Counter[str] = Counter()
+_SPACED_DIGITS_RE = re.compile(r"^[+-]?\d+(?: \d+)+$")
 
 
 def answer_stats() -> dict[str, int]:
@@ -149,6 +151,8 @@ def _match_value(g: str, p: str, timeout_s: float) -> bool:
     if g == p:
         _STATS["fast"] += 1
         return True
+    if _SPACED_DIGITS_RE.match(p) and nz.simple_number(p) is None:
+        return False  # "1 0": digits split by spaces are no number
     g_num, p_num = nz.simple_number(g), nz.simple_number(p)
     if g_num is not None and p_num is not None:
         _STATS["fast"] += 1

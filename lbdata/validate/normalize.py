@@ -399,15 +399,15 @@ def option_text(choice: str) -> str:
     return re.sub(r"^\s*[(\[]?[A-Za-z][)\].:]\s+", "", choice).strip()
 
 
-_YES = frozenset({"yes", "y", "true", "correct"})
-_NO = frozenset({"no", "n", "false", "incorrect"})
+_YES = frozenset({"yes", "true", "correct"})
+_NO = frozenset({"no", "false", "incorrect"})
 
 
 def yes_no(s: str) -> str | None:
     """``"yes"``/``"no"`` when the answer is a yes/no answer ("Yes.", "no, it is not"), else None."""
-    words = re.findall(r"[a-z]+", s.lower())
-    if not words:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z ,.;:!'-]*", s):
         return None
+    words = re.findall(r"[a-z]+", s.lower())
     first = "yes" if words[0] in _YES else "no" if words[0] in _NO else None
     if first is None:
         return None
@@ -520,6 +520,8 @@ class Num:
     sig: int = 0  # significant digits shown by a decimal literal
 
 
+_NUM_SPACE_RE = re.compile(r"(?<=[+\-/{}])\s+|\s+(?=[/{}])|(?<=\\frac)\s+")
+_SPACED_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _DEC_RE = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
@@ -530,7 +532,11 @@ _SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
 
 def simple_number(s: str) -> Num | None:
     """Parse an integer, a decimal, ``1,234.5``, ``a/b`` or ``\\frac{a}{b}`` exactly; anything else → None."""
-    s = s.replace(" ", "")
+    s = _NUM_SPACE_RE.sub("", s.strip())
+    if " " in s:
+        if not _SPACED_THOUSANDS_RE.match(s):
+            return None  # "1 0" is not 10
+        s = s.replace(" ", "")
     if len(s) > 60:
         return None
     if _THOUSANDS_RE.match(s):
