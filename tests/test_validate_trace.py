@@ -349,3 +349,15 @@ def test_readme_documents_every_reason_code():
     for code, reason in REASONS.items():
         assert f"| `{code}` |" in section, code
         assert reason.meaning and reason.example
+
+
+def test_huge_traces_are_validated_quickly():
+    import time
+
+    long_think = "The bar is taller than the line, so the value is 5. " * 3000
+    long_back = "In the chart the red bar is above the blue square and equal to the side. " * 3000
+    text = f"<think>{long_think}</think><back>{long_back}</back><think>{long_think}</think> \\boxed{{{'9' * 5000}}}"
+    t0 = time.perf_counter()
+    for variant in ("semantic_back", "solution_back", "plain"):
+        validate_trace(text, variant=variant, gold=GOLD, question=Q, base_trace=long_think)
+    assert time.perf_counter() - t0 < 3

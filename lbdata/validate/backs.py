@@ -18,6 +18,7 @@ image to double-check everything.") earns nothing.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -132,7 +133,11 @@ def _tied_visual_noun(words: list[str], window: int = 4) -> bool:
     if not nouns:
         return False
     rel = [j for j in range(len(words)) if _is_relation(words, j)]
-    return any(abs(i - j) <= window for i in nouns for j in rel)
+    for i in nouns:  # is there a relation within `window` words of this noun?
+        k = bisect_left(rel, i - window)
+        if k < len(rel) and rel[k] <= i + window:
+            return True
+    return False
 
 
 def has_evidence(

@@ -27,15 +27,15 @@ _STATES_ANSWER_RE = re.compile(
 )
 _ANSWER_IS_RE = re.compile(
     r"\b(?:answer|result)\s*(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=|:)\s*"
-    r"(?:probably\s+|likely\s+|option\s+|choice\s+)?(?P<c>.+)",
-    re.IGNORECASE | re.DOTALL,
+    r"(?:probably\s+|likely\s+|option\s+|choice\s+)?",
+    re.IGNORECASE,
 )
 _SO_IS_RE = re.compile(
-    r"\b(?:so|thus|therefore|hence|this\s+gives|that\s+gives|which\s+gives|giving)\b[^.!?\n]*?"
-    r"(?:\bis|\bare|\bequals|=|\bgives|\bget|\bcomes\s+to|\bmakes)\s+(?P<c>.+)",
-    re.IGNORECASE | re.DOTALL,
+    r"\b(?:so|thus|therefore|hence|this\s+gives|that\s+gives|which\s+gives|giving)\b[^.!?\n]{0,120}?"
+    r"(?:\bis|\bare|\bequals|=|\bgives|\bget|\bcomes\s+to|\bmakes)\s+",
+    re.IGNORECASE,
 )
-_EQUALS_END_RE = re.compile(r"(?:=|\\approx|≈)\s*(?P<c>[^=]+?)\s*$", re.DOTALL)
+_CANDIDATE_CHARS = 200  # a conclusion is read from at most this many characters after its lead-in
 _BOXED_IN_RE = re.compile(r"\\boxed\s*\{")
 _CLIP_RE = re.compile(
     r"(?<!\d)\.(?!\d)|\.(?=\s)|[;!?\n]|,\s+(?!\d)|\s(?:because|since|which|as|but|and\s+so|so|for|in|from|when)\b",
@@ -103,16 +103,16 @@ def find_candidate(think: str) -> str | None:
         if end > 0:
             found.append((m.start(), text[m.end() : end].strip()))
     for m in _ANSWER_IS_RE.finditer(text):
-        found.append((m.start(), _clip(m.group("c"))))
-    sentences = [s for s in _SENTENCE_SPLIT_RE.split(text) if s.strip()]
-    tail = " ".join(sentences[-2:])
+        found.append((m.start(), _clip(text[m.end() : m.end() + _CANDIDATE_CHARS])))
+    sentences = [s for s in _SENTENCE_SPLIT_RE.split(text[-2000:]) if s.strip()]
+    tail = " ".join(sentences[-2:])[-600:]
     offset = len(text) - len(tail)
     for m in _SO_IS_RE.finditer(tail):
-        found.append((offset + m.start(), _clip(m.group("c"))))
-    last = sentences[-1].rstrip(" .") if sentences else ""
-    m = _EQUALS_END_RE.search(last)
-    if m:
-        found.append((len(text) - len(last) + m.start(), _clip(m.group("c"))))
+        found.append((offset + m.start(), _clip(tail[m.end() : m.end() + _CANDIDATE_CHARS])))
+    last = sentences[-1].rstrip(" .")[-300:] if sentences else ""
+    cut = max(((last.rfind(sep), sep) for sep in ("=", "\\approx", "≈")), key=lambda x: x[0])
+    if cut[0] >= 0:
+        found.append((len(text) - len(last) + cut[0], _clip(last[cut[0] + len(cut[1]) :])))
     for _, cand in sorted(found, key=lambda x: x[0], reverse=True):
         if _comparable(cand):
             return cand

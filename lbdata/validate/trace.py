@@ -7,8 +7,8 @@ A trace is accepted when no reason applies. Every reason that applies is reporte
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from difflib import SequenceMatcher
 from functools import lru_cache
 
 from lbdata.records import Verdict, parse_variant
@@ -99,11 +99,20 @@ def _reasoning_tokens(text: str) -> list[str]:
 
 
 def insert_overlap(text: str, base_trace: str) -> float:
-    """Order-aware token overlap (difflib ratio) between the non-back text of ``text`` and ``base_trace``."""
+    """Token overlap between the non-back text of ``text`` and ``base_trace``, in [0, 1].
+
+    The Dice coefficient of their word-bigram multisets (``2·|A∩B| / (|A|+|B|)``): 1.0 when the
+    reasoning is kept word for word, lower as words are changed, dropped, added or moved. Linear in
+    the length of the texts.
+    """
     a, b = _reasoning_tokens(text), _reasoning_tokens(base_trace)
     if not a and not b:
         return 1.0
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+    n = 2 if min(len(a), len(b)) >= 2 else 1
+    ga = Counter(zip(*(a[i:] for i in range(n)), strict=False))
+    gb = Counter(zip(*(b[i:] for i in range(n)), strict=False))
+    total = sum(ga.values()) + sum(gb.values())
+    return 2 * sum((ga & gb).values()) / total if total else 0.0
 
 
 def validate_trace(
