@@ -130,7 +130,7 @@ class FakeOpenAI:
         api_key: str | None = None,
         faults: list[Fault] | None = None,
         log_path: str | None = None,
-        rate_limit_headers: bool = False,
+        rate_limit_headers: bool | dict[str, str] = False,
         hang_s: float = 30.0,
         port: int = 0,
     ):
@@ -349,7 +349,9 @@ class FakeOpenAI:
                       "total_tokens": prompt_tokens + len(content) // 4},
         }
         extra = None
-        if self.rate_limit_headers:
+        if isinstance(self.rate_limit_headers, dict):
+            extra = dict(self.rate_limit_headers)
+        elif self.rate_limit_headers:
             extra = {"x-ratelimit-limit-requests": "1000000", "x-ratelimit-remaining-requests": "999999",
                      "x-ratelimit-reset-requests": "1ms", "x-ratelimit-limit-tokens": "1000000000",
                      "x-ratelimit-remaining-tokens": "999999000", "x-ratelimit-reset-tokens": "1ms"}

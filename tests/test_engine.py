@@ -43,8 +43,9 @@ def problems(tmp_path) -> Path:
 def config(src: Path, server: FakeOpenAI, **kw) -> GenerateConfig:
     options = {"base_url": server.url, "timeout": 2.0, **kw.pop("options", {})}
     kw.setdefault("variants", "semantic")
-    return GenerateConfig(source=f"jsonl:{src}", teacher="openai:fake-teacher", limit=None, concurrency=4,
-                          reveal_answer=True, teacher_options=options, **kw)
+    kw.setdefault("concurrency", 4)
+    return GenerateConfig(source=f"jsonl:{src}", teacher="openai:fake-teacher", limit=None, reveal_answer=True,
+                          teacher_options=options, **kw)
 
 
 def prices_file(tmp_path: Path, usd_per_mtok: float) -> str:
@@ -288,3 +289,24 @@ def test_no_completed_request_is_sent_twice_after_sigkill(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _span(log) -> float:
+    return max(e.t_recv for e in log) - min(e.t_recv for e in log)
+
+
+def test_rpm_paces_the_requests(tmp_path, server):
+    src = write_problems(tmp_path / "src", 12)
+    generate(config(src, server, rpm=240), tmp_path / "run")  # 4 per second, 4 at once
+    assert len(server.log) == 12 and _span(server.log) > 1.5
+
+
+def test_the_servers_rate_limit_headers_slow_the_run(tmp_path):
+    src = write_problems(tmp_path / "src", 12)
+    headers = {"x-ratelimit-limit-requests": "240", "x-ratelimit-remaining-requests": "239"}
+    with FakeOpenAI(rate_limit_headers=headers) as srv:
+        generate(config(src, srv, concurrency=1), tmp_path / "run")  # one at a time: each answer is seen
+        assert _span(srv.log) > 1.5
+    with FakeOpenAI() as srv:  # the same run without the headers is not slowed
+        generate(config(src, srv, concurrency=1), tmp_path / "run2")
+        assert _span(srv.log) < 1.0
