@@ -310,3 +310,36 @@ def test_the_servers_rate_limit_headers_slow_the_run(tmp_path):
     with FakeOpenAI() as srv:  # the same run without the headers is not slowed
         generate(config(src, srv, concurrency=1), tmp_path / "run2")
         assert _span(srv.log) < 1.0
+
+
+@pytest.mark.slow
+def test_generate_against_transformers_serve_with_the_tiny_model(tmp_path, tiny_server):
+    """`lbdata generate --teacher openai:<served> --base-url …` against a real OpenAI-compatible server."""
+    from PIL import Image
+
+    base_url, model = tiny_server
+    folder = tmp_path / "src"
+    (folder / "img").mkdir(parents=True)
+    rows = []
+    for i, size in enumerate([(112, 84), (224, 168)]):  # 4 x 3 and 8 x 6 merged image tokens
+        Image.new("RGB", size, (200, 40 * i, 90)).save(folder / "img" / f"{i}.png")
+        rows.append({"id": f"q{i}", "images": [f"img/{i}.png"], "problem": "How long is AB?", "answer": "5"})
+    (folder / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(tmp_path / "home")}
+    env.pop("OPENAI_API_KEY", None)
+    cmd = [*LBDATA, "generate", "--source", f"jsonl:{folder / 'p.jsonl'}", "--teacher", f"openai:{model}",
+           "--base-url", base_url, "--variant", "semantic", "--max-tokens", "8", "--run", "served",
+           "--concurrency", "2", "--no-progress", "--timeout", "120"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "semantic_back  2 new traces" in proc.stdout and "failures   0" in proc.stdout
+    with Ledger.open(tmp_path / "home" / "runs" / "served") as led:
+        traces = {t.problem_id: t for t in led.iter_traces()}
+    small, large = traces["p:q0"], traces["p:q1"]
+    # Same text, different images: each request's prompt differs by exactly the extra image tokens, so
+    # the images reached the model (a server that dropped them would count the same prompt twice). The
+    # random model runs into max_tokens, so each trace is asked twice (8, then 16 tokens).
+    assert small.usage.requests == large.usage.requests
+    assert large.usage.prompt_tokens - small.usage.prompt_tokens == large.usage.requests * (8 * 6 - 4 * 3)
+    assert (small.usage.image_tokens, large.usage.image_tokens) == (12, 48)  # lbdata's own count agrees
+    assert all(t.finish_reason in ("length", "stop") for t in traces.values())
