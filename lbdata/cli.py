@@ -691,6 +691,126 @@ def validate(
     _out(f"wrote      {run_dir / 'validation.json'} and validation.md")
 
 
+# --- train sft / grpo (lbdata.train.sft, lbdata.train.grpo) ---
+
+RecipeOpt = Annotated[
+    str | None, typer.Option("--recipe", help="recipe YAML file or built-in name (sft, grpo, tiny-sft, tiny-grpo)")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a recipe key, KEY=VALUE (the value is read as YAML); repeatable"),
+]
+DeepSpeedOpt = Annotated[
+    str | None,
+    typer.Option("--deepspeed", help="zero2 | zero3 | zero3-offload | a DeepSpeed JSON file (launches accelerate)"),
+]
+NumProcessesOpt = Annotated[
+    int | None,
+    typer.Option("--num-processes", min=1, help="training processes; >1 launches accelerate (default: one per GPU)"),
+]
+LoraOpt = Annotated[bool, typer.Option("--lora", help="train a LoRA adapter (merged into the saved model)")]
+TrainOutOpt = Annotated[Path | None, typer.Option("--out", help="output directory for the trained model")]
+
+
+def _print_trained(record: dict, out: Path) -> None:
+    metrics = record.get("metrics", {})
+    _out(f"model      {out}")
+    _out(f"data       {record['data']} ({record['config']}), {record['rows']['train']} rows")
+    if "first_logged_loss" in metrics:
+        _out(f"loss       {metrics['first_logged_loss']:.4f} -> {metrics['last_logged_loss']:.4f}")
+    if "eval_loss" in metrics:
+        _out(f"eval loss  {metrics['eval_loss']:.4f}")
+    labels = {"rewards/accuracy_reward/mean": "accuracy", "rewards/look_back_format_reward/mean": "format",
+              "look_back/trigger_rate": "trigger rate"}
+    shown = [f"{label} {metrics[key]:.3f}" for key, label in labels.items() if key in metrics]
+    if shown:
+        _out("rewards    " + ", ".join(shown) + " (last logged step)")
+    _out(f"card       {out / 'README.md'}")
+
+
+def _train(kind: str, job, out_of) -> None:
+    """Train in this process, or re-run under `accelerate launch` for several processes or DeepSpeed."""
+    import json
+
+    from lbdata.train.launch import needs_launch, relaunch
+    from lbdata.train.model import RUN_FILE, mixed_precision
+
+    if needs_launch(job.num_processes, job.deepspeed):
+        recipe, out = out_of(job)  # resolves and checks everything before any process starts
+        job.out = str(out)
+        relaunch(kind, job.model_dump(), out, mixed_precision=mixed_precision(recipe.values))
+        record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    else:
+        from lbdata.train.grpo import train_grpo
+        from lbdata.train.sft import train_sft
+
+        result = (train_sft if kind == "sft" else train_grpo)(job)
+        out, record = result.out, result.record
+    _print_trained(record, out)
+
+
+@train_app.command("sft")
+def train_sft_command(
+    corpus: Annotated[str, typer.Option("--corpus", help="corpus version NAME@VER (NAME@latest, or a version folder)")],
+    model: Annotated[str | None, typer.Option("--model", help="base model directory or Hub id (else the recipe's)")]
+    = None,
+    config: Annotated[str, typer.Option("--config", help="corpus config: semantic_back | solution_back")]
+    = "semantic_back",
+    recipe: RecipeOpt = None,
+    deepspeed: DeepSpeedOpt = None,
+    num_processes: NumProcessesOpt = None,
+    lora: LoraOpt = False,
+    out: TrainOutOpt = None,
+    set_: SetOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Supervised fine-tuning on a corpus version (TRL SFTTrainer): assistant-turn loss, images never truncated."""
+    from lbdata.corpus import resolve_version
+    from lbdata.train.recipes import parse_overrides
+    from lbdata.train.sft import SFTJob, resolve_out, sft_recipe
+
+    job = SFTJob(corpus=corpus, config=config, model=model, recipe=recipe, overrides=parse_overrides(set_ or []),
+                 lora=lora, out=str(out) if out else None, home=str(home) if home else None, deepspeed=deepspeed,
+                 num_processes=num_processes)
+
+    def out_of(job: SFTJob):
+        return sft_recipe(job), resolve_out(job, resolve_version(job.corpus, job.home)).resolve()
+
+    _train("sft", job, out_of)
+
+
+@train_app.command("grpo")
+def train_grpo_command(
+    data: Annotated[str, typer.Option("--data", help="corpus NAME@VER, or a source: hf:ID, jsonl:PATH, parquet:PATH")],
+    model: Annotated[str | None, typer.Option("--model", help="model directory (usually the SFT output) or Hub id")]
+    = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="corpus config / back variant (default: the recipe's variant)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most N problems")] = None,
+    recipe: RecipeOpt = None,
+    deepspeed: DeepSpeedOpt = None,
+    num_processes: NumProcessesOpt = None,
+    lora: LoraOpt = False,
+    out: TrainOutOpt = None,
+    set_: SetOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """GRPO with the accuracy and Look-Back format rewards (TRL GRPOTrainer); prompts carry the format instruction."""
+    from lbdata.train.grpo import GRPOJob, grpo_recipe, resolve_out
+    from lbdata.train.recipes import parse_overrides
+
+    job = GRPOJob(data=data, config=config, limit=limit, model=model, recipe=recipe,
+                  overrides=parse_overrides(set_ or []), lora=lora, out=str(out) if out else None,
+                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes)
+
+    def out_of(job: GRPOJob):
+        r = grpo_recipe(job)
+        return r, resolve_out(job, str(r.values["model_name_or_path"])).resolve()
+
+    _train("grpo", job, out_of)
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),
