@@ -44,7 +44,8 @@ def config(src: Path, server: FakeOpenAI, **kw) -> GenerateConfig:
     options = {"base_url": server.url, "timeout": 2.0, **kw.pop("options", {})}
     kw.setdefault("variants", "semantic")
     kw.setdefault("concurrency", 4)
-    return GenerateConfig(source=f"jsonl:{src}", teacher="openai:fake-teacher", limit=None, reveal_answer=True,
+    kw.setdefault("limit", None)
+    return GenerateConfig(source=f"jsonl:{src}", teacher="openai:fake-teacher", reveal_answer=True,
                           teacher_options=options, **kw)
 
 
@@ -217,13 +218,19 @@ def test_insert_mode_from_a_source_column_and_a_drifting_teacher(tmp_path, serve
 
 def test_dry_run_spends_nothing(tmp_path, server, problems):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(tmp_path / "home")}
-    args = ["generate", "--source", f"jsonl:{problems}", "--teacher", "gpt-4o", "--base-url", server.url,
-            "--limit", "6", "--variant", "semantic,solution", "--dry-run", "--max-tokens", "1000"]
-    proc = subprocess.run([*LBDATA, *args], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "requests   12 (0 traces already in the ledger)" in proc.stdout
-    assert "$2.50 / $10.00 per 1M" in proc.stdout and "at most 12,000" in proc.stdout
+    env.pop("OPENAI_API_KEY", None)  # counting needs no key
+    args = ["generate", "--source", f"jsonl:{problems}", "--teacher", "gpt-4o", "--limit", "6",
+            "--variant", "semantic,solution", "--dry-run", "--max-tokens", "1000"]
+    for extra in (["--base-url", server.url], []):
+        proc = subprocess.run([*LBDATA, *args, *extra], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "requests   12 (0 traces already in the ledger)" in proc.stdout
+        assert "$2.50 / $10.00 per 1M" in proc.stdout and "at most 12,000" in proc.stdout
     assert server.log == [] and not (tmp_path / "home").exists()
+    # after a partial run, only what is left is counted
+    generate(config(problems, server, limit=2, variants="semantic,solution"), tmp_path / "run")
+    est = engine.dry_run(config(problems, server, variants="semantic,solution"), tmp_path / "run")
+    assert (est.requests, est.skipped) == (8, 4) and len(server.log) == 4
 
 
 def test_the_key_never_lands_in_any_artifact(tmp_path, problems):

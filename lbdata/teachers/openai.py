@@ -44,6 +44,10 @@ _RETRYABLE_STATUS = {408, 409, 425, 429}
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context length", "too many tokens")
 
 
+class MissingApiKey(TeacherError):
+    """No API key for the OpenAI API (a dry run does without one)."""
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("prompts") / "teacher")),
@@ -87,7 +91,7 @@ class OpenAITeacher(RemoteTeacher):
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if base_url is None:
-                raise TeacherError(
+                raise MissingApiKey(
                     "no OpenAI API key: set OPENAI_API_KEY (or pass --api-key); "
                     "for a self-hosted server pass --base-url http://HOST:PORT/v1"
                 )
