@@ -62,6 +62,7 @@ BACKOFF_INITIAL_S = 1.0
 """First retry waits up to this long (full jitter); each further retry doubles the ceiling."""
 BACKOFF_MAX_S = 60.0
 """Ceiling of one backoff wait."""
+_SECRET_NAMES = frozenset({"api_key", "apikey", "key", "token", "api_token", "secret", "password", "authorization"})
 
 
 class GenerateConfig(BaseModel):
@@ -109,6 +110,17 @@ class GenerateConfig(BaseModel):
         if not out:
             raise ValueError("at least one variant is required")
         return tuple(out)
+
+    @field_validator("teacher_options")
+    @classmethod
+    def _no_secrets(cls, v: dict[str, Any]) -> dict[str, Any]:
+        secret = sorted(k for k in v if k.lower() in _SECRET_NAMES)
+        if secret:
+            raise ValueError(
+                f"teacher option(s) {', '.join(secret)} look like secrets, and teacher options are written to "
+                "config.json; pass the key with --api-key, OPENAI_API_KEY or generate(..., api_key=...)"
+            )
+        return v
 
     # Settings that decide how much, how fast, how dear or where from — not what is generated.
     _HOW = frozenset({"limit", "concurrency", "max_attempts", "retries", "rpm", "tpm", "budget_usd", "use_cache",
@@ -569,6 +581,7 @@ class _Engine:
             if hit is not None:
                 summary.cache_hits += 1
                 usage = Usage.model_validate(hit["usage"])
+                self.spent += usage.cost_usd  # paid earlier but in no trace yet: it will be once this one lands
                 self._add(spend, usage)
                 return TeacherResponse(text=hit["text"], usage=usage, finish_reason=hit["finish_reason"]), True
         image_tokens = images_tokens(est.images, self.billing)

@@ -156,6 +156,13 @@ def test_budget_stops_cleanly_and_the_run_resumes(tmp_path, server):
         assert led.counts()["cost_usd"] == pytest.approx(sum(t.usage.cost_usd for t in led.iter_traces()))
 
 
+def test_secrets_cannot_enter_the_config(problems, server):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="--api-key"):
+        config(problems, server, options={"api_key": KEY})
+
+
 def test_budget_needs_a_price(tmp_path, server, problems):
     from lbdata.errors import UsageError
 
