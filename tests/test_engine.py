@@ -156,6 +156,20 @@ def test_budget_stops_cleanly_and_the_run_resumes(tmp_path, server):
         assert led.counts()["cost_usd"] == pytest.approx(sum(t.usage.cost_usd for t in led.iter_traces()))
 
 
+def test_cli_budget_stop_is_one_line_and_exit_code_3(tmp_path, server, problems):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(tmp_path / "home")}
+    cmd = [*LBDATA, "generate", "--source", f"jsonl:{problems}", "--teacher", "openai:fake-teacher", "--base-url",
+           server.url, "--variant", "semantic", "--prices", prices_file(tmp_path, 1000.0), "--max-tokens", "200",
+           "--concurrency", "1", "--run", "b", "--no-progress"]
+    proc = subprocess.run([*cmd, "--budget-usd", "1.5"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error: budget reached") and "higher --budget-usd" in line
+    done = subprocess.run([*cmd, "--budget-usd", "100"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "skipped    2 traces" in done.stdout and "semantic_back  4 new traces" in done.stdout
+
+
 def test_secrets_cannot_enter_the_config(problems, server):
     from pydantic import ValidationError
 
