@@ -139,10 +139,28 @@ def test_images_copied_once_with_small_thumbnails(run, site):
     assert {p.stem for p in thumbs} == shas
     for p in thumbs:
         with Image.open(p) as im:
-            assert im.format == "JPEG" and max(im.size) <= ViewConfig().thumb_px
+            assert im.format == {".png": "PNG", ".jpg": "JPEG"}[p.suffix] and max(im.size) <= ViewConfig().thumb_px
     for row in site_rows(site):
-        for sha, ext, w, h in row["images"]:
+        for sha, ext, w, h, thumb in row["images"]:
             assert (site / "images" / f"{sha}.{ext}").exists() and w > 0 and h > 0
+            assert (site / "thumbs" / thumb).exists() and thumb.startswith(sha)
+
+
+def test_thumbnail_format_follows_the_picture(tmp_path):
+    """Few colours (a chart) -> palette PNG; a photo-like image -> JPEG; both fit the box."""
+    import random
+
+    from lbdata.view.site import make_thumbnail
+
+    chart = tmp_path / "chart.png"
+    Image.new("RGB", (800, 600), "white").save(chart)
+    rng = random.Random(0)
+    photo = tmp_path / "photo.png"
+    Image.frombytes("RGB", (640, 480), bytes(rng.randrange(256) for _ in range(640 * 480 * 3))).save(photo)
+    assert make_thumbnail(chart, tmp_path, "a" * 64, 100) == "a" * 64 + ".png"
+    assert make_thumbnail(photo, tmp_path, "b" * 64, 100) == "b" * 64 + ".jpg"
+    with Image.open(tmp_path / ("a" * 64 + ".png")) as im:
+        assert im.size == (100, 75) and im.mode == "P"
 
 
 def test_overview_has_counts_reason_links_and_plots(run, site):
@@ -198,6 +216,8 @@ def test_missing_image_is_counted_not_fatal(tmp_path):
     victim.unlink()
     summary = build_run_view(run, tmp_path / "site")
     assert summary.missing_images == 1 and summary.rows == 4
+    missing = [img for r in site_rows(tmp_path / "site") for img in r["images"] if img[0] == victim.stem]
+    assert len(missing) == 2 and all(img[4] is None for img in missing)
     assert "1 images could not be read" in (tmp_path / "site" / "index.html").read_text()
 
 
@@ -245,7 +265,7 @@ def test_corpus_site_shows_every_row_with_its_split(corpora, tmp_path):
     assert set(facet(index, "config")["values"]) == {"semantic_back", "solution_back"}
     plain = [r for r in rows if r["variant"] == "plain"]
     assert plain and all(not any(s[0] == "back" for s in r["segments"]) for r in plain)
-    assert all(r["images"] and (tmp_path / "c" / "thumbs" / f"{r['images'][0][0]}.jpg").exists() for r in rows)
+    assert all(r["images"] and (tmp_path / "c" / "thumbs" / r["images"][0][4]).exists() for r in rows)
     assert "reflection rate" in (tmp_path / "c" / "index.html").read_text()
 
 

@@ -170,9 +170,15 @@ def lora_config(model_args: Any, options: SFTOptions):
 
 
 def parameter_counts(model: Any) -> dict[str, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"total": total, "trainable": trainable}
+    """Total and trainable parameters (the full sizes under ZeRO-3, whose local tensors are empty)."""
+
+    def size(p: Any) -> int:
+        return int(getattr(p, "ds_numel", p.numel()))
+
+    return {
+        "total": sum(size(p) for p in model.parameters()),
+        "trainable": sum(size(p) for p in model.parameters() if p.requires_grad),
+    }
 
 
 def save_trained_model(trainer: Any, processor: Any, out: Path, *, base_model: str, model_args: Any) -> None:

@@ -13,6 +13,7 @@ processor, the resolved recipe, the run record and a model card (see ``lbdata.tr
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,21 +105,26 @@ def load_sft_data(corpus_dir: Path, config: str, split: str, processor: Any, max
 # ---------------------------------------------------------------------------- train
 
 
-def train_sft(job: SFTJob) -> TrainResult:
-    """Fine-tune ``job.model`` on the corpus' ``messages`` + ``images``; write the model directory."""
+@dataclass
+class SFTRun:
+    """A prepared SFT run: the trainer (model, data, collator) and what the run record needs."""
+
+    trainer: Any
+    processor: Any
+    recipe: Recipe
+    out: Path
+    base_model: str
+    model_args: Any
+    record: dict[str, Any]
+
+
+def prepare_sft(job: SFTJob) -> SFTRun:
+    """Resolve the recipe, load the corpus and the model, and build the ``SFTTrainer`` (nothing trained yet)."""
     from trl import SFTTrainer
 
     from lbdata.corpus import read_manifest, resolve_version
     from lbdata.records import parse_variant
-    from lbdata.train.model import (
-        check_model_dir,
-        freeze_vision_tower,
-        load_model_and_processor,
-        lora_config,
-        parameter_counts,
-        save_trained_model,
-        write_run_files,
-    )
+    from lbdata.train.model import check_model_dir, freeze_vision_tower, load_model_and_processor, lora_config
     from lbdata.train.recipes import model_config, trainer_config
 
     # recipe
@@ -155,16 +161,6 @@ def train_sft(job: SFTJob) -> TrainResult:
         processing_class=processor,
         peft_config=peft,
     )
-    result = trainer.train()
-    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    if losses:
-        metrics["first_logged_loss"], metrics["last_logged_loss"] = float(losses[0]), float(losses[-1])
-    if trainer.eval_dataset is not None:
-        metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
-
-    # save
-    save_trained_model(trainer, processor, out, base_model=base_model, model_args=model_args)
     record: dict[str, Any] = {
         "kind": "sft",
         "base_model": base_model,
@@ -175,16 +171,34 @@ def train_sft(job: SFTJob) -> TrainResult:
                  "dropped_reason": f"longer than max_length={args.max_length}"},
         "lora": peft is not None,
         "freeze_vision_tower": options.freeze_vision_tower,
-        "parameters": parameter_counts(trainer.model),
         "processes": trainer.accelerator.num_processes,
         "deepspeed": job.deepspeed,
         "assistant_only_loss": args.assistant_only_loss,
     }
+    return SFTRun(trainer, processor, recipe, out, base_model, model_args, record)
+
+
+def train_sft(job: SFTJob) -> TrainResult:
+    """Fine-tune ``job.model`` on the corpus' ``messages`` + ``images``; write the model directory."""
+    from lbdata.train.model import parameter_counts, save_trained_model, write_run_files
+
+    run = prepare_sft(job)
+    trainer = run.trainer
+    result = trainer.train()
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    if losses:
+        metrics["first_logged_loss"], metrics["last_logged_loss"] = float(losses[0]), float(losses[-1])
+    if trainer.eval_dataset is not None:
+        metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
+
+    save_trained_model(trainer, run.processor, run.out, base_model=run.base_model, model_args=run.model_args)
+    record = {**run.record, "parameters": parameter_counts(trainer.model)}
     if trainer.is_world_process_zero():
-        short = config.removesuffix("_back")
+        short = record["config"].removesuffix("_back")
         record = write_run_files(
-            out, recipe=recipe, record=record, metrics=metrics,
-            eval_command=f"lbdata eval --model {out} --data synthetic --limit 100 --variant {short}",
+            run.out, recipe=run.recipe, record=record, metrics=metrics,
+            eval_command=f"lbdata eval --model {run.out} --data synthetic --limit 100 --variant {short}",
         )
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(out=out, metrics=metrics, record=record)
+    return TrainResult(out=run.out, metrics=metrics, record=record)

@@ -8,7 +8,8 @@ Layout of a site folder::
     data/index.js         LB.index({...}): facet codes of every row, for filtering and counts
     data/shard-0000.js    LB.shard(0, [...]): rows 0 … shard_size-1, loaded on demand
     images/<sha256>.<ext> each image once
-    thumbs/<sha256>.jpg   a small JPEG per image, made once (kept across rebuilds)
+    thumbs/<sha256>.png|jpg  a small thumbnail per image, made once (kept across rebuilds): PNG when
+                          it has at most 256 colours (diagrams, charts stay crisp), else JPEG
     plots/*.png           matplotlib figures
     lbdata-view.json      what was built (kind, title, rows, shards); marks the folder as a site
 
@@ -111,7 +112,7 @@ class SiteWriter:
         self.thumb_px = thumb_px
         self.stats = SiteStats()
         self._buffer: list[dict[str, Any]] = []
-        self._images: set[str] = set()
+        self._images: dict[str, str | None] = {}  # sha256 -> thumbnail file name (None: unreadable)
         for sub in ("data", "images", "thumbs", "plots", "assets"):
             (self.out / sub).mkdir(exist_ok=True)
         for old in (self.out / "data").glob("*.js"):
@@ -125,8 +126,8 @@ class SiteWriter:
             raise ValueError(f"rows must be numbered 0, 1, … in order; got {row.data['n']} at {n}")
         for fd in self.facets:
             fd.add(n, row.data.get(fd.facet.key))
-        for ref, src in row.images:
-            self._image(ref, src)
+        for entry, (ref, src) in zip(row.data["images"], row.images, strict=True):
+            entry.append(self._image(ref, src))
         self._buffer.append(row.data)
         self.stats.rows += 1
         if len(self._buffer) >= self.shard_size:
@@ -141,25 +142,29 @@ class SiteWriter:
         self.stats.shards += 1
         self._buffer = []
 
-    def _image(self, ref: ImageRef, src: Path | bytes) -> None:
+    def _image(self, ref: ImageRef, src: Path | bytes) -> str | None:
+        """Copy an image once and make its thumbnail; returns the thumbnail's file name."""
         if ref.sha256 in self._images:
-            return
-        self._images.add(ref.sha256)
+            return self._images[ref.sha256]
         full = self.out / "images" / ref.filename
-        thumb = self.out / "thumbs" / f"{ref.sha256}.jpg"
+        thumbs = self.out / "thumbs"
+        name = next((f"{ref.sha256}.{e}" for e in ("png", "jpg") if (thumbs / f"{ref.sha256}.{e}").exists()), None)
         try:
             if not full.exists():
                 if isinstance(src, bytes):
                     _write_bytes(full, src)
                 else:
                     _link_or_copy(src, full)
-            if not thumb.exists():
-                make_thumbnail(full, thumb, self.thumb_px)
+            if name is None:
+                name = make_thumbnail(full, thumbs, ref.sha256, self.thumb_px)
                 self.stats.thumbnails_made += 1
             self.stats.images += 1
         except OSError as exc:
+            name = None
             self.stats.missing_images += 1
             log.warning("image %s cannot be copied or read (%s); its samples show no picture", ref.filename, exc)
+        self._images[ref.sha256] = name
+        return name
 
     def finish(self, meta: dict[str, Any]) -> None:
         """Write the last shard, the index, the assets, and drop images no row refers to any more."""
@@ -202,23 +207,35 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return ensure_writable_dir(out_dir, "site folder")
 
 
-def make_thumbnail(src: Path, dst: Path, px: int) -> None:
-    """A JPEG no larger than ``px`` on either side (transparency on white)."""
+def make_thumbnail(src: Path, folder: Path, sha256: str, px: int) -> str:
+    """Write ``<sha256>.png`` or ``.jpg`` into ``folder``, no larger than ``px`` on either side; returns its name.
+
+    Transparency goes on white. An image of at most 256 colours (a diagram, a chart) becomes a palette
+    PNG, crisp and small; anything else a JPEG.
+    """
     from PIL import Image
 
     with Image.open(src) as im:
         im.draft("RGB", (px, px))
         im.thumbnail((px, px))
-        if im.mode in ("RGBA", "LA", "P"):
+        if im.mode in ("RGBA", "LA", "P", "PA"):
             rgba = im.convert("RGBA")
             bg = Image.new("RGB", rgba.size, "white")
             bg.paste(rgba, mask=rgba.getchannel("A"))
             im = bg
         elif im.mode != "RGB":
             im = im.convert("RGB")
-        tmp = dst.with_name(dst.name + f".{os.getpid()}.tmp")
-        im.save(tmp, "JPEG", quality=82)
-    tmp.replace(dst)
+        colours = im.getcolors(256)
+        name = f"{sha256}.{'png' if colours else 'jpg'}"
+        tmp = folder / f"{name}.{os.getpid()}.tmp"
+        if colours:
+            im.quantize(colors=len(colours), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                tmp, "PNG"
+            )
+        else:
+            im.save(tmp, "JPEG", quality=82)
+    tmp.replace(folder / name)
+    return name
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -429,10 +429,13 @@
     ]));
 
     if (r.images && r.images.length) {
+      // img: [sha256, ext, width, height, thumbnail file name or null when the image was unreadable]
       box.appendChild(el("div", { cls: "images" }, r.images.map(function (img, i) {
         var full = "images/" + img[0] + "." + img[1];
-        var a = el("a", { href: full, cls: "thumb", title: "image " + (i + 1) + ": " + img[2] + "×" + img[3] + " (click to enlarge)" }, [
-          el("img", { src: "thumbs/" + img[0] + ".jpg", alt: "image " + (i + 1) }),
+        var label = "image " + (i + 1) + ": " + img[2] + "×" + img[3];
+        var a = el("a", { href: full, cls: "thumb", title: label + " (click to enlarge)" }, [
+          img[4] ? el("img", { src: "thumbs/" + img[4], alt: "image " + (i + 1) })
+                 : el("span", { cls: "noimage", text: label + " is missing" }),
         ]);
         a.addEventListener("click", function (e) {
           e.preventDefault();

@@ -1,0 +1,342 @@
+"""lbdata train sft / grpo: recipes, launch commands, data, and tiny-model training on CPU.
+
+The slow tests train the tiny offline Qwen2.5-VL on a synthetic corpus made with ``lbdata.generate`` and
+``lbdata.corpus``: SFT (the loss falls; the checkpoint reloads in a fresh process and generates from an
+image), GRPO from that checkpoint (both rewards computed and logged, checkpoint saved), and ZeRO-2 SFT in
+two processes under ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lbdata.cli import app
+from lbdata.errors import ConfigError, UsageError
+from lbdata.resources import resource_dir
+from lbdata.train.launch import accelerate_command, deepspeed_config_path, needs_launch
+from lbdata.train.recipes import load_recipe, parse_overrides
+
+TRAINING = resource_dir("training")
+
+
+# ============================================================================ recipes (fast)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("sft", "sft"), ("sft", "tiny-sft"), ("grpo", "grpo"),
+                                             ("grpo", "tiny-grpo")])
+def test_every_builtin_recipe_builds_its_trl_config(kind, name, tmp_path):
+    from lbdata.train.recipes import model_config, trainer_config
+
+    recipe = load_recipe(name, kind, {"use_cpu": True, **({"use_vllm": False} if kind == "grpo" else {})})
+    args = trainer_config(recipe, output_dir=str(tmp_path))
+    assert type(args).__name__ == ("SFTConfig" if kind == "sft" else "GRPOConfig")
+    assert model_config(recipe).dtype in ("bfloat16", "float32")
+    if kind == "sft":
+        assert args.max_length is None and args.assistant_only_loss  # image tokens never cut; assistant-only loss
+        assert recipe.options.freeze_vision_tower
+    else:
+        assert list(args.reward_weights) == [1.0, 0.1]
+
+
+def test_paper_recipes_state_the_papers_values():
+    sft = yaml.safe_load((TRAINING / "recipes" / "sft.yaml").read_text())
+    grpo = yaml.safe_load((TRAINING / "recipes" / "grpo.yaml").read_text())
+    assert sft["num_train_epochs"] == 1 and sft["model_name_or_path"] == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert grpo["num_train_epochs"] == 2 and grpo["temperature"] == 1.0
+    assert grpo["reward_weights"] == [1.0, 0.1]
+    # global batch 128 prompts x 5 rollouts, counted in completions by TRL, on 8 processes
+    assert grpo["per_device_train_batch_size"] * 8 * grpo["gradient_accumulation_steps"] == 128 * grpo["num_generations"]
+    assert grpo["use_vllm"] is True and grpo["vllm_mode"] == "colocate"
+    text = (TRAINING / "recipes" / "grpo.yaml").read_text()
+    # every value the paper does not state says where it comes from
+    for line in text.splitlines():
+        if line and not line.startswith("#") and ":" in line and not line.startswith(("num_train_epochs",
+                                                                                        "temperature", "reward_weights")):
+            assert "#" in line and any(tag in line for tag in ("(EasyR1)", "(TRL)", "(lbdata)")), line
+
+
+def test_unknown_recipe_key_names_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rate: 1.0e-5\nlerning_rate: 2.0e-5\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'lerning_rate' in .*bad.yaml; did you mean 'learning_rate'"):
+        load_recipe(bad, "sft")
+    with pytest.raises(ConfigError, match="unknown key 'num_generations'"):
+        load_recipe("tiny-sft", "sft", {"num_generations": 4})  # a GRPO key is not an SFT key
+    with pytest.raises(ConfigError, match="neither a file nor a built-in recipe"):
+        load_recipe("no-such-recipe", "sft")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="flat mapping"):
+        load_recipe(tmp_path / "list.yaml", "sft")
+
+
+def test_cli_overrides_win_and_numbers_are_numbers():
+    overrides = parse_overrides(["learning_rate=1e-5", "bf16=false", "max-steps=3", "report_to=none"])
+    assert overrides == {"learning_rate": "1e-5", "bf16": False, "max_steps": 3, "report_to": "none"}
+    recipe = load_recipe("tiny-sft", "sft", overrides)
+    assert recipe.values["learning_rate"] == 1e-5 and isinstance(recipe.values["learning_rate"], float)
+    assert recipe.values["max_steps"] == 3
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["learning_rate"])
+    with pytest.raises(ConfigError, match="not a number"):
+        load_recipe("tiny-sft", "sft", {"learning_rate": "fast"})
+
+
+def test_bad_lbdata_option_values_are_config_errors():
+    with pytest.raises(ConfigError, match="min_pixels"):
+        load_recipe("tiny-sft", "sft", {"min_pixels": 100})
+    with pytest.raises(ConfigError, match="larger than max_pixels"):
+        load_recipe("tiny-sft", "sft", {"min_pixels": 100_000, "max_pixels": 50_000})
+
+
+def test_grpo_recipe_checks_reward_weights_and_the_vllm_switch():
+    from lbdata.train.grpo import GRPOJob, grpo_recipe
+
+    job = GRPOJob(data="x@y", model="m", recipe="tiny-grpo", overrides={"reward_weights": [1.0]})
+    with pytest.raises(ConfigError, match="two values"):
+        grpo_recipe(job)
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="use_vllm needs a GPU"):
+            grpo_recipe(GRPOJob(data="x@y", model="m", recipe="grpo"))
+    with pytest.raises(ConfigError, match="no model"):
+        grpo_recipe(GRPOJob(data="x@y", recipe="tiny-grpo"))
+
+
+# ============================================================================ launch (fast)
+
+
+def test_deepspeed_and_accelerate_configs_are_consistent():
+    stages = {"zero2": 2, "zero3": 3, "zero3-offload": 3}
+    for name, stage in stages.items():
+        path = deepspeed_config_path(name)
+        data = json.loads(path.read_text())
+        assert data["zero_optimization"]["stage"] == stage
+        assert data["train_micro_batch_size_per_gpu"] == "auto"  # filled from the recipe by the trainer
+        if stage == 3:
+            assert data["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+    assert json.loads(deepspeed_config_path("zero3-offload").read_text())["zero_optimization"]["offload_param"][
+        "device"] == "cpu"
+    configs = sorted((TRAINING / "accelerate").glob("*.yaml"))
+    assert {p.stem for p in configs} >= {"ddp", "zero2", "zero3", "zero3-offload", "multi-node-zero3"}
+    for path in configs:
+        config = yaml.safe_load(path.read_text())
+        ds_file = config.get("deepspeed_config", {}).get("deepspeed_config_file")
+        if ds_file:
+            assert (TRAINING.parent / ds_file).is_file(), path
+        assert config["num_processes"] == 8 * config["num_machines"]
+    with pytest.raises(ConfigError, match="neither a file nor one of"):
+        deepspeed_config_path("zero9")
+
+
+def test_accelerate_command_lines(tmp_path, monkeypatch):
+    job = tmp_path / "job.json"
+    zero2 = accelerate_command(job, num_processes=2, deepspeed=deepspeed_config_path("zero2"), mixed_precision="no")
+    assert zero2[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert zero2[zero2.index("--num_processes") + 1] == "2"
+    assert "--use_deepspeed" in zero2 and zero2[zero2.index("--deepspeed_config_file") + 1].endswith("zero2.json")
+    assert "--zero3_init_flag" not in zero2
+    assert zero2[-3:] == ["-m", "lbdata.train.launch", str(job)]
+    zero3 = accelerate_command(job, num_processes=8, deepspeed=deepspeed_config_path("zero3"), mixed_precision="bf16")
+    assert zero3[zero3.index("--zero3_init_flag") + 1] == "true"
+    ddp = accelerate_command(job, num_processes=4, deepspeed=None, mixed_precision="bf16")
+    assert "--multi_gpu" in ddp and "--use_deepspeed" not in ddp
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("LBDATA_LAUNCHED", raising=False)
+    assert needs_launch(2, None) and needs_launch(None, "zero2") and not needs_launch(1, None)
+    monkeypatch.setenv("LOCAL_RANK", "0")  # inside accelerate/torchrun: never launch again
+    assert not needs_launch(8, "zero3")
+
+
+# ============================================================================ data (fast)
+
+
+def test_grpo_data_from_a_jsonl_source_carries_image_instruction_and_gold(jsonl_source):
+    from lbdata.prompts import format_instruction
+    from lbdata.train.grpo import load_grpo_data
+
+    ds, info = load_grpo_data(f"jsonl:{jsonl_source}", variant="solution_back")
+    assert info["rows"] == len(ds) >= 3 and sum(info["skipped"].values()) >= 1  # bad rows counted, not lost
+    row = ds[0]
+    assert row["prompt"][0]["role"] == "user"
+    assert row["prompt"][0]["content"].endswith(format_instruction("solution_back"))
+    assert row["solution"] == row["answer"] and row["variant"] == "solution_back"
+    assert len(row["images"]) == 1 and row["images"][0].size[0] > 0  # decoded PIL image
+    with pytest.raises(UsageError, match="endless"):
+        load_grpo_data("synthetic", variant="semantic_back")
+
+
+# ============================================================================ tiny-model training (slow)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A small synthetic corpus (scene teacher, offline): (home, NAME@VER)."""
+    from lbdata.corpus import BuildConfig, build_corpus
+    from lbdata.generate import GenerateConfig, generate
+
+    home = tmp_path_factory.mktemp("train-home")
+    generate(GenerateConfig(limit=40, seed=0), home / "runs" / "syn")
+    result = build_corpus([home / "runs" / "syn"], "syn", BuildConfig(reflection_rate=1.0, test_size=0.1), home=home)
+    return home, f"syn@{result.version}"
+
+
+def _cli(*args: str) -> dict:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return {"output": result.output}
+
+
+@pytest.fixture(scope="module")
+def sft_out(corpus, tiny_model_dir, tmp_path_factory) -> Path:
+    home, spec = corpus
+    out = tmp_path_factory.mktemp("sft") / "model"
+    _cli("train", "sft", "--corpus", spec, "--home", str(home), "--model", str(tiny_model_dir),
+         "--recipe", "tiny-sft", "--set", "max_steps=40", "--set", "logging_steps=5", "--out", str(out))
+    return out
+
+
+@pytest.mark.slow
+def test_prepared_sft_masks_all_but_the_assistant_turn_and_keeps_every_image_token(corpus, tiny_model_dir, tmp_path):
+    from lbdata.train.sft import SFTJob, prepare_sft, sequence_length
+
+    home, spec = corpus
+    job = SFTJob(corpus=spec, home=str(home), model=str(tiny_model_dir), recipe="tiny-sft", out=str(tmp_path / "o"))
+    run = prepare_sft(job)
+    trainer, processor = run.trainer, run.processor
+    example = trainer.train_dataset[0]
+    batch = trainer.data_collator([dict(example)])
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    tok = processor.tokenizer
+    trained = tok.decode(ids[labels != -100])
+    trace = example["messages"][1]["content"][0]["text"]
+    assert trained == trace + "<|im_end|>\n"  # exactly the assistant turn and its end of turn
+    image_tokens = int((ids == processor.image_token_id).sum())
+    assert image_tokens == int(batch["image_grid_thw"].prod(dim=-1).sum()) // 4 == 64  # 224x224 band, none cut
+    assert sequence_length(example, processor) == len(ids)  # the max_length guard counts what the collator makes
+    # the vision encoder is frozen, its merger (projector into the language model) is not
+    visual = trainer.model.model.visual
+    assert not any(p.requires_grad for p in visual.blocks.parameters())
+    assert all(p.requires_grad for p in visual.merger.parameters())
+    assert all(p.requires_grad for p in trainer.model.model.language_model.parameters())
+    unfrozen = prepare_sft(job.model_copy(update={"overrides": {"freeze_vision_tower": False}}))
+    assert all(p.requires_grad for p in unfrozen.trainer.model.model.visual.parameters())
+
+
+@pytest.mark.slow
+def test_max_length_drops_long_rows_instead_of_cutting_them(corpus, tiny_model_dir, tmp_path):
+    from lbdata.train.sft import SFTJob, prepare_sft, sequence_length
+
+    home, spec = corpus
+    base = SFTJob(corpus=spec, home=str(home), model=str(tiny_model_dir), recipe="tiny-sft", out=str(tmp_path / "o"))
+    full = prepare_sft(base)
+    lengths = sorted(sequence_length(ex, full.processor) for ex in full.trainer.train_dataset)
+    cut = lengths[len(lengths) // 2]
+    half = prepare_sft(base.model_copy(update={"overrides": {"max_length": cut}}))
+    kept = len(half.trainer.train_dataset)
+    assert kept == sum(n <= cut for n in lengths) and half.record["rows"]["dropped"] == len(lengths) - kept
+    with pytest.raises(ConfigError, match="no semantic_back/train rows"):
+        prepare_sft(base.model_copy(update={"overrides": {"max_length": 50}}))
+
+
+@pytest.mark.slow
+def test_tiny_sft_loss_falls_and_writes_model_processor_config_and_card(sft_out, corpus):
+    record = json.loads((sft_out / "lbdata_train.json").read_text())
+    metrics = record["metrics"]
+    assert metrics["last_logged_loss"] < 0.8 * metrics["first_logged_loss"], metrics
+    assert record["data"] == corpus[1] and record["config"] == "semantic_back" and record["rows"]["train"] > 0
+    for name in ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
+                 "train_config.yaml", "README.md"):
+        assert (sft_out / name).is_file(), name
+    resolved = yaml.safe_load((sft_out / "train_config.yaml").read_text())
+    assert resolved["max_steps"] == 40 and resolved["learning_rate"] == 2e-3  # recipe + CLI overrides
+    assert load_recipe(sft_out / "train_config.yaml", "sft").values == resolved  # itself a recipe
+    card = (sft_out / "README.md").read_text()
+    assert corpus[1] in card and "tiny-sft.yaml" in card and "lbdata eval --model" in card
+    assert "last_logged_loss" in card
+
+
+@pytest.mark.slow
+def test_sft_checkpoint_reloads_in_a_fresh_process_and_generates_from_an_image(sft_out):
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import lbdata.train.processor  # registers the image-only processor
+        from PIL import Image
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        path = sys.argv[1]
+        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForImageTextToText.from_pretrained(path).eval()
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many red objects?"}]}]
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = processor(text=[text], images=[[Image.new("RGB", (300, 200), "red")]], return_tensors="pt")
+        out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
+        new = out[0, inputs["input_ids"].shape[1]:]
+        print(json.dumps({"processor": type(processor).__name__, "pixels": list(inputs["pixel_values"].shape),
+                          "image_tokens": int((inputs["input_ids"] == processor.image_token_id).sum()),
+                          "new_tokens": len(new), "text": processor.tokenizer.decode(new)}))
+        """
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", script, str(sft_out)], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["processor"] == "LbdataQwen2_5_VLProcessor"
+    assert result["image_tokens"] > 0 and result["pixels"][0] == 4 * result["image_tokens"]
+    assert result["new_tokens"] > 0
+
+
+@pytest.mark.slow
+def test_grpo_from_the_sft_checkpoint_logs_both_rewards_and_saves(sft_out, corpus, tmp_path):
+    home, spec = corpus
+    out = tmp_path / "grpo"
+    result = _cli("train", "grpo", "--data", spec, "--home", str(home), "--model", str(sft_out),
+                  "--recipe", "tiny-grpo", "--set", "max_steps=3", "--out", str(out))
+    assert "rewards    accuracy" in result["output"]
+    record = json.loads((out / "lbdata_train.json").read_text())
+    metrics = record["metrics"]
+    for key in ("rewards/accuracy_reward/mean", "rewards/look_back_format_reward/mean", "look_back/trigger_rate",
+                "reward"):
+        assert key in metrics and 0.0 <= metrics[key] <= 1.1, (key, metrics)
+    assert record["rewards"] == ["accuracy_reward", "look_back_format_reward"]
+    assert record["reward_weights"] == [1.0, 0.1] and record["rows"]["train"] == 36  # one prompt per problem
+    for name in ("model.safetensors", "config.json", "processor_config.json", "README.md", "train_config.yaml"):
+        assert (out / name).is_file(), name
+    assert "look_back_format_reward" in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_zero2_sft_in_two_processes_under_accelerate(corpus, tiny_model_dir, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import deepspeed; from deepspeed.accelerator import get_accelerator; "
+                               "print(get_accelerator().device_name())"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert probe.returncode == 0 and probe.stdout.strip().splitlines()[-1] == "cpu", probe.stderr[-2000:]
+    home, spec = corpus
+    out = tmp_path / "zero2"
+    cmd = [sys.executable, "-m", "lbdata.cli", "train", "sft", "--corpus", spec, "--home", str(home), "--model",
+           str(tiny_model_dir), "--recipe", "tiny-sft", "--set", "max_steps=4", "--set", "logging_steps=1",
+           "--num-processes", "2", "--deepspeed", "zero2", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    record = json.loads((out / "lbdata_train.json").read_text())
+    assert record["processes"] == 2 and record["deepspeed"] == "zero2"
+    assert record["metrics"]["train_loss"] > 0 and record["metrics"]["last_logged_loss"] > 0
+    assert (out / "model.safetensors").is_file() and (out / "processor_config.json").is_file()
+    job = json.loads((out / "lbdata_job.json").read_text())
+    assert job["kind"] == "sft" and job["job"]["num_processes"] == 2
+    assert "model      " in proc.stdout
