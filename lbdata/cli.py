@@ -774,7 +774,9 @@ def train_sft_command(
                  num_processes=num_processes)
 
     def out_of(job: SFTJob):
-        return sft_recipe(job), resolve_out(job, resolve_version(job.corpus, job.home)).resolve()
+        corpus_dir = resolve_version(job.corpus, job.home)
+        job.corpus = str(corpus_dir.resolve())  # every process trains on this version, even if a newer one appears
+        return sft_recipe(job), resolve_out(job, corpus_dir).resolve()
 
     _train("sft", job, out_of)
 
