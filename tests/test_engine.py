@@ -271,11 +271,18 @@ def test_the_key_never_lands_in_any_artifact(tmp_path, problems):
                              text=True, env=flag_env, timeout=120)
         assert bad.returncode == 2 and "rejected the API key" in bad.stderr
         assert all(e.authorization_ok for e in srv.log[:24]) and len(srv.log) >= 24
+    # the run goes on to verdicts, a corpus version with its manifest and card
+    later = [subprocess.run([*LBDATA, *args], capture_output=True, text=True, env=flag_env, timeout=300)
+             for args in (["validate", "env"], ["build", "env", "--name", "k", "--variant", "semantic,solution",
+                                               "--test-size", "0"])]
+    assert all(p.returncode == 0 for p in later), [p.stderr for p in later]
     outputs = ok.stdout + ok.stderr + ok2.stdout + ok2.stderr + bad.stdout + bad.stderr
+    outputs += "".join(p.stdout + p.stderr for p in later)
     assert "semantic_back  6 new traces" in ok.stdout and "DEBUG" in ok.stderr
     assert KEY not in outputs
     files = [p for p in home.rglob("*") if p.is_file()]
     assert any(p.name == "ledger.sqlite" for p in files) and any(p.name == "config.json" for p in files)
+    assert any(p.name == "manifest.json" for p in files) and any(p.suffix == ".parquet" for p in files)
     for path in files:
         assert KEY.encode() not in path.read_bytes(), path
 
