@@ -20,7 +20,7 @@ install: $(BIN)/python
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[train,serve,dev]"
+	$(BIN)/pip install -e ".[train,serve,deepspeed,dev]"
 
 demo: install
 	$(BIN)/lbdata generate --home $(DEMO_HOME) --run demo --limit 200
