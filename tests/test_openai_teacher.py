@@ -188,3 +188,30 @@ def test_reasoning_models_get_max_completion_tokens(server):
     t = OpenAITeacher("o4-mini", base_url=server.url, api_key=KEY)
     params = t._params(_request())
     assert "max_completion_tokens" in params and "temperature" not in params and "max_tokens" not in params
+
+
+def test_big_images_are_prepared_off_the_event_loop(server, monkeypatch):
+    import numpy as np
+
+    from lbdata.teachers import openai as module
+
+    threaded = []
+    real = asyncio.to_thread
+
+    async def to_thread(fn, *args):
+        threaded.append(fn.__name__)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(module.asyncio, "to_thread", to_thread)
+
+    noise = np.random.default_rng(0).integers(0, 255, (700, 900, 3), dtype=np.uint8)
+    data = encode_png(Image.fromarray(noise))
+    assert len(data) > 256 * 1024
+    problem = Problem(id="t:big", images=[image_ref(data)], question="What is 3+4?", answer="7", source="t")
+    request = TraceRequest(problem=problem, images=[data], variant="semantic_back", seed=1)
+    _send(_teacher(server, max_pixels=448 * 448), request)
+    (image,) = server.log[0].images
+    assert (image["width"], image["height"]) == fit_pixels(900, 700, 56 * 56, 448 * 448)
+    assert threaded == ["messages"]
+    _send(_teacher(server), _request())  # a small image stays on the loop
+    assert threaded == ["messages"]

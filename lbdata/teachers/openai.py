@@ -15,6 +15,7 @@ no ``TeacherInfo``, request key, log line or error message.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -41,6 +42,7 @@ _MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": 
 # Models that take max_completion_tokens and no temperature (OpenAI's reasoning models).
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _RETRYABLE_STATUS = {408, 409, 425, 429}
+_INLINE_IMAGE_BYTES = 256 * 1024  # larger images are decoded, resized and encoded in a worker thread
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context length", "too many tokens")
 
 
@@ -260,7 +262,11 @@ class OpenAITeacher(RemoteTeacher):
         import openai
 
         client = self._client_for_loop()
-        body = {"model": self.model, "messages": self.messages(request), **self._params(request)}
+        if sum(len(b) for b in request.images) > _INLINE_IMAGE_BYTES:
+            messages = await asyncio.to_thread(self.messages, request)  # resizing big images off the loop
+        else:
+            messages = self.messages(request)
+        body = {"model": self.model, "messages": messages, **self._params(request)}
         try:
             # The client's transport, auth, timeouts and error classes, without the typed-params transform
             # and model construction of chat.completions.create: lbdata builds the JSON body itself and
