@@ -178,6 +178,8 @@ PHRASES: dict[str, list[str]] = {
     "bar.evidence_printed": [
         "the number printed at the {top} of the {label} bar is {shown}, and the bar ends on the {shown} gridline",
         "the {colour} {label} bar carries the label {shown} and its {top} touches the {shown} gridline",
+        "the value written by the {label} bar reads {shown}, level with the {shown} tick on the axis",
+        "both the printed {shown} on the {label} bar and the gridline at its {top} say {shown}",
     ],
     "bar.goal.difference": [
         "The question asks how much larger {a} is than {b}, so I need both bar values.",
@@ -309,16 +311,19 @@ PHRASES: dict[str, list[str]] = {
         "there is exactly 1 {cat_one}, at {places}",
         "the only {cat_one} in the image is at {places}, a count of 1",
         "a single {cat_one} appears, at {places}, so the count is 1",
+        "1 {cat_one} is drawn, at {places}, and no other",
     ],
     "count.evidence_zero": [
         "there is no {cat_one} anywhere in the picture, a count of 0",
         "none of the shapes is a {cat_one}, which makes 0",
         "the image contains zero {cat_pl}",
+        "checking each shape in turn, none is a {cat_one}, so there are 0 {cat_pl}",
     ],
     "count.evidence_rows": [
         "row by row from the top the picture holds {rows} objects, {shown} in total",
         "counting the rows of shapes from top to bottom gives {rows}, which adds to {shown}",
         "the shapes form rows of {rows} from top to bottom, so there are {shown} objects",
+        "taking the rows from the top down, the objects number {rows}, {shown} altogether",
     ],
     "count.goal.remove_shape_count_colour": [
         "Removing the {shape_pl} takes any {colour} {shape_pl} with them, so I count the {colour} objects of other shapes.",
@@ -404,9 +409,13 @@ PHRASES: dict[str, list[str]] = {
         "the marker at {at} sits right on the horizontal axis, the 0 gridline",
         "the point at {at} lies on the x-axis itself, at height 0",
         "at {at} the dot touches the bold horizontal axis line at 0",
+        "the marker above {at} is level with the 0 tick, on the x-axis",
     ],
     "plot.evidence_printed": [
         "the number printed beside the point at {at} is {shown}, and the dot sits on the {shown} gridline",
+        "the point at {at} carries the label {shown} and lies on the {shown} gridline",
+        "next to the marker at {at} the graph prints {shown}, matching the {shown} tick on the vertical axis",
+        "the value written at the {at} point is {shown}, level with the gridline labelled {shown}",
     ],
     "plot.goal.slope": [
         "The slope is rise over run between two points on the line, so I read two marked points.",
