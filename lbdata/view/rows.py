@@ -107,11 +107,14 @@ def _row(
 
 # ---------------------------------------------------------------------------- runs
 def run_rows(ledger: Ledger, config_hash: str, *, answer_timeout_s: float = 2.0) -> Iterator[ViewRow]:
-    """Every completed trace of a run, in ledger order, with its problem and its verdict under ``config_hash``."""
-    problems: dict[str, Problem] = {p.id: p for p in ledger.iter_problems()}
-    verdicts: dict[str, Verdict] = {v.trace_id: v for v in ledger.iter_verdicts(config_hash)}
+    """Every completed trace of a run, in ledger order, with its problem and its verdict under ``config_hash``.
+
+    Problems and verdicts are looked up per trace (indexed), so memory stays flat however large the run.
+    """
+    problem: Problem | None = None
     for n, trace in enumerate(ledger.iter_traces()):
-        problem = problems.get(trace.problem_id) or ledger.get_problem(trace.problem_id)
+        if problem is None or problem.id != trace.problem_id:  # a problem's traces usually come together
+            problem = ledger.get_problem(trace.problem_id)
         yield _row(
             n=n,
             row_id=trace.id,
@@ -124,7 +127,7 @@ def run_rows(ledger: Ledger, config_hash: str, *, answer_timeout_s: float = 2.0)
             text=trace.text,
             images=[(ref, ledger.image_path(ref.filename)) for ref in problem.images],
             answer_timeout_s=answer_timeout_s,
-            verdict=verdicts.get(trace.id),
+            verdict=ledger.get_verdict(trace.id, config_hash),
             with_status=True,
             extra={"teacher": _teacher(trace), "mode": trace.mode},
         )
