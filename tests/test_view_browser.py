@@ -155,3 +155,23 @@ def test_diff_site_filters_added_and_removed(tmp_path):
         page.screenshot(path=str(tmp_path / "diff.png"))
     assert not errors
     assert all(u.startswith("file://") for u in requests)
+
+
+def test_search_beyond_the_shard_cache(tmp_path):
+    """More shards than the browser keeps (64): the search still counts every match, and evicted rows reload."""
+    from lbdata.generate import GenerateConfig, generate
+
+    run = tmp_path / "run"
+    generate(GenerateConfig(limit=40), run)
+    build_run_view(run, tmp_path / "site", config=ViewConfig(shard_size=1))
+    with Ledger.open(run) as ledger:
+        traces = list(ledger.iter_traces())
+        hits = [t for t in traces if "triangle" in (ledger.get_problem(t.problem_id).question + t.text).lower()]
+    assert len(traces) == 80 and 0 < len(hits) < len(traces)
+    with browser_page(tmp_path / "profile") as (page, _, errors):
+        page.goto((tmp_path / "site" / "samples.html").as_uri() + "#q=TRIANGLE")
+        wait_count(page, len(hits))
+        page.wait_for_selector(f'#sample[data-state=ready][data-id="{hits[0].id}"]')  # its shard was evicted
+        page.keyboard.press("G")
+        page.wait_for_selector(f'#sample[data-state=ready][data-id="{hits[-1].id}"]')
+    assert not errors

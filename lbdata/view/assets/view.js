@@ -11,9 +11,11 @@
   var LB = (window.LB = window.LB || {});
   var PAGE = 50;
   var SNIPPET_SHARDS = 4;
+  var CACHE_SHARDS = 64; // shards kept in memory (about 1.3 MB of text each at 1,000 rows); older ones reload
   var S = {
     index: null,
     shards: {},
+    recent: [],
     waiting: {},
     matches: [],
     pos: 0,
@@ -35,6 +37,7 @@
 
   LB.shard = function (no, rows) {
     S.shards[no] = rows;
+    touch(no);
     var callbacks = S.waiting[no] || [];
     delete S.waiting[no];
     callbacks.forEach(function (cb) { cb.resolve(rows); });
@@ -47,8 +50,19 @@
     return "data/shard-" + s + ".js";
   }
 
+  // Mark a shard as used; forget the least recently used ones beyond CACHE_SHARDS.
+  function touch(no) {
+    var at = S.recent.indexOf(no);
+    if (at >= 0) S.recent.splice(at, 1);
+    S.recent.push(no);
+    while (S.recent.length > CACHE_SHARDS) delete S.shards[S.recent.shift()];
+  }
+
   function loadShard(no) {
-    if (S.shards[no]) return Promise.resolve(S.shards[no]);
+    if (S.shards[no]) {
+      touch(no);
+      return Promise.resolve(S.shards[no]);
+    }
     return new Promise(function (resolve, reject) {
       if (S.waiting[no]) {
         S.waiting[no].push({ resolve: resolve, reject: reject });
@@ -216,12 +230,9 @@
     return out;
   }
 
+  // Case-insensitive search text of a row (made on the fly, not kept: it would double the memory).
   function haystack(row) {
-    if (row._hay === undefined) {
-      row._hay = [row.id, row.problem, row.question, row.gold, row.answer || "", row.text]
-        .join("\n").toLowerCase();
-    }
-    return row._hay;
+    return [row.id, row.problem, row.question, row.gold, row.answer || "", row.text].join("\n").toLowerCase();
   }
 
   // Scan the shards holding the candidates; resolves to the matching rows (null if superseded).
