@@ -284,10 +284,15 @@ def test_diff_site_lists_rows_added_and_removed_by_id(corpora, tmp_path):
 
 
 # ---------------------------------------------------------------------------- CLI
-def test_cli_view_run_and_diff(run, corpora, tmp_path):
+def test_cli_view_run_and_diff(run, corpora, tmp_path, monkeypatch):
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
     runner = CliRunner()
-    res = runner.invoke(app, ["view", str(run), "--out", str(tmp_path / "s"), "--no-progress"])
+    res = runner.invoke(app, ["view", str(run), "--out", str(tmp_path / "s"), "--no-progress", "--open"])
     assert res.exit_code == 0, res.output
+    assert opened == [(tmp_path / "s" / "index.html").resolve().as_uri()]
     assert f"site       {tmp_path / 's' / 'index.html'}" in res.output and "traces     33" in res.output
     home, spec_a, spec_b = corpora
     res = runner.invoke(app, ["view", spec_a, "--diff", spec_b, "--home", str(home), "--no-progress"])
