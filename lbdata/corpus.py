@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import statistics
+import sys
 import unicodedata
 from array import array
 from collections import Counter, defaultdict
@@ -65,7 +66,9 @@ DATA_DIR = "data"
 ROW_GROUP_SIZE = 100
 """Rows per Parquet row group (fixed, so files are byte-identical; small, as rows carry images)."""
 MAX_SHARD_BYTES = 500 * 1024 * 1024
-"""A split is cut into shards of about this many bytes (image bytes plus trace text)."""
+"""A split is cut into shards of about this many bytes (image bytes plus trace text)..."""
+MAX_SHARD_ROWS = 10_000
+"""... and of at most this many rows (a Parquet writer holds metadata for every row group of its file)."""
 DEFAULT_REFLECTION_RATE = 0.4
 """Share of rows with ``<back>``: the middle of the 30–50 % band the Look-Back paper found best."""
 
@@ -137,8 +140,9 @@ def _norm_answer(answer: str) -> str:
     return " ".join(answer.split()).casefold()
 
 
-def _rank(seed: int, *parts: str) -> str:
-    return hashlib.sha256("\x00".join((str(seed), *parts)).encode()).hexdigest()
+def _rank(seed: int, *parts: str) -> int:
+    digest = hashlib.sha256("\x00".join((str(seed), *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 def _round_half_up(x: Decimal) -> int:
@@ -187,7 +191,7 @@ class _Cand:
     run: int
     problem_id: str
     variant: str
-    text_sha: str
+    text_sha: bytes
     text_len: int
 
 
@@ -201,9 +205,9 @@ class _Group:
     answer: str
     choices: list[str] | None
     source: str
-    images: tuple[tuple[str, str], ...]  # (sha256, filename)
+    images: tuple[str, ...]  # file names "<sha256>.<ext>"
     image_bytes: int
-    members: dict[str, str] = field(default_factory=dict)  # problem id -> normalised answer
+    members: dict[str, str] | None = None  # with duplicates only: problem id -> normalised answer
     traces: dict[str, list[_Cand]] = field(default_factory=dict)  # variant -> candidates
     split: str = "train"
 
@@ -217,7 +221,7 @@ class _Row:
     group: _Group
     kind: str  # back | plain | derived
     cand: _Cand
-    order: str
+    order: int
 
 
 class _Inputs:
@@ -229,7 +233,7 @@ class _Inputs:
         self.validation = validation
         self.config_hash: str = validation.config_hash
         self.ledgers = [Ledger.open(d) for d in run_dirs]
-        self.groups: dict[str, _Group] = {}
+        self.groups: dict[bytes, _Group] = {}
         self.rejects: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.inputs: list[dict[str, Any]] = []
@@ -242,7 +246,6 @@ class _Inputs:
             ledger.close()
 
     def read(self) -> None:
-        by_problem: dict[tuple[int, str], str] = {}
         for idx, ledger in enumerate(self.ledgers):
             counts = ledger.counts()
             if counts["traces"] == 0:
@@ -250,35 +253,34 @@ class _Inputs:
                     f"run {ledger.run_dir} has no completed traces; generate some with "
                     f"`lbdata generate --run {ledger.run_dir}` or leave it out"
                 )
-            missing = len(ledger.done_trace_ids() - ledger.verdict_trace_ids(self.config_hash))
-            if missing > 0:
-                log.info("validating %d traces of %s under config %s", missing, ledger.run_dir, self.config_hash)
+            passed, failed = self._verdicts(ledger)
+            if len(passed) + len(failed) < counts["traces"]:
+                log.info("validating the traces of %s that lack a verdict under config %s", ledger.run_dir,
+                         self.config_hash)
                 _validate_run(ledger.run_dir, self.validation, self.progress)
-            verdicts = {v.trace_id: v for v in ledger.iter_verdicts(self.config_hash)}
+                passed, failed = self._verdicts(ledger)
             accepted = 0
+            by_problem: dict[str, bytes] = {}
             for trace in ledger.iter_traces():
                 self.total_traces += 1
-                verdict = verdicts.get(trace.id)
-                if verdict is None:
-                    self.rejects["unvalidated"] += 1
-                    continue
-                if not verdict.accepted:
-                    self.rejects.update(verdict.reasons or ["rejected"])
+                if trace.id not in passed:
+                    reasons = failed.get(trace.id)
+                    self.rejects.update(["unvalidated"] if reasons is None else reasons or ["rejected"])
                     continue
                 accepted += 1
                 if trace.variant not in self._variants:
                     continue
-                key = (idx, trace.problem_id)
-                gkey = by_problem.get(key)
+                gkey = by_problem.get(trace.problem_id)
                 if gkey is None:
-                    gkey = by_problem[key] = self._group_for(ledger, idx, trace.problem_id)
-                self.groups[gkey].traces.setdefault(trace.variant, []).append(
+                    gkey = by_problem[trace.problem_id] = self._group_for(ledger, idx, trace.problem_id)
+                variant = sys.intern(trace.variant)
+                self.groups[gkey].traces.setdefault(variant, []).append(
                     _Cand(
                         trace_id=trace.id,
                         run=idx,
-                        problem_id=trace.problem_id,
-                        variant=trace.variant,
-                        text_sha=hashlib.sha256(trace.text.encode()).hexdigest(),
+                        problem_id=sys.intern(trace.problem_id),
+                        variant=variant,
+                        text_sha=hashlib.sha256(trace.text.encode()).digest()[:16],
                         text_len=len(trace.text),
                     )
                 )
@@ -304,23 +306,38 @@ class _Inputs:
             )
         self._resolve_duplicates()
 
-    def _group_for(self, ledger: Ledger, idx: int, problem_id: str) -> str:
+    def _verdicts(self, ledger: Ledger) -> tuple[set[str], dict[str, list[str]]]:
+        """Ids of the accepted traces, and the reasons of the rejected ones, under the build's config."""
+        passed: set[str] = set()
+        failed: dict[str, list[str]] = {}
+        for v in ledger.iter_verdicts(self.config_hash):
+            if v.accepted:
+                passed.add(v.trace_id)
+            else:
+                failed[v.trace_id] = v.reasons
+        return passed, failed
+
+    def _group_for(self, ledger: Ledger, idx: int, problem_id: str) -> bytes:
         """The key of the dedup group of a problem (the canonical problem: smallest id, then first run)."""
         problem = ledger.get_problem(problem_id)
-        shas = tuple((ref.sha256, ref.filename) for ref in problem.images)
-        key = content_hash([[s for s, _ in shas], normalise_question(problem.question)], 32)
+        files = tuple(ref.filename for ref in problem.images)
+        key = hashlib.sha256(
+            canonical_json([[ref.sha256 for ref in problem.images], normalise_question(problem.question)]).encode()
+        ).digest()[:16]
         group = self.groups.get(key)
+        if group is not None:  # the same images and question seen before: a duplicate
+            if group.members is None:
+                group.members = {group.problem_id: _norm_answer(group.answer)}
+            group.members[problem_id] = _norm_answer(problem.answer)
         if group is None or (problem_id, idx) < (group.problem_id, group.run):
-            size = sum(ledger.image_path(fn).stat().st_size for _, fn in shas)
             canonical = _Group(
                 problem_id=problem.id, run=idx, question=problem.question, answer=problem.answer,
-                choices=list(problem.choices) if problem.choices is not None else None,
-                source=problem.source, images=shas, image_bytes=size,
+                choices=list(problem.choices) if problem.choices is not None else None, source=problem.source,
+                images=files, image_bytes=sum(ledger.image_path(fn).stat().st_size for fn in files),
             )
             if group is not None:
                 canonical.members, canonical.traces = group.members, group.traces
-            self.groups[key] = group = canonical
-        group.members[problem_id] = _norm_answer(problem.answer)
+            self.groups[key] = canonical
         return key
 
     def _resolve_duplicates(self) -> None:
@@ -330,7 +347,7 @@ class _Inputs:
             for variant, cands in group.traces.items():
                 seen: dict[str, _Cand] = {}
                 for cand in sorted(cands, key=lambda c: (c.trace_id, c.run)):
-                    if group.members.get(cand.problem_id) != gold:
+                    if group.members is not None and group.members.get(cand.problem_id) != gold:
                         self.dropped["answer_conflict"] += 1
                     elif cand.text_sha in seen:
                         self.dropped["duplicate_trace"] += 1
@@ -354,6 +371,10 @@ def _source_info(run_config: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- split and mix
+def _sha_of(filename: str) -> str:
+    return filename.partition(".")[0]
+
+
 def _assign_splits(groups: list[_Group], seed: int, test_size: float) -> None:
     """Group problems that share an image; whole image groups go to test until test_size is reached."""
     parent: dict[str, str] = {}
@@ -365,14 +386,14 @@ def _assign_splits(groups: list[_Group], seed: int, test_size: float) -> None:
         return x
 
     for g in groups:
-        shas = [s for s, _ in g.images] or [f"noimage:{g.problem_id}"]
+        shas = [_sha_of(fn) for fn in g.images] or [f"noimage:{g.problem_id}"]
         for s in shas[1:]:
             a, b = find(shas[0]), find(s)
             if a != b:
                 parent[max(a, b)] = min(a, b)
     components: dict[str, list[_Group]] = defaultdict(list)
     for g in groups:
-        components[find(([s for s, _ in g.images] or [f"noimage:{g.problem_id}"])[0])].append(g)
+        components[find(([_sha_of(fn) for fn in g.images] or [f"noimage:{g.problem_id}"])[0])].append(g)
     ordered = sorted(components, key=lambda root: _rank(seed, "split", root))
     target = _round_half_up(Decimal(str(test_size)) * len(groups))
     if test_size > 0 and len(ordered) >= 2:
@@ -386,53 +407,80 @@ def _assign_splits(groups: list[_Group], seed: int, test_size: float) -> None:
         n_test += len(components[root])
 
 
+@dataclass(slots=True, eq=False)
+class _Unit:
+    """Slot ``j`` of one problem in one config: a back row, a plain row, or either."""
+
+    rank: int
+    group: _Group
+    back: _Cand | None
+    plain: _Cand | None  # a plain teacher trace, or (derived) the back trace to derive it from
+    derived: bool
+    checked: bool = False  # a derived plain form is validated only once the mix picks it
+
+    @property
+    def kind(self) -> str:
+        return "both" if self.back and self.plain else ("back_only" if self.back else "plain_only")
+
+
 def _plan_rows(inputs: _Inputs, config: BuildConfig) -> list[_Row]:
     """Choose the rows of every config and split (deterministic; derived traces validated here)."""
     groups = [g for g in inputs.groups.values() if any(g.traces.get(v) for v in (*config.variants, "plain"))]
     groups.sort(key=lambda g: (g.problem_id, g.images))
     _assign_splits(groups, config.seed, config.test_size)
-    k = config.per_problem
+    k, seed = config.per_problem, config.seed
     rows: list[_Row] = []
     for variant in config.variants:
-        units: dict[str, dict[str, list[tuple[str, _Group, _Cand | None, tuple[str, _Cand] | None]]]] = {
-            s: {"back_only": [], "both": [], "plain_only": []} for s in SPLITS
-        }
+        units: dict[str, list[_Unit]] = {s: [] for s in SPLITS}
         for g in groups:
-            backs = sorted(g.traces.get(variant, []), key=lambda c: _rank(config.seed, "pick", c.trace_id))
-            plains = sorted(g.traces.get("plain", []), key=lambda c: _rank(config.seed, "pick", c.trace_id))
-            n = min(k, max(len(backs), len(plains)))
-            if not backs and not plains:
-                continue
+            backs = sorted(g.traces.get(variant, []), key=lambda c: _rank(seed, "pick", c.trace_id))
+            plains = sorted(g.traces.get("plain", []), key=lambda c: _rank(seed, "pick", c.trace_id))
             inputs.dropped["per_problem_limit"] += max(0, len(backs) - k)
-            for j in range(n):
+            for j in range(min(k, max(len(backs), len(plains)))):
                 back = backs[j] if j < len(backs) else None
-                plain: tuple[str, _Cand] | None = None
-                if j < len(plains):
-                    plain = ("plain", plains[j])
-                elif back is not None and _derivable(inputs, g, back):
-                    plain = ("derived", back)
-                kind = "both" if back and plain else ("back_only" if back else "plain_only")
-                units[g.split][kind].append((_rank(config.seed, "mix", variant, g.problem_id, str(j)), g, back, plain))
+                plain, derived = (plains[j], False) if j < len(plains) else (back, back is not None)
+                units[g.split].append(_Unit(_rank(seed, "mix", variant, g.problem_id, str(j)), g, back, plain, derived))
         for split in SPLITS:
-            u = {kind: sorted(lst, key=lambda t: t[0]) for kind, lst in units[split].items()}
-            n_back, n_plain = mix_counts(len(u["back_only"]), len(u["both"]), len(u["plain_only"]),
-                                         config.reflection_rate)
-            back_pool = u["back_only"] + u["both"]
-            chosen_back = back_pool[:n_back]
-            used = {id(t) for t in chosen_back}
-            plain_pool = u["plain_only"] + [t for t in u["both"] if id(t) not in used]
-            chosen_plain = plain_pool[:n_plain]
-            inputs.dropped["mix_surplus"] += sum(len(v) for v in u.values()) - n_back - n_plain
-            for _, g, back, _plain in chosen_back:
-                assert back is not None
-                rows.append(_Row(variant, split, g, "back", back, _rank(config.seed, "order", variant, back.trace_id)))
-            for _, g, _back, plain in chosen_plain:
-                assert plain is not None
-                kind, cand = plain
-                order = _rank(config.seed, "order", variant, kind, cand.trace_id)
-                rows.append(_Row(variant, split, g, kind, cand, order))
+            chosen_back, chosen_plain = _mix(inputs, sorted(units[split], key=lambda u: u.rank),
+                                             config.reflection_rate)
+            inputs.dropped["mix_surplus"] += len(units[split]) - len(chosen_back) - len(chosen_plain)
+            for u in chosen_back:
+                assert u.back is not None
+                rows.append(_Row(variant, split, u.group, "back", u.back,
+                                 _rank(seed, "order", variant, u.back.trace_id)))
+            for u in chosen_plain:
+                assert u.plain is not None
+                kind = "derived" if u.derived else "plain"
+                rows.append(_Row(variant, split, u.group, kind, u.plain,
+                                 _rank(seed, "order", variant, kind, u.plain.trace_id)))
     rows.sort(key=lambda r: (config.variants.index(r.config), SPLITS.index(r.split), r.order))
     return rows
+
+
+def _mix(inputs: _Inputs, units: list[_Unit], rate: float) -> tuple[list[_Unit], list[_Unit]]:
+    """Back rows and plain rows of one config and split, the back count exactly round_half_up(rate × rows).
+
+    Back rows come from back-only units first, plain rows from plain-only units first, each in rank
+    order. A derived plain form is validated when it is picked; one that fails turns its unit back-only
+    and the mix is redone (each round only validates newly picked units).
+    """
+    while True:
+        by_kind: dict[str, list[_Unit]] = {"back_only": [], "both": [], "plain_only": []}
+        for u in units:
+            by_kind[u.kind].append(u)
+        n_back, n_plain = mix_counts(len(by_kind["back_only"]), len(by_kind["both"]), len(by_kind["plain_only"]),
+                                     rate)
+        chosen_back = (by_kind["back_only"] + by_kind["both"])[:n_back]
+        used = {id(u) for u in chosen_back}
+        chosen_plain = (by_kind["plain_only"] + [u for u in by_kind["both"] if id(u) not in used])[:n_plain]
+        failed = False
+        for u in chosen_plain:
+            if u.derived and not u.checked:
+                u.checked = True
+                if not _derivable(inputs, u.group, u.plain):
+                    u.plain, u.derived, failed = None, False, True
+        if not failed:
+            return chosen_back, chosen_plain
 
 
 def _derivable(inputs: _Inputs, group: _Group, cand: _Cand) -> bool:
@@ -473,9 +521,9 @@ def _row_dict(inputs: _Inputs, row: _Row, *, with_images: bool) -> dict[str, Any
         text, trace_id, mode, base_id = trace.text, trace.id, trace.mode, trace.base_trace_id
         variant = trace.variant
     if with_images:
-        images = [{"bytes": inputs.image(g, fn), "path": fn} for _, fn in g.images]
+        images = [{"bytes": inputs.image(g, fn), "path": fn} for fn in g.images]
     else:
-        images = [{"sha256": sha, "path": fn} for sha, fn in g.images]
+        images = [{"sha256": _sha_of(fn), "path": fn} for fn in g.images]
     n_back = back_count(text)
     return {
         "id": content_hash({"config": row.config, "trace_id": trace_id}),
@@ -581,7 +629,7 @@ def _shards(rows: list[_Row]) -> list[list[_Row]]:
     size = 0
     for row in rows:
         est = row.group.image_bytes + row.cand.text_len * 2
-        if shards[-1] and size + est > MAX_SHARD_BYTES:
+        if shards[-1] and (size + est > MAX_SHARD_BYTES or len(shards[-1]) >= MAX_SHARD_ROWS):
             shards.append([])
             size = 0
         shards[-1].append(row)

@@ -157,6 +157,18 @@ def test_parquet_is_written_in_fixed_row_groups(home, tmp_path):
     assert b"huggingface" in pf.schema_arrow.metadata
 
 
+def test_large_splits_are_sharded_and_load_whole(home, tmp_path, monkeypatch):
+    import lbdata.corpus as corpus_mod
+
+    monkeypatch.setattr(corpus_mod, "MAX_SHARD_ROWS", 40)
+    run = make_run(tmp_path / "run", 100, variants=("semantic_back",))
+    res = build_corpus([run], "shards", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    names = sorted(p.name for p in (res.path / "data" / "semantic_back").iterdir())
+    assert names == [f"train-0000{i}-of-00003.parquet" for i in range(3)]
+    assert res.manifest["files"]["semantic_back"]["train"] == [f"data/semantic_back/{n}" for n in names]
+    assert len(set(load_corpus("shards", config="semantic_back", split="train", home=home)["id"])) == 100
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.3, 0.35, 0.4, 0.5, 1.0])
 def test_reflection_rate_counts_are_exact(home, tmp_path, rate):
     run = make_run(tmp_path / "run", 57)
@@ -212,12 +224,19 @@ def test_derived_traces_that_fail_plain_validation_are_not_used(home, tmp_path):
         for t in list(ledger.iter_traces())[:2]:
             ledger.put_trace(t.model_copy(update={"text": t.text.replace("\\boxed{", "<back> x </back> \\boxed{", 1)
                                                   .replace("\\boxed", "", 1)}))
-    res = build_corpus([run], "bad", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+        broken = {t.problem_id for t in list(ledger.iter_traces())[:2]}
+    # rate 0: every row must be plain, so both broken traces get picked, checked and refused
+    res = build_corpus([run], "bad", BuildConfig(variants=("semantic",), test_size=0.0, reflection_rate=0.0),
+                       home=home)
     assert res.manifest["dropped"]["derived_invalid"] == 2
     ds = load_corpus("bad", config="semantic_back", split="train", home=home)
+    assert len(ds) == 8 and not broken & set(ds["problem_id"])
     for r in ds:
-        if r["mode"] == "derived":
-            assert validate_trace(r["trace"], variant="plain", gold=r["answer"]).accepted
+        assert r["mode"] == "derived" and validate_trace(r["trace"], variant="plain", gold=r["answer"]).accepted
+    # at the default rate the mix re-plans around a refused derived trace and keeps its count exact
+    mixed = build_corpus([run], "bad", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
+    c = mixed.manifest["counts"]["semantic_back"]["train"]
+    assert c["back"] == rhu(0.4 * c["rows"]) and c["rows"] >= 9
 
 
 def test_rejected_traces_are_left_out_and_counted(home, tmp_path):
