@@ -383,7 +383,8 @@ def test_card_has_hub_header_and_sections(home, tmp_path):
     assert set(cfgs) == {"semantic_back", "solution_back"}
     assert {f["split"]: f["path"] for f in cfgs["solution_back"]["data_files"]} == {
         "train": "data/solution_back/train-*.parquet", "test": "data/solution_back/test-*.parquet"}
-    for needle in ("## Summary", "## Provenance", "## Load it", "## Train on it", "2507.03019", "reflection rate",
+    for needle in ("## Summary", "## Provenance", "## Load it", "## Train on it", "lbdata train sft --corpus card@",
+                   "2507.03019", "reflection rate",
                    res.version, ValidationConfig().config_hash, "synthetic"):
         assert needle in text, needle
 
