@@ -588,12 +588,12 @@ def versions(
         known = list_corpora(home)
         raise CorpusError(f"no corpus {name!r}; " + (f"known corpora: {', '.join(known)}" if known
                                                      else "build one with `lbdata build RUN --name NAME`"))
-    _out(f"{'version':<13} {'created':<26} {'parent':<13} {'rate':<5} rows train/test per config")
+    _out(f"{'version':<13} {'created (UTC)':<20} {'parent':<13} {'rate':<5} rows train/test per config")
     for i, m in enumerate(items):
         rows = ", ".join(f"{c} " + "/".join(str(m["counts"][c].get(s, {}).get("rows", 0)) for s in ("train", "test"))
                          for c in m["configs"])
         latest = "  (latest)" if i == len(items) - 1 else ""
-        _out(f"{m['version']:<13} {m['created_at']:<26} {m['parent'] or '-':<13} "
+        _out(f"{m['version']:<13} {m['created_at'][:19]:<20} {m['parent'] or '-':<13} "
              f"{m['build']['reflection_rate']:<5} {rows}{latest}")
 
 

@@ -769,7 +769,7 @@ def _manifest(
         "name": name,
         "version": version,
         "parent": parent,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         "lbdata_version": __version__,
         "build": config.model_dump(mode="json"),
         "validator_config_hash": inputs.config_hash,
