@@ -269,8 +269,30 @@ def _export_parquet(path: Path, fmt: str, cfg: str, split: str, out: Path, resul
             if rows:
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=ROW_GROUP_SIZE)
                 n += len(rows)
+    check_parquet_schema(out / rel, fmt)
     result.rows.setdefault(cfg, {})[split] = n
     result.files.append(rel)
+
+
+_COLUMNS = {
+    "trl-sft": ["messages", "images"],
+    "trl-grpo": ["id", "problem_id", "prompt", "images", "answer", "solution"],
+    "easyr1": ["id", "images", "problem", "answer"],
+}
+
+
+def check_parquet_schema(path: Path, fmt: str) -> None:
+    """The written file has the format's columns, and ``images`` is a ``List(Image())`` the loaders decode."""
+    import pyarrow.parquet as pq
+    from datasets import Features, Image, List
+
+    features = Features.from_arrow_schema(pq.read_schema(path))
+    if list(features) != _COLUMNS[fmt]:
+        raise CorpusError(f"{path} has columns {list(features)}, expected {_COLUMNS[fmt]} for {fmt}; "
+                          "this is a bug in lbdata's exporter, please report it")
+    images = features["images"]
+    if not (isinstance(images, List) and isinstance(images.feature, Image)):
+        raise CorpusError(f"{path}: images is {images}, not List(Image()); this is a bug in lbdata's exporter")
 
 
 def llamafactory_dataset_info(file_name: str) -> dict[str, Any]:

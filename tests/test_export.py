@@ -162,3 +162,17 @@ def test_bad_export_requests(corpus, tmp_path):
         export_corpus(spec, "trl-sft", tmp_path / "busy")
     with pytest.raises(CorpusError, match="known versions"):
         export_corpus("ex@00000000", "trl-sft", tmp_path / "y")
+
+
+def test_schema_check_refuses_paths_instead_of_images(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lbdata.export import check_parquet_schema
+
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"messages": [[{"role": "user", "content": []}]], "images": [["a.png"]]}), path)
+    with pytest.raises(CorpusError, match=r"not List\(Image\(\)\)"):
+        check_parquet_schema(path, "trl-sft")
+    with pytest.raises(CorpusError, match="expected"):
+        check_parquet_schema(path, "easyr1")
