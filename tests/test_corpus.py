@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -307,11 +308,13 @@ print(r.version)
 def test_two_processes_give_same_version_and_identical_bytes(tmp_path):
     run = make_run(tmp_path / "run", 40, variants=("semantic_back", "solution_back", "plain"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    moved = tmp_path / "elsewhere" / "run"  # another machine: the run copied to another path
+    shutil.copytree(run, moved)
     outs = []
-    for i, seed in enumerate(("1", "2")):
+    for i, (seed, where) in enumerate((("1", run), ("2", moved))):
         env["PYTHONHASHSEED"] = seed
         home = tmp_path / f"home{i}"
-        p = subprocess.run([sys.executable, "-c", _BUILD, str(run), str(home)], capture_output=True, text=True,
+        p = subprocess.run([sys.executable, "-c", _BUILD, str(where), str(home)], capture_output=True, text=True,
                            env=env, timeout=300, check=True)
         outs.append((p.stdout.strip(), home / "corpora" / "det" / p.stdout.strip()))
     (va, pa_), (vb, pb_) = outs
