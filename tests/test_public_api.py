@@ -1,0 +1,15 @@
+import subprocess
+import sys
+
+import lbdata
+
+
+def test_every_public_name_resolves():
+    for name in lbdata.__all__:
+        assert getattr(lbdata, name) is not None, name
+
+
+def test_import_is_light():
+    code = "import sys, lbdata; bad = [m for m in ('torch', 'transformers', 'datasets', 'trl') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
