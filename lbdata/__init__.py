@@ -15,12 +15,13 @@ __version__ = "0.1.0"
 from lbdata.errors import LbdataError
 from lbdata.records import ImageRef, Problem, TeacherInfo, Trace, Usage, Verdict
 
-# name -> module that defines it (imported on first use)
+# name -> module that defines it (imported on first use). Functions named like their module
+# (lbdata.generate.generate, lbdata.evaluate.evaluate) are not re-exported: the name would shadow
+# the submodule.
 _LAZY: dict[str, str] = {
     "load_source": "lbdata.sources",
     "load_teacher": "lbdata.teachers",
     "GenerateConfig": "lbdata.generate",
-    "generate": "lbdata.generate",
     "parse_trace": "lbdata.validate",
     "answers_match": "lbdata.validate",
     "validate_trace": "lbdata.validate",
@@ -30,7 +31,6 @@ _LAZY: dict[str, str] = {
     "load_corpus": "lbdata.corpus",
     "export_corpus": "lbdata.export",
     "push_corpus": "lbdata.hub",
-    "evaluate": "lbdata.evaluate",
 }
 
 
