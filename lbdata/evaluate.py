@@ -25,7 +25,6 @@ import json
 import logging
 import re
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lbdata import __version__
 from lbdata.errors import ConfigError, SourceError, UsageError
 from lbdata.hashing import content_hash, sha256_bytes
+from lbdata.progress import ProgressBar
 from lbdata.prompts import SYSTEM_PROMPT, user_prompt
 from lbdata.records import BadRow, Problem, parse_variant
 from lbdata.sources import load_source
@@ -835,38 +835,13 @@ def _as_items(problems: Iterable[Any], skipped: dict[str, dict[str, int]]) -> li
     return items
 
 
-class _Progress:
-    """A rich progress bar on stderr with the running accuracy and trigger rate (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, done: int):
-        self._bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=Console(file=sys.stderr),
-            )
-            self._task = self._bar.add_task("eval", total=total, completed=done, stats="")
-            self._bar.start()
-
-    def update(self, rows: list[EvalRow]) -> None:
-        if self._bar is not None and rows:
-            acc = sum(r.correct for r in rows) / len(rows)
-            trig = sum(r.has_back for r in rows) / len(rows)
-            self._bar.update(self._task, completed=len(rows), stats=f"acc {100 * acc:.1f}%  back {100 * trig:.1f}%")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+def _eval_stats(rows: list[EvalRow]) -> str:
+    """Running accuracy and trigger rate."""
+    if not rows:
+        return ""
+    acc = sum(r.correct for r in rows) / len(rows)
+    trig = sum(r.has_back for r in rows) / len(rows)
+    return f"acc {100 * acc:.1f}%  back {100 * trig:.1f}%"
 
 
 def _identity(generator: Generator, variant: str, params: GenerationParams) -> dict[str, Any]:
@@ -955,7 +930,7 @@ def evaluate(
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         results_fh = (out / RESULTS_FILE).open("a", encoding="utf-8")
 
-    bar = _Progress(progress, total=len(items) + len(rows), done=len(rows))
+    bar = ProgressBar("eval", len(items) + len(rows), enabled=progress, completed=len(rows), unit="responses")
     started = time.monotonic()
     try:
         for start in range(0, len(items), batch_size):
@@ -970,7 +945,7 @@ def evaluate(
             if results_fh is not None:
                 results_fh.writelines(r.model_dump_json() + "\n" for r in new)
                 results_fh.flush()
-            bar.update(rows)
+            bar.update(completed=len(rows), stats=lambda: _eval_stats(rows))
     finally:
         bar.close()
         if results_fh is not None:

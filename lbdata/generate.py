@@ -30,7 +30,6 @@ import itertools
 import logging
 import random
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +42,7 @@ from lbdata import __version__
 from lbdata.errors import BudgetExceeded, RequestFailed, UsageError
 from lbdata.hashing import content_hash
 from lbdata.ledger import Ledger
+from lbdata.progress import ProgressBar
 from lbdata.records import BadRow, Trace, Usage, Verdict, parse_variant
 from lbdata.sources import load_source
 from lbdata.sources.base import Source, SourceRow
@@ -189,58 +189,16 @@ def _bump(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
-class _Progress:
-    """A rich progress bar on stderr (or nothing): done / failed / accepted, request and token rates, spend."""
-
-    def __init__(self, enabled: bool, total: int | None):
-        self._bar = None
-        self._next = 0.0
-        self._started = time.monotonic()
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]generate"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
-                transient=False,
-            )
-            self._task = self._bar.add_task("generate", total=total, stats="")
-            self._bar.start()
-
-    def update(self, summary: GenerateSummary, done: int, validating: bool, force: bool = False) -> None:
-        if self._bar is None:
-            return
-        now = time.monotonic()
-        if not force and now < self._next:
-            return
-        self._next = now + 0.2
-        minutes = max(now - self._started, 1e-6) / 60
-        parts = [f"failed {summary.failures}"]
-        if validating:
-            parts.append(f"accepted {summary.accepted}")
-        if summary.requests or summary.cost_usd:
-            tokens = summary.prompt_tokens + summary.completion_tokens
-            parts.append(f"{summary.requests / minutes:,.0f} req/min {tokens / minutes:,.0f} tok/min")
-            parts.append(f"${summary.cost_usd:.4f}")
-        self._bar.update(self._task, completed=done, stats="  ".join(parts))
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+def _stats_text(summary: GenerateSummary, validating: bool, minutes: float) -> str:
+    """done / failed / accepted, request and token rates, spend."""
+    parts = [f"failed {summary.failures}"]
+    if validating:
+        parts.append(f"accepted {summary.accepted}")
+    if summary.requests or summary.cost_usd:
+        tokens = summary.prompt_tokens + summary.completion_tokens
+        parts.append(f"{summary.requests / minutes:,.0f} req/min {tokens / minutes:,.0f} tok/min")
+        parts.append(f"${summary.cost_usd:.4f}")
+    return "  ".join(parts)
 
 
 class _BudgetStop(Exception):
@@ -323,7 +281,7 @@ class _Engine:
     async def run(self) -> GenerateSummary:
         config, summary = self.config, self.summary
         total = config.limit * len(config.variants) * config.samples if config.limit else None
-        self.bar = _Progress(self.progress, total)
+        self.bar = ProgressBar("generate", total, enabled=self.progress, unit="traces")
         queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=config.concurrency * 2)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(config.concurrency)]
         try:
@@ -346,7 +304,8 @@ class _Engine:
         finally:
             for w in workers:
                 w.cancel()
-            self.bar.update(summary, self.done_count, self.validating, force=True)
+            self.bar.update(completed=self.done_count, force=True,
+                            stats=lambda: _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60))
             self.bar.close()
             await self.teacher.aclose()
         if self.fatal is not None:
@@ -436,7 +395,8 @@ class _Engine:
                 self.stopping = True
             finally:
                 self.done_count += 1
-                self.bar.update(summary, self.done_count, self.validating)
+                self.bar.update(completed=self.done_count,
+                                stats=lambda: _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60))
 
     async def _job(self, job: _Job) -> None:
         if not self.validating:

@@ -7,14 +7,14 @@ of the template text that produced it, recorded on each trace.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from lbdata.hashing import sha256_text
 from lbdata.records import parse_variant
 from lbdata.resources import resource_path
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(relpath: str) -> str:
     return resource_path("prompts", relpath).read_text(encoding="utf-8").strip()
 

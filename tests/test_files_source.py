@@ -29,8 +29,9 @@ def test_jsonl_rows_and_bad_rows(jsonl_source):
 def test_parquet_and_saved_dataset_and_hf_folder(tmp_path):
     feats = datasets.Features({"image": datasets.Image(), "question": datasets.Value("string"),
                                "answer": datasets.Value("string")})
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     imgs = [Image.open(io.BytesIO(png_bytes(c))) for c in ("red", "blue")]
     ds = datasets.Dataset.from_dict({"image": imgs, "question": ["q1", "q2"], "answer": ["1", "2"]}, features=feats)

@@ -4,8 +4,8 @@ import zipfile
 
 import pytest
 
-from lbdata.resources import KINDS, resource_dir, resource_path
 from lbdata.errors import LbdataError
+from lbdata.resources import KINDS, resource_dir, resource_path
 
 
 def test_resources_found_in_checkout():

@@ -12,7 +12,6 @@ is not JSON, a repeated id) is yielded as a ``BadRow`` with its reason; the run 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterator

@@ -13,9 +13,8 @@ import logging
 import os
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from lbdata.errors import LedgerError
 from lbdata.ledger import Ledger
+from lbdata.progress import ProgressBar
 from lbdata.records import Problem, Trace, Verdict
 from lbdata.validate.answers import answer_stats, warm_up
 from lbdata.validate.config import ValidationConfig
@@ -214,14 +214,14 @@ def validate_run(
         done = reader.verdict_trace_ids(chash)
         pending_ids = reader.done_trace_ids() - done
 
-        with _progress_bar(progress, len(pending_ids)) as advance:
+        with ProgressBar("validate", len(pending_ids), enabled=progress, unit="traces", transient=True) as bar:
 
             def store(result: tuple[list[Verdict], dict[str, int]]) -> None:
                 verdicts, stats = result
                 writer.put_verdicts(verdicts)
                 totals.update(stats)
                 totals["validated"] += len(verdicts)
-                advance(len(verdicts))
+                bar.update(advance=len(verdicts))
 
             if workers <= 1:
                 warm_up()
@@ -292,32 +292,3 @@ def _report(
     )
 
 
-@contextmanager
-def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr with rate and ETA; a no-op when disabled or there is nothing to do."""
-    if not enabled or total <= 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("validate"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} traces/s"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("validate", total=total, rate="-")
-    t0 = time.perf_counter()
-    seen = [0]
-
-    def advance(n: int) -> None:
-        seen[0] += n
-        dt = time.perf_counter() - t0
-        bar.update(task, advance=n, rate=f"{seen[0] / dt:,.0f}" if dt > 0 else "-")
-
-    with bar:
-        yield advance

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.ledger import Ledger
+from lbdata.progress import ProgressBar
 from lbdata.view import pages
 from lbdata.view.plots import Stats, write_plots
 from lbdata.view.rows import ViewRow, corpus_ids, corpus_rows, run_rows
@@ -73,26 +74,12 @@ class ViewSummary:
         return self.out_dir / "index.html"
 
 
-def _progress(enabled: bool, total: int | None, what: str):
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
-    bar.start()
-    bar.add_task(what, total=total)
-    return bar
-
-
 def _write_rows(writer: SiteWriter, stats: Stats | None, rows: Iterable[ViewRow], bar) -> None:
     for row in rows:
         writer.add(row)
         if stats is not None:
             stats.add(row)
-        if bar is not None:
-            bar.advance(bar.task_ids[0])
+        bar.update(advance=1)
 
 
 def _finish(writer: SiteWriter, meta: dict[str, Any], overview: str, t0: float, counts: dict[str, Any]) -> ViewSummary:
@@ -129,13 +116,12 @@ def build_run_view(
     with Ledger.open(run_dir) as ledger:
         counts = ledger.counts()
         writer = SiteWriter(out, RUN_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
-        bar = _progress(progress, counts["traces"], "view")
+        bar = ProgressBar("view", counts["traces"], enabled=progress, unit="rows", transient=True)
         try:
             _write_rows(writer, stats, run_rows(ledger, validation.config_hash,
                                                 answer_timeout_s=validation.answer_timeout_s), bar)
         finally:
-            if bar is not None:
-                bar.stop()
+            bar.close()
         bad_rows = list(itertools.islice(ledger.iter_bad_rows(), config.list_limit))
         failures = list(itertools.islice(ledger.iter_failures(), config.list_limit))
         run_config = ledger.read_config()
@@ -214,12 +200,11 @@ def build_corpus_view(
     total = sum(c.get("rows", 0) for per in manifest.get("counts", {}).values() for c in per.values())
     stats = Stats()
     writer = SiteWriter(out, CORPUS_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
-    bar = _progress(progress, total, "view")
+    bar = ProgressBar("view", total, enabled=progress, unit="rows", transient=True)
     try:
         _write_rows(writer, stats, corpus_rows(version_dir, answer_timeout_s=ValidationConfig().answer_timeout_s), bar)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.close()
     plots = write_plots(stats, out / "plots")
     overview = pages.corpus_overview(spec=label, where=f"{stats.rows:,} rows", manifest=manifest, stats=stats,
                                      plots=plots, missing_images=writer.stats.missing_images)
@@ -281,12 +266,11 @@ def build_diff_view(
                 n += 1
                 yield row
 
-    bar = _progress(progress, len(added) + len(removed), "view")
+    bar = ProgressBar("view", len(added) + len(removed), enabled=progress, unit="rows", transient=True)
     try:
         _write_rows(writer, None, rows(), bar)
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.close()
     overview = pages.diff_overview(spec_a=label_a, spec_b=label_b, where=f"{writer.stats.rows:,} changed rows",
                                    summary=counts, added=listed["added"], removed=listed["removed"],
                                    list_limit=config.list_limit)
