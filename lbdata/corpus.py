@@ -23,24 +23,28 @@ How rows are chosen, per config:
 
 Plain rows keep the config's model-facing instruction in the user turn: the model trained on a config
 sees one prompt and learns that not every answer needs a look back (the paper's reflection rate).
-Rows are streamed to Parquet in fixed row groups, so memory stays flat as the corpus grows.
+Memory stays flat as the corpus grows: the bookkeeping (one entry per verdict, problem, accepted trace,
+unit and row) lives in a temporary SQLite database in the build's work folder and is read back in
+index order, and rows are streamed to Parquet in fixed row groups.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
 import re
 import shutil
+import sqlite3
 import statistics
-import sys
+import tempfile
 import unicodedata
-from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -54,7 +58,7 @@ from lbdata.hashing import canonical_json, content_hash
 from lbdata.ledger import Ledger
 from lbdata.prompts import user_prompt
 from lbdata.records import BACK_VARIANTS, Trace, parse_variant
-from lbdata.workspace import check_name, corpora_dir, ensure_writable_dir, resolve_run
+from lbdata.workspace import check_name, corpora_dir, ensure_writable_dir, home_dir, resolve_run
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +144,9 @@ def _norm_answer(answer: str) -> str:
     return " ".join(answer.split()).casefold()
 
 
-def _rank(seed: int, *parts: str) -> int:
-    digest = hashlib.sha256("\x00".join((str(seed), *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+def _rank(seed: int, *parts: str) -> bytes:
+    """Seeded hash order: 8 bytes that sort (in Python and in SQLite) like a 64-bit unsigned integer."""
+    return hashlib.sha256("\x00".join((str(seed), *parts)).encode()).digest()[:8]
 
 
 def _round_half_up(x: Decimal) -> int:
@@ -184,20 +188,97 @@ def _validate_run(run_dir: Path, config, progress: bool) -> None:
     validate_run(run_dir, config=config, progress=progress)
 
 
-# ---------------------------------------------------------------------------- pass 1: candidates
-@dataclass(slots=True)
-class _Cand:
-    trace_id: str
-    run: int
-    problem_id: str
-    variant: str
-    text_sha: bytes
-    text_len: int
+# ---------------------------------------------------------------------------- bookkeeping
+_BOOK_SCHEMA = """
+CREATE TABLE verdicts (
+    run INTEGER NOT NULL, trace_id TEXT NOT NULL, accepted INTEGER NOT NULL, reasons TEXT NOT NULL,
+    PRIMARY KEY (run, trace_id)
+) WITHOUT ROWID;
+CREATE TABLE groups (
+    gseq INTEGER PRIMARY KEY,          -- first-seen order
+    gkey BLOB NOT NULL UNIQUE,         -- sha of the image hashes and the normalised question
+    problem_id TEXT NOT NULL,          -- the canonical problem: smallest id, then first run
+    run INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    gold TEXT NOT NULL,                -- normalised answer
+    choices TEXT,                      -- JSON list or NULL
+    source TEXT NOT NULL,
+    images TEXT NOT NULL,              -- JSON list of file names "<sha256>.<ext>"
+    image_order BLOB NOT NULL,         -- the file names joined by NUL: sorts like the tuple of names
+    n_images INTEGER NOT NULL,
+    first_node TEXT NOT NULL,          -- sha of the first image, or noimage:<problem id>
+    image_bytes INTEGER NOT NULL,
+    dup INTEGER NOT NULL DEFAULT 0,    -- 1 once another problem joined: members decide answer conflicts
+    gorder INTEGER,                    -- position in (problem_id, images) order; NULL when no trace is kept
+    root TEXT,                         -- the image component (its smallest node)
+    split INTEGER NOT NULL DEFAULT 0   -- index in SPLITS
+);
+CREATE TABLE members (
+    gseq INTEGER NOT NULL, problem_id TEXT NOT NULL, answer TEXT NOT NULL, PRIMARY KEY (gseq, problem_id)
+) WITHOUT ROWID;
+CREATE TABLE seen (
+    run INTEGER NOT NULL, problem_id TEXT NOT NULL, gseq INTEGER NOT NULL, PRIMARY KEY (run, problem_id)
+) WITHOUT ROWID;
+CREATE TABLE cands (
+    gseq INTEGER NOT NULL, variant TEXT NOT NULL, trace_id TEXT NOT NULL, run INTEGER NOT NULL,
+    problem_id TEXT NOT NULL, text_sha BLOB NOT NULL, text_len INTEGER NOT NULL
+);
+CREATE TABLE kept (
+    kid INTEGER PRIMARY KEY,           -- (group, variant, trace id, run) order
+    gseq INTEGER NOT NULL, variant TEXT NOT NULL, trace_id TEXT NOT NULL, run INTEGER NOT NULL,
+    text_len INTEGER NOT NULL
+);
+CREATE INDEX kept_group ON kept (gseq);
+CREATE TABLE links (node TEXT PRIMARY KEY, parent TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE units (
+    uid INTEGER PRIMARY KEY,
+    split INTEGER NOT NULL,
+    kind INTEGER NOT NULL,             -- 0 back only, 1 both, 2 plain only
+    rank BLOB NOT NULL, gorder INTEGER NOT NULL, j INTEGER NOT NULL,
+    gseq INTEGER NOT NULL,
+    back INTEGER,                      -- kept id of the back trace
+    plain INTEGER,                     -- kept id of the plain trace, or (derived) of the back trace
+    derived INTEGER NOT NULL,
+    checked INTEGER NOT NULL DEFAULT 0 -- a derived plain form is validated once the mix picks it
+);
+CREATE INDEX units_order ON units (split, kind, rank, gorder, j);
+CREATE TABLE rows (
+    pos INTEGER PRIMARY KEY,           -- planning order: breaks ties of ord
+    config INTEGER NOT NULL, split INTEGER NOT NULL, ord BLOB NOT NULL, kind TEXT NOT NULL, kid INTEGER NOT NULL
+);
+CREATE TABLE stats (config TEXT NOT NULL, length INTEGER NOT NULL, position REAL);
+"""
+_BATCH = 1000
+_BACK_ONLY, _BOTH, _PLAIN_ONLY = 0, 1, 2
+
+
+class _Book:
+    """The build's bookkeeping in a temporary SQLite database, so memory stays flat as the corpus grows.
+
+    One row per verdict, deduplicated problem, accepted trace, unit of the mix and planned row; each
+    pass reads them back in index order. The file lives in the build's work folder and goes with it.
+    """
+
+    def __init__(self, path: Path):
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.executescript(_BOOK_SCHEMA)
+        self.db.create_function("lb_rank", -1, _rank, deterministic=True)
+        self.db.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+
+    def close(self) -> None:
+        self.db.close()
 
 
 @dataclass(slots=True)
 class _Group:
-    """One deduplicated problem (same images and normalised question)."""
+    """One deduplicated problem (same images and normalised question), as rows and validators see it."""
 
     problem_id: str
     run: int
@@ -207,9 +288,15 @@ class _Group:
     source: str
     images: tuple[str, ...]  # file names "<sha256>.<ext>"
     image_bytes: int
-    members: dict[str, str] | None = None  # with duplicates only: problem id -> normalised answer
-    traces: dict[str, list[_Cand]] = field(default_factory=dict)  # variant -> candidates
-    split: str = "train"
+
+
+_GROUP_COLUMNS = "g.problem_id, g.run, g.question, g.answer, g.choices, g.source, g.images, g.image_bytes"
+
+
+def _group_of(values: tuple | list) -> _Group:
+    pid, run, question, answer, choices, source, images, image_bytes = values
+    return _Group(pid, run, question, answer, json.loads(choices) if choices is not None else None, source,
+                  tuple(json.loads(images)), image_bytes)
 
 
 @dataclass(slots=True)
@@ -218,34 +305,41 @@ class _Row:
 
     config: str
     split: str
-    group: _Group
     kind: str  # back | plain | derived
-    cand: _Cand
-    order: int
+    trace_id: str
+    run: int
+    text_len: int
+    group: _Group
 
 
+# ---------------------------------------------------------------------------- pass 1: candidates
 class _Inputs:
-    """The runs of a build, opened, validated, and read into deduplicated problem groups."""
+    """The runs of a build, opened, validated, and read into deduplicated problem groups (in the book)."""
 
-    def __init__(self, run_dirs: list[Path], validation, variants: tuple[str, ...], progress: bool = False):
+    def __init__(self, run_dirs: list[Path], validation, config: BuildConfig, book: _Book, progress: bool = False):
         self.progress = progress
         self.run_dirs = run_dirs
         self.validation = validation
+        self.config = config
         self.config_hash: str = validation.config_hash
-        self.ledgers = [Ledger.open(d) for d in run_dirs]
-        self.groups: dict[bytes, _Group] = {}
+        self.book = book
+        self.ledgers: list[Ledger] = []
         self.rejects: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
         self.inputs: list[dict[str, Any]] = []
         self.total_traces = 0
         self.accepted = 0
-        self._variants = (*variants, "plain")
+        self._variants = (*config.variants, "plain")
 
     def close(self) -> None:
         for ledger in self.ledgers:
             ledger.close()
 
     def read(self) -> None:
+        db = self.book.db
+        for run_dir in self.run_dirs:
+            self.ledgers.append(Ledger.open(run_dir))
+        self._image_dirs = [os.fspath(ledger.images_dir) for ledger in self.ledgers]
         for idx, ledger in enumerate(self.ledgers):
             counts = ledger.counts()
             if counts["traces"] == 0:
@@ -253,37 +347,30 @@ class _Inputs:
                     f"run {ledger.run_dir} has no completed traces; generate some with "
                     f"`lbdata generate --run {ledger.run_dir}` or leave it out"
                 )
-            passed, failed = self._verdicts(ledger)
-            if len(passed) + len(failed) < counts["traces"]:
+            if self._load_verdicts(idx, ledger) < counts["traces"]:
                 log.info("validating the traces of %s that lack a verdict under config %s", ledger.run_dir,
                          self.config_hash)
                 _validate_run(ledger.run_dir, self.validation, self.progress)
-                passed, failed = self._verdicts(ledger)
+                self._load_verdicts(idx, ledger)
             accepted = 0
-            by_problem: dict[str, bytes] = {}
             for trace in ledger.iter_traces():
                 self.total_traces += 1
-                if trace.id not in passed:
-                    reasons = failed.get(trace.id)
+                verdict = db.execute("SELECT accepted, reasons FROM verdicts WHERE run=? AND trace_id=?",
+                                     (idx, trace.id)).fetchone()
+                if verdict is None or not verdict[0]:
+                    reasons = None if verdict is None else json.loads(verdict[1])
                     self.rejects.update(["unvalidated"] if reasons is None else reasons or ["rejected"])
                     continue
                 accepted += 1
                 if trace.variant not in self._variants:
                     continue
-                gkey = by_problem.get(trace.problem_id)
-                if gkey is None:
-                    gkey = by_problem[trace.problem_id] = self._group_for(ledger, idx, trace.problem_id)
-                variant = sys.intern(trace.variant)
-                self.groups[gkey].traces.setdefault(variant, []).append(
-                    _Cand(
-                        trace_id=trace.id,
-                        run=idx,
-                        problem_id=sys.intern(trace.problem_id),
-                        variant=variant,
-                        text_sha=hashlib.sha256(trace.text.encode()).digest()[:16],
-                        text_len=len(trace.text),
-                    )
-                )
+                seen = db.execute("SELECT gseq FROM seen WHERE run=? AND problem_id=?",
+                                  (idx, trace.problem_id)).fetchone()
+                gseq = seen[0] if seen is not None else self._group_for(ledger, idx, trace.problem_id)
+                db.execute("INSERT INTO cands VALUES (?, ?, ?, ?, ?, ?, ?)", (
+                    gseq, trace.variant, trace.id, idx, trace.problem_id,
+                    hashlib.sha256(trace.text.encode()).digest()[:16], len(trace.text),
+                ))
             self.accepted += accepted
             config = ledger.read_config()
             self.inputs.append(
@@ -305,61 +392,92 @@ class _Inputs:
                 f"(config {self.config_hash}; top reasons: {top}); inspect them with `lbdata show RUN --rejected`"
             )
         self._resolve_duplicates()
+        self.book.commit()
 
-    def _verdicts(self, ledger: Ledger) -> tuple[set[str], dict[str, list[str]]]:
-        """Ids of the accepted traces, and the reasons of the rejected ones, under the build's config."""
-        passed: set[str] = set()
-        failed: dict[str, list[str]] = {}
-        for v in ledger.iter_verdicts(self.config_hash):
-            if v.accepted:
-                passed.add(v.trace_id)
-            else:
-                failed[v.trace_id] = v.reasons
-        return passed, failed
+    def _load_verdicts(self, idx: int, ledger: Ledger) -> int:
+        """Copy the run's verdicts under the build's config into the book; returns how many there are."""
+        db = self.book.db
+        db.execute("DELETE FROM verdicts WHERE run=?", (idx,))
+        db.executemany("INSERT INTO verdicts VALUES (?, ?, ?, ?)", (
+            (idx, v.trace_id, int(v.accepted), json.dumps(v.reasons)) for v in ledger.iter_verdicts(self.config_hash)
+        ))
+        return db.execute("SELECT COUNT(*) FROM verdicts WHERE run=?", (idx,)).fetchone()[0]
 
-    def _group_for(self, ledger: Ledger, idx: int, problem_id: str) -> bytes:
-        """The key of the dedup group of a problem (the canonical problem: smallest id, then first run)."""
+    def _group_for(self, ledger: Ledger, idx: int, problem_id: str) -> int:
+        """The dedup group of a problem (the canonical problem: smallest id, then first run)."""
+        db = self.book.db
         problem = ledger.get_problem(problem_id)
-        files = tuple(ref.filename for ref in problem.images)
+        files = [ref.filename for ref in problem.images]
         key = hashlib.sha256(
             canonical_json([[ref.sha256 for ref in problem.images], normalise_question(problem.question)]).encode()
         ).digest()[:16]
-        group = self.groups.get(key)
-        if group is not None:  # the same images and question seen before: a duplicate
-            if group.members is None:
-                group.members = {group.problem_id: _norm_answer(group.answer)}
-            group.members[problem_id] = _norm_answer(problem.answer)
-        if group is None or (problem_id, idx) < (group.problem_id, group.run):
-            canonical = _Group(
-                problem_id=problem.id, run=idx, question=problem.question, answer=problem.answer,
-                choices=list(problem.choices) if problem.choices is not None else None, source=problem.source,
-                images=files, image_bytes=sum(ledger.image_path(fn).stat().st_size for fn in files),
-            )
-            if group is not None:
-                canonical.members, canonical.traces = group.members, group.traces
-            self.groups[key] = canonical
-        return key
+        canonical = {
+            "problem_id": problem.id, "run": idx, "question": problem.question, "answer": problem.answer,
+            "gold": _norm_answer(problem.answer),
+            "choices": json.dumps(list(problem.choices)) if problem.choices is not None else None,
+            "source": problem.source, "images": json.dumps(files),
+            "image_order": b"\x00".join(fn.encode() for fn in files), "n_images": len(files),
+            "first_node": _sha_of(files[0]) if files else f"noimage:{problem.id}",
+        }
+        found = db.execute("SELECT gseq, problem_id, run FROM groups WHERE gkey=?", (key,)).fetchone()
+        if found is None or (problem_id, idx) < (found[1], found[2]):
+            canonical["image_bytes"] = sum(os.path.getsize(self._image_file(idx, fn)) for fn in files)
+        if found is None:
+            gseq = db.execute(
+                f"INSERT INTO groups (gkey, {', '.join(canonical)}) VALUES (?{', ?' * len(canonical)})",
+                (key, *canonical.values()),
+            ).lastrowid
+        else:  # the same images and question seen before: a duplicate
+            gseq = found[0]
+            if (problem_id, idx) < (found[1], found[2]):
+                db.execute(f"UPDATE groups SET dup=1, {', '.join(f'{k}=?' for k in canonical)} WHERE gseq=?",
+                           (*canonical.values(), gseq))
+            else:
+                db.execute("UPDATE groups SET dup=1 WHERE gseq=?", (gseq,))
+        db.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (gseq, problem_id, _norm_answer(problem.answer)))
+        db.execute("INSERT INTO seen VALUES (?, ?, ?)", (idx, problem_id, gseq))
+        return gseq
 
     def _resolve_duplicates(self) -> None:
         """Drop traces of duplicate problems whose answer disagrees; keep one trace per distinct text."""
-        for group in self.groups.values():
-            gold = _norm_answer(group.answer)
-            for variant, cands in group.traces.items():
-                seen: dict[str, _Cand] = {}
-                for cand in sorted(cands, key=lambda c: (c.trace_id, c.run)):
-                    if group.members is not None and group.members.get(cand.problem_id) != gold:
-                        self.dropped["answer_conflict"] += 1
-                    elif cand.text_sha in seen:
-                        self.dropped["duplicate_trace"] += 1
-                    else:
-                        seen[cand.text_sha] = cand
-                group.traces[variant] = list(seen.values())
+        db = self.book.db
+        db.execute("CREATE INDEX cands_order ON cands (gseq, variant, trace_id, run)")
+        cur = db.execute(
+            "SELECT c.gseq, c.variant, c.trace_id, c.run, c.text_len, c.text_sha, g.dup AND m.answer IS NOT g.gold "
+            "FROM cands c JOIN groups g ON g.gseq = c.gseq "
+            "LEFT JOIN members m ON m.gseq = c.gseq AND m.problem_id = c.problem_id "
+            "ORDER BY c.gseq, c.variant, c.trace_id, c.run"
+        )
+        part: tuple[int, str] | None = None
+        texts: set[bytes] = set()
+        batch: list[tuple] = []
+        for gseq, variant, trace_id, run, text_len, text_sha, conflict in cur:
+            if (gseq, variant) != part:
+                part, texts = (gseq, variant), set()
+            if conflict:
+                self.dropped["answer_conflict"] += 1
+            elif text_sha in texts:
+                self.dropped["duplicate_trace"] += 1
+            else:
+                texts.add(text_sha)
+                batch.append((gseq, variant, trace_id, run, text_len))
+                if len(batch) >= _BATCH:
+                    db.executemany("INSERT INTO kept (gseq, variant, trace_id, run, text_len) VALUES (?, ?, ?, ?, ?)",
+                                   batch)
+                    batch.clear()
+        db.executemany("INSERT INTO kept (gseq, variant, trace_id, run, text_len) VALUES (?, ?, ?, ?, ?)", batch)
 
-    def trace(self, cand: _Cand) -> Trace:
-        return self.ledgers[cand.run].get_trace(cand.trace_id)
+    def trace(self, run: int, trace_id: str) -> Trace:
+        return self.ledgers[run].get_trace(trace_id)
 
     def image(self, group: _Group, filename: str) -> bytes:
-        return self.ledgers[group.run].image_bytes(filename)
+        with open(self._image_file(group.run, filename), "rb") as f:
+            return f.read()
+
+    def _image_file(self, run: int, filename: str) -> str:
+        # a plain string path: a pathlib.Path per image interns every file name, and on a large
+        # corpus that churn alone doubles CPython's table of interned strings (a few MB)
+        return os.path.join(self._image_dirs[run], filename)
 
 
 def _source_info(run_config: dict[str, Any]) -> dict[str, Any]:
@@ -375,121 +493,213 @@ def _sha_of(filename: str) -> str:
     return filename.partition(".")[0]
 
 
-def _assign_splits(groups: list[_Group], seed: int, test_size: float) -> None:
-    """Group problems that share an image; whole image groups go to test until test_size is reached."""
-    parent: dict[str, str] = {}
+class _UnionFind:
+    """Union-find over image nodes, its links in the book (a node without a link is a root)."""
 
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def find(self, x: str) -> str:
+        path = []
+        while (up := self.db.execute("SELECT parent FROM links WHERE node=?", (x,)).fetchone()) is not None:
+            path.append(x)
+            x = up[0]
+        if len(path) > 1:
+            self.db.executemany("UPDATE links SET parent=? WHERE node=?", [(x, p) for p in path[:-1]])
         return x
 
-    for g in groups:
-        shas = [_sha_of(fn) for fn in g.images] or [f"noimage:{g.problem_id}"]
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:  # the smaller node is the root, so a component's root is its smallest node
+            self.db.execute("INSERT INTO links VALUES (?, ?)", (max(ra, rb), min(ra, rb)))
+
+
+def _assign_splits(book: _Book, seed: int, test_size: float) -> None:
+    """Group problems that share an image; whole image groups go to test until test_size is reached."""
+    db = book.db
+    uf = _UnionFind(db)
+    for (images,) in db.execute("SELECT images FROM groups WHERE gorder IS NOT NULL AND n_images > 1"):
+        shas = [_sha_of(fn) for fn in json.loads(images)]
         for s in shas[1:]:
-            a, b = find(shas[0]), find(s)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    components: dict[str, list[_Group]] = defaultdict(list)
-    for g in groups:
-        components[find(([_sha_of(fn) for fn in g.images] or [f"noimage:{g.problem_id}"])[0])].append(g)
-    ordered = sorted(components, key=lambda root: _rank(seed, "split", root))
-    target = _round_half_up(Decimal(str(test_size)) * len(groups))
-    if test_size > 0 and len(ordered) >= 2:
+            uf.union(shas[0], s)
+    db.execute("UPDATE groups SET root = first_node WHERE gorder IS NOT NULL")
+    last = 0
+    while chunk := db.execute(
+        "SELECT gseq, first_node FROM groups WHERE gseq > ? AND gorder IS NOT NULL "
+        "AND first_node IN (SELECT node FROM links) ORDER BY gseq LIMIT ?", (last, _BATCH),
+    ).fetchall():
+        db.executemany("UPDATE groups SET root=? WHERE gseq=?", [(uf.find(node), gseq) for gseq, node in chunk])
+        last = chunk[-1][0]
+    db.execute("CREATE INDEX groups_root ON groups (root)")
+    db.execute(
+        "CREATE TABLE comps AS SELECT root, lb_rank(?, 'split', root) AS rank, COUNT(*) AS n, MIN(gorder) AS first "
+        "FROM groups WHERE gorder IS NOT NULL GROUP BY root", (seed,),
+    )
+    db.execute("CREATE INDEX comps_order ON comps (rank, first)")
+    n_groups = db.execute("SELECT COUNT(*) FROM groups WHERE gorder IS NOT NULL").fetchone()[0]
+    n_comps = db.execute("SELECT COUNT(*) FROM comps").fetchone()[0]
+    target = _round_half_up(Decimal(str(test_size)) * n_groups)
+    if test_size > 0 and n_comps >= 2:
         target = max(target, 1)
-    n_test = 0
-    for i, root in enumerate(ordered):
-        if n_test >= target or i == len(ordered) - 1:
+    n_test = test_comps = 0
+    cur = db.execute("SELECT n FROM comps ORDER BY rank, first")
+    for i, (n,) in enumerate(cur):
+        if n_test >= target or i == n_comps - 1:
             break
-        for g in components[root]:
-            g.split = "test"
-        n_test += len(components[root])
+        n_test += n
+        test_comps += 1
+    cur.close()
+    db.execute("UPDATE groups SET split=? WHERE root IN (SELECT root FROM comps ORDER BY rank, first LIMIT ?)",
+               (SPLITS.index("test"), test_comps))
 
 
-@dataclass(slots=True, eq=False)
-class _Unit:
-    """Slot ``j`` of one problem in one config: a back row, a plain row, or either."""
+def _plan_rows(inputs: _Inputs) -> int:
+    """Choose the rows of every config and split into the book (deterministic; derived traces validated here).
 
-    rank: int
-    group: _Group
-    back: _Cand | None
-    plain: _Cand | None  # a plain teacher trace, or (derived) the back trace to derive it from
-    derived: bool
-    checked: bool = False  # a derived plain form is validated only once the mix picks it
-
-    @property
-    def kind(self) -> str:
-        return "both" if self.back and self.plain else ("back_only" if self.back else "plain_only")
-
-
-def _plan_rows(inputs: _Inputs, config: BuildConfig) -> list[_Row]:
-    """Choose the rows of every config and split (deterministic; derived traces validated here)."""
-    groups = [g for g in inputs.groups.values() if any(g.traces.get(v) for v in (*config.variants, "plain"))]
-    groups.sort(key=lambda g: (g.problem_id, g.images))
-    _assign_splits(groups, config.seed, config.test_size)
-    k, seed = config.per_problem, config.seed
-    rows: list[_Row] = []
-    for variant in config.variants:
-        units: dict[str, list[_Unit]] = {s: [] for s in SPLITS}
-        for g in groups:
-            backs = sorted(g.traces.get(variant, []), key=lambda c: _rank(seed, "pick", c.trace_id))
-            plains = sorted(g.traces.get("plain", []), key=lambda c: _rank(seed, "pick", c.trace_id))
-            inputs.dropped["per_problem_limit"] += max(0, len(backs) - k)
-            for j in range(min(k, max(len(backs), len(plains)))):
-                back = backs[j] if j < len(backs) else None
-                plain, derived = (plains[j], False) if j < len(plains) else (back, back is not None)
-                units[g.split].append(_Unit(_rank(seed, "mix", variant, g.problem_id, str(j)), g, back, plain, derived))
-        for split in SPLITS:
-            chosen_back, chosen_plain = _mix(inputs, sorted(units[split], key=lambda u: u.rank),
-                                             config.reflection_rate)
-            inputs.dropped["mix_surplus"] += len(units[split]) - len(chosen_back) - len(chosen_plain)
-            for u in chosen_back:
-                assert u.back is not None
-                rows.append(_Row(variant, split, u.group, "back", u.back,
-                                 _rank(seed, "order", variant, u.back.trace_id)))
-            for u in chosen_plain:
-                assert u.plain is not None
-                kind = "derived" if u.derived else "plain"
-                rows.append(_Row(variant, split, u.group, kind, u.plain,
-                                 _rank(seed, "order", variant, kind, u.plain.trace_id)))
-    rows.sort(key=lambda r: (config.variants.index(r.config), SPLITS.index(r.split), r.order))
-    return rows
+    Returns the number of rows.
+    """
+    config, book = inputs.config, inputs.book
+    db = book.db
+    db.execute("CREATE TABLE gorders (gseq INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+    db.execute(
+        "INSERT INTO gorders SELECT gseq, ROW_NUMBER() OVER (ORDER BY problem_id, image_order, gseq) "
+        "FROM groups WHERE gseq IN (SELECT gseq FROM kept)"
+    )
+    db.execute("UPDATE groups SET gorder = (SELECT n FROM gorders WHERE gorders.gseq = groups.gseq)")
+    db.execute("CREATE INDEX groups_order ON groups (gorder)")
+    _assign_splits(book, config.seed, config.test_size)
+    for c, variant in enumerate(config.variants):
+        _plan_units(inputs, variant)
+        for s in range(len(SPLITS)):
+            _mix(inputs, c, s)
+    db.execute("CREATE INDEX rows_order ON rows (config, split, ord, pos)")
+    book.commit()
+    return db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
 
 
-def _mix(inputs: _Inputs, units: list[_Unit], rate: float) -> tuple[list[_Unit], list[_Unit]]:
+def _plan_units(inputs: _Inputs, variant: str) -> None:
+    """Slots of every problem in one config: unit j is a back row, a plain row, or either."""
+    db, k, seed = inputs.book.db, inputs.config.per_problem, inputs.config.seed
+    db.execute("DELETE FROM units")
+    cur = db.execute(
+        "SELECT g.gseq, g.gorder, g.split, g.problem_id, k.kid, k.variant, k.trace_id "
+        "FROM groups g JOIN kept k ON k.gseq = g.gseq "
+        "WHERE g.gorder IS NOT NULL AND k.variant IN (?, 'plain') ORDER BY g.gorder", (variant,),
+    )
+    batch: list[tuple] = []
+    for (gseq, gorder, split, problem_id), cands in itertools.groupby(cur, key=lambda r: r[:4]):
+        backs: list[tuple[bytes, int]] = []
+        plains: list[tuple[bytes, int]] = []
+        for *_, kid, v, trace_id in cands:
+            (backs if v == variant else plains).append((_rank(seed, "pick", trace_id), kid))
+        backs.sort()
+        plains.sort()
+        inputs.dropped["per_problem_limit"] += max(0, len(backs) - k)
+        for j in range(min(k, max(len(backs), len(plains)))):
+            back = backs[j][1] if j < len(backs) else None
+            plain, derived = (plains[j][1], False) if j < len(plains) else (back, back is not None)
+            kind = _BOTH if back is not None and plain is not None else (_BACK_ONLY if back is not None else _PLAIN_ONLY)
+            batch.append((split, kind, _rank(seed, "mix", variant, problem_id, str(j)), gorder, j, gseq, back, plain,
+                          int(derived)))
+        if len(batch) >= _BATCH:
+            db.executemany("INSERT INTO units (split, kind, rank, gorder, j, gseq, back, plain, derived) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            batch.clear()
+    db.executemany("INSERT INTO units (split, kind, rank, gorder, j, gseq, back, plain, derived) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+
+
+_UNIT_ORDER = " ORDER BY u.rank, u.gorder, u.j"
+
+
+def _mix(inputs: _Inputs, c: int, s: int) -> None:
     """Back rows and plain rows of one config and split, the back count exactly round_half_up(rate × rows).
 
     Back rows come from back-only units first, plain rows from plain-only units first, each in rank
     order. A derived plain form is validated when it is picked; one that fails turns its unit back-only
     and the mix is redone (each round only validates newly picked units).
     """
+    db, rate = inputs.book.db, inputs.config.reflection_rate
     while True:
-        by_kind: dict[str, list[_Unit]] = {"back_only": [], "both": [], "plain_only": []}
-        for u in units:
-            by_kind[u.kind].append(u)
-        n_back, n_plain = mix_counts(len(by_kind["back_only"]), len(by_kind["both"]), len(by_kind["plain_only"]),
-                                     rate)
-        chosen_back = (by_kind["back_only"] + by_kind["both"])[:n_back]
-        used = {id(u) for u in chosen_back}
-        chosen_plain = (by_kind["plain_only"] + [u for u in by_kind["both"] if id(u) not in used])[:n_plain]
-        failed = False
-        for u in chosen_plain:
-            if u.derived and not u.checked:
-                u.checked = True
-                if not _derivable(inputs, u.group, u.plain):
-                    u.plain, u.derived, failed = None, False, True
-        if not failed:
-            return chosen_back, chosen_plain
+        n = dict(db.execute("SELECT kind, COUNT(*) FROM units WHERE split=? GROUP BY kind", (s,)).fetchall())
+        back_only, both, plain_only = n.get(_BACK_ONLY, 0), n.get(_BOTH, 0), n.get(_PLAIN_ONLY, 0)
+        n_back, n_plain = mix_counts(back_only, both, plain_only, rate)
+        used = max(0, n_back - back_only)  # 'both' units that are back rows; the next `take` are plain rows
+        take = max(0, n_plain - plain_only)
+        if take == 0 or not _check_derived(inputs, s, used, take):
+            break
+    inputs.dropped["mix_surplus"] += back_only + both + plain_only - n_back - n_plain
+    variant, seed = inputs.config.variants[c], inputs.config.seed
+    picks = (  # (kind of unit, limit, offset, trace column, as plain)
+        (_BACK_ONLY, n_back, 0, "back", False), (_BOTH, used, 0, "back", False),
+        (_PLAIN_ONLY, n_plain, 0, "plain", True), (_BOTH, take, used, "plain", True),
+    )
+    for kind, limit, offset, column, as_plain in picks:
+        if limit <= 0:
+            continue
+        cur = db.execute(
+            f"SELECT u.{column}, u.derived, k.trace_id FROM units u JOIN kept k ON k.kid = u.{column} "
+            f"WHERE u.split=? AND u.kind=?{_UNIT_ORDER} LIMIT ? OFFSET ?", (s, kind, limit, offset),
+        )
+        while chunk := cur.fetchmany(_BATCH):
+            out = []
+            for kid, derived, trace_id in chunk:
+                if as_plain:
+                    row_kind = "derived" if derived else "plain"
+                    out.append((c, s, _rank(seed, "order", variant, row_kind, trace_id), row_kind, kid))
+                else:
+                    out.append((c, s, _rank(seed, "order", variant, trace_id), "back", kid))
+            db.executemany("INSERT INTO rows (config, split, ord, kind, kid) VALUES (?, ?, ?, ?, ?)", out)
 
 
-def _derivable(inputs: _Inputs, group: _Group, cand: _Cand) -> bool:
-    text = derive_plain_text(inputs.trace(cand).text)
+def _check_derived(inputs: _Inputs, s: int, used: int, take: int) -> bool:
+    """Validate the derived plain forms among the 'both' units [used, used + take) not yet checked.
+
+    Returns whether one failed (its unit is then back-only).
+    """
+    db = inputs.book.db
+    key = "SELECT u.rank, u.gorder, u.j FROM units u WHERE u.split=? AND u.kind=?" + _UNIT_ORDER + " LIMIT 1 OFFSET ?"
+    first = db.execute(key, (s, _BOTH, used)).fetchone()
+    last = db.execute(key, (s, _BOTH, used + take - 1)).fetchone()
+    failed = False
+    while chunk := db.execute(
+        f"SELECT u.uid, k.trace_id, k.run, {_GROUP_COLUMNS} FROM units u JOIN kept k ON k.kid = u.plain "
+        "JOIN groups g ON g.gseq = u.gseq WHERE u.split=? AND u.kind=? AND u.derived=1 AND u.checked=0 "
+        f"AND (u.rank, u.gorder, u.j) BETWEEN (?, ?, ?) AND (?, ?, ?){_UNIT_ORDER} LIMIT ?",
+        (s, _BOTH, *first, *last, _BATCH),
+    ).fetchall():
+        good, bad = [], []
+        for uid, trace_id, run, *group in chunk:
+            (good if _derivable(inputs, _group_of(group), run, trace_id) else bad).append(uid)
+        db.executemany("UPDATE units SET checked=1 WHERE uid=?", [(uid,) for uid in good])
+        db.executemany("UPDATE units SET checked=1, kind=?, plain=NULL, derived=0 WHERE uid=?",
+                       [(_BACK_ONLY, uid) for uid in bad])
+        failed = failed or bool(bad)
+    return failed
+
+
+def _derivable(inputs: _Inputs, group: _Group, run: int, trace_id: str) -> bool:
+    text = derive_plain_text(inputs.trace(run, trace_id).text)
     ok, reasons = _validate_plain(text, group, inputs.validation)
     if not ok:
         inputs.dropped["derived_invalid"] += 1
-        log.debug("derived plain trace of %s rejected: %s", cand.trace_id, reasons)
+        log.debug("derived plain trace of %s rejected: %s", trace_id, reasons)
     return ok
+
+
+_ROWS_SQL = (
+    f"SELECT r.config, r.split, r.kind, k.trace_id, k.run, k.text_len, {_GROUP_COLUMNS} "
+    "FROM rows r JOIN kept k ON k.kid = r.kid JOIN groups g ON g.gseq = k.gseq"
+)
+
+
+def _iter_planned(inputs: _Inputs, part: tuple[int, int] | None = None) -> Iterator[_Row]:
+    """The planned rows in corpus order (of one config and split when ``part`` is given)."""
+    where, args = (" WHERE r.config=? AND r.split=?", part) if part is not None else ("", ())
+    cur = inputs.book.db.execute(_ROWS_SQL + where + " ORDER BY r.config, r.split, r.ord, r.pos", args)
+    variants = inputs.config.variants
+    for c, s, kind, trace_id, run, text_len, *group in cur:
+        yield _Row(variants[c], SPLITS[s], kind, trace_id, run, text_len, _group_of(group))
 
 
 # ---------------------------------------------------------------------------- rows
@@ -511,7 +721,7 @@ def build_messages(question: str, variant: str, n_images: int, trace: str) -> li
 
 
 def _row_dict(inputs: _Inputs, row: _Row, *, with_images: bool) -> dict[str, Any]:
-    trace = inputs.trace(row.cand)
+    trace = inputs.trace(row.run, row.trace_id)
     g = row.group
     if row.kind == "derived":
         text, trace_id, mode, base_id, variant = (
@@ -578,11 +788,12 @@ def corpus_features():
 
 # ---------------------------------------------------------------------------- statistics
 class _Stats:
-    """Per-config summary statistics for the card, accumulated while streaming."""
+    """Per-config summary statistics for the card, accumulated while streaming (lengths kept in the book)."""
 
-    def __init__(self) -> None:
-        self.lengths = array("l")
-        self.positions = array("d")
+    def __init__(self, book: _Book, config: str) -> None:
+        self._db = book.db
+        self._config = config
+        self._pending: list[tuple[str, int, float | None]] = []
         self.back_counts: Counter[int] = Counter()
         self.modes: Counter[str] = Counter()
         self.teachers: set[tuple[str, str]] = set()
@@ -593,48 +804,81 @@ class _Stats:
     def add(self, row: dict[str, Any]) -> None:
         text = row["trace"]
         self.rows += 1
-        self.lengths.append(len(text))
         self.modes[row["mode"]] += 1
         self.teachers.add((row["teacher"], row["model"]))
         self.prompt_hashes.add(row["prompt_hash"])
+        position = None
         if row["has_back"]:
             self.back_rows += 1
             self.back_counts[row["back_count"]] += 1
-            self.positions.append(round(text.index("<back>") / max(1, len(text)), 4))
+            position = round(text.index("<back>") / max(1, len(text)), 4)
+        self._pending.append((self._config, len(text), position))
+        if len(self._pending) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self._db.executemany("INSERT INTO stats VALUES (?, ?, ?)", self._pending)
+        self._pending.clear()
+
+    def _values(self, column: str) -> Iterator[Any]:
+        cur = self._db.execute(f"SELECT {column} FROM stats WHERE config=? AND {column} IS NOT NULL", (self._config,))
+        return (v for (v,) in cur)
+
+    def _nth(self, column: str, i: int) -> Any:
+        return self._db.execute(
+            f"SELECT {column} FROM stats WHERE config=? AND {column} IS NOT NULL ORDER BY {column} LIMIT 1 OFFSET ?",
+            (self._config, i),
+        ).fetchone()[0]
+
+    def _median(self, column: str, n: int) -> Any:
+        """``statistics.median`` of the column's ``n`` values, read from the book."""
+        if n % 2 == 1:
+            return self._nth(column, n // 2)
+        return (self._nth(column, n // 2 - 1) + self._nth(column, n // 2)) / 2
 
     def summary(self) -> dict[str, Any]:
-        lengths = sorted(self.lengths)
+        self.flush()
+        n, n_pos = self.rows, self.back_rows
         return {
             "rows": self.rows,
             "back_rows": self.back_rows,
             "reflection_rate": round(self.back_rows / self.rows, 4) if self.rows else 0.0,
             "backs_per_back_row": {str(k): v for k, v in sorted(self.back_counts.items())},
             "first_back_position": {
-                "mean": round(statistics.fmean(self.positions), 3) if self.positions else None,
-                "median": round(statistics.median(self.positions), 3) if self.positions else None,
+                "mean": round(statistics.fmean(self._values("position")), 3) if n_pos else None,
+                "median": round(self._median("position", n_pos), 3) if n_pos else None,
             },
             "trace_chars": {
-                "mean": round(statistics.fmean(lengths), 1) if lengths else None,
-                "median": statistics.median(lengths) if lengths else None,
-                "p95": lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))] if lengths else None,
-                "max": lengths[-1] if lengths else None,
+                "mean": round(statistics.fmean(self._values("length")), 1) if n else None,
+                "median": self._median("length", n) if n else None,
+                "p95": self._nth("length", min(n - 1, int(0.95 * n))) if n else None,
+                "max": self._nth("length", n - 1) if n else None,
             },
             "modes": dict(sorted(self.modes.items())),
         }
 
 
 # ---------------------------------------------------------------------------- build
-def _shards(rows: list[_Row]) -> list[list[_Row]]:
-    shards: list[list[_Row]] = [[]]
+def _shard_sizes(inputs: _Inputs, part: tuple[int, int]) -> list[int]:
+    """Rows per shard of one config and split: about MAX_SHARD_BYTES each, at most MAX_SHARD_ROWS."""
+    sizes = [0]
     size = 0
-    for row in rows:
-        est = row.group.image_bytes + row.cand.text_len * 2
-        if shards[-1] and (size + est > MAX_SHARD_BYTES or len(shards[-1]) >= MAX_SHARD_ROWS):
-            shards.append([])
+    for image_bytes, text_len in inputs.book.db.execute(
+        "SELECT g.image_bytes, k.text_len FROM rows r JOIN kept k ON k.kid = r.kid JOIN groups g ON g.gseq = k.gseq "
+        "WHERE r.config=? AND r.split=? ORDER BY r.ord, r.pos", part,
+    ):
+        est = image_bytes + text_len * 2
+        if sizes[-1] and (size + est > MAX_SHARD_BYTES or sizes[-1] >= MAX_SHARD_ROWS):
+            sizes.append(0)
             size = 0
-        shards[-1].append(row)
+        sizes[-1] += 1
         size += est
-    return shards
+    return sizes
+
+
+def _parts(inputs: _Inputs) -> list[tuple[int, int]]:
+    """(config index, split index) of every config and split that has rows, in corpus order."""
+    return [tuple(p) for p in inputs.book.db.execute("SELECT DISTINCT config, split FROM rows ORDER BY config, split")]
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -657,71 +901,86 @@ def build_corpus(
         raise UsageError("no run given; pass one or more run names or directories (`lbdata runs` lists them)")
     run_dirs = [resolve_run(str(r), home) for r in runs]
     validation = _validation_config(validate_config)
-    inputs = _Inputs(run_dirs, validation, config.variants, progress)
+    made = [p for p in (home_dir(home), corpora_dir(home), corpora_dir(home) / name) if not p.exists()]
+    corpus_root = ensure_writable_dir(corpora_dir(home) / name, "corpus folder")
+    work = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=corpus_root))
     try:
-        inputs.read()
-        rows = _plan_rows(inputs, config)
-        if not rows:
-            raise CorpusError(
-                f"no accepted trace of variant {', '.join(config.variants)} (or plain) in "
-                f"{', '.join(str(d) for d in run_dirs)}; generate them with `lbdata generate --variant ...`"
-            )
-        identity = {"build": config.model_dump(mode="json"), "validator": inputs.config_hash}
-        version, stats = _hash_rows(inputs, rows, identity)
-        corpus_root = ensure_writable_dir(corpora_dir(home) / name, "corpus folder")
-        final = corpus_root / version
-        if (final / MANIFEST_FILE).exists():
-            manifest = json.loads((final / MANIFEST_FILE).read_text())
-            return BuildResult(name, version, final, False, manifest)
-        previous = list_versions(name, home)
-        manifest = _manifest(name, version, previous[-1]["version"] if previous else None, config, inputs,
-                             rows, stats)
-        tmp = corpus_root / f".tmp-{version}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            _write_data(inputs, rows, tmp, progress=progress)
-            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            (tmp / CARD_FILE).write_text(render_card(manifest))
-            if (final / MANIFEST_FILE).exists():  # built meanwhile by another process
-                shutil.rmtree(tmp)
-                return BuildResult(name, version, final, False, json.loads((final / MANIFEST_FILE).read_text()))
-            shutil.rmtree(final, ignore_errors=True)  # a partial folder without manifest
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return BuildResult(name, version, final, True, manifest)
+        with contextlib.closing(_Book(work / "book.sqlite")) as book:
+            inputs = _Inputs(run_dirs, validation, config, book, progress)
+            try:
+                return _build(inputs, name, corpus_root, work, home)
+            finally:
+                inputs.close()
     finally:
-        inputs.close()
+        shutil.rmtree(work, ignore_errors=True)
+        for path in reversed(made):  # folders this build created stay only if a version landed in them
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
-def _hash_rows(inputs: _Inputs, rows: list[_Row], identity: dict[str, Any]) -> tuple[str, dict[str, _Stats]]:
+def _build(inputs: _Inputs, name: str, corpus_root: Path, work: Path,
+           home: str | os.PathLike[str] | None) -> BuildResult:
+    config = inputs.config
+    inputs.read()
+    n_rows = _plan_rows(inputs)
+    if not n_rows:
+        raise CorpusError(
+            f"no accepted trace of variant {', '.join(config.variants)} (or plain) in "
+            f"{', '.join(str(d) for d in inputs.run_dirs)}; generate them with `lbdata generate --variant ...`"
+        )
+    identity = {"build": config.model_dump(mode="json"), "validator": inputs.config_hash}
+    version, stats = _hash_rows(inputs, identity)
+    final = corpus_root / version
+    if (final / MANIFEST_FILE).exists():
+        manifest = json.loads((final / MANIFEST_FILE).read_text())
+        return BuildResult(name, version, final, False, manifest)
+    previous = list_versions(name, home)
+    manifest = _manifest(name, version, previous[-1]["version"] if previous else None, inputs, stats)
+    tmp = work / version
+    _write_data(inputs, n_rows, tmp, progress=inputs.progress)
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (tmp / CARD_FILE).write_text(render_card(manifest))
+    if (final / MANIFEST_FILE).exists():  # built meanwhile by another process
+        return BuildResult(name, version, final, False, json.loads((final / MANIFEST_FILE).read_text()))
+    shutil.rmtree(final, ignore_errors=True)  # a partial folder without manifest
+    os.replace(tmp, final)
+    return BuildResult(name, version, final, True, manifest)
+
+
+def _hash_rows(inputs: _Inputs, identity: dict[str, Any]) -> tuple[str, dict[str, _Stats]]:
     h = hashlib.sha256(canonical_json(identity).encode())
-    stats: dict[str, _Stats] = defaultdict(_Stats)
-    for row in rows:
+    stats: dict[str, _Stats] = {}
+    for row in _iter_planned(inputs):
         d = _row_dict(inputs, row, with_images=False)
         h.update(b"\n")
         h.update(canonical_json([row.config, row.split, d]).encode())
+        if row.config not in stats:
+            stats[row.config] = _Stats(inputs.book, row.config)
         stats[row.config].add(d)
+    for s in stats.values():
+        s.flush()
+    inputs.book.db.execute("CREATE INDEX stats_length ON stats (config, length)")
+    inputs.book.db.execute("CREATE INDEX stats_position ON stats (config, position)")
     return h.hexdigest()[:12], stats
 
 
-def _write_data(inputs: _Inputs, rows: list[_Row], root: Path, *, progress: bool) -> None:
+def _write_data(inputs: _Inputs, n_rows: int, root: Path, *, progress: bool) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = corpus_features().arrow_schema
-    bar = _progress(progress, len(rows))
-    by_part: dict[tuple[str, str], list[_Row]] = defaultdict(list)
-    for row in rows:
-        by_part[(row.config, row.split)].append(row)
-    for (cfg, split), part in by_part.items():
+    bar = _progress(progress, n_rows)
+    for part in _parts(inputs):
+        cfg, split = inputs.config.variants[part[0]], SPLITS[part[1]]
         folder = root / DATA_DIR / cfg
         folder.mkdir(parents=True, exist_ok=True)
-        shards = _shards(part)
-        for i, shard in enumerate(shards):
-            with pq.ParquetWriter(folder / shard_name(split, i, len(shards)), schema, compression="snappy") as w:
-                for start in range(0, len(shard), ROW_GROUP_SIZE):
-                    batch = [_row_dict(inputs, r, with_images=True) for r in shard[start:start + ROW_GROUP_SIZE]]
+        sizes = _shard_sizes(inputs, part)
+        rows = _iter_planned(inputs, part)
+        for i, size in enumerate(sizes):
+            with pq.ParquetWriter(folder / shard_name(split, i, len(sizes)), schema, compression="snappy") as w:
+                for start in range(0, size, ROW_GROUP_SIZE):
+                    batch = [_row_dict(inputs, r, with_images=True)
+                             for r in itertools.islice(rows, min(ROW_GROUP_SIZE, size - start))]
                     w.write_table(pa.Table.from_pylist(batch, schema=schema), row_group_size=ROW_GROUP_SIZE)
                     if bar is not None:
                         bar.advance(len(batch))
@@ -750,20 +1009,26 @@ def _progress(enabled: bool, total: int) -> _Bar | None:
 
 
 def _manifest(
-    name: str, version: str, parent: str | None, config: BuildConfig, inputs: _Inputs, rows: list[_Row],
-    stats: dict[str, _Stats],
+    name: str, version: str, parent: str | None, inputs: _Inputs, stats: dict[str, _Stats],
 ) -> dict[str, Any]:
+    db, config = inputs.book.db, inputs.config
     counts: dict[str, dict[str, dict[str, int]]] = {}
     files: dict[str, dict[str, list[str]]] = {}
-    for row in rows:
-        c = counts.setdefault(row.config, {}).setdefault(row.split, {"rows": 0, "back": 0, "plain": 0, "derived": 0})
-        c["rows"] += 1
-        c["back" if row.kind == "back" else "plain"] += 1
-        c["derived"] += row.kind == "derived"
-    for cfg, per_split in counts.items():
-        for split in per_split:
-            n = len(_shards([r for r in rows if r.config == cfg and r.split == split]))
-            files.setdefault(cfg, {})[split] = [f"{DATA_DIR}/{cfg}/{shard_name(split, i, n)}" for i in range(n)]
+    for c, s, kind, n in db.execute(
+        "SELECT config, split, kind, COUNT(*) FROM rows GROUP BY config, split, kind ORDER BY config, split"
+    ):
+        cfg, split = config.variants[c], SPLITS[s]
+        counts_ = counts.setdefault(cfg, {}).setdefault(split, {"rows": 0, "back": 0, "plain": 0, "derived": 0})
+        counts_["rows"] += n
+        counts_["back" if kind == "back" else "plain"] += n
+        counts_["derived"] += n if kind == "derived" else 0
+    for part in _parts(inputs):
+        cfg, split = config.variants[part[0]], SPLITS[part[1]]
+        n = len(_shard_sizes(inputs, part))
+        files.setdefault(cfg, {})[split] = [f"{DATA_DIR}/{cfg}/{shard_name(split, i, n)}" for i in range(n)]
+    sources = sorted(s for (s,) in db.execute(
+        "SELECT DISTINCT g.source FROM rows r JOIN kept k ON k.kid = r.kid JOIN groups g ON g.gseq = k.gseq"
+    ))
     teachers = sorted({t for s in stats.values() for t in s.teachers})
     return {
         "name": name,
@@ -784,7 +1049,7 @@ def _manifest(
         "teachers": [{"backend": b, "model": m} for b, m in teachers],
         "models": sorted({m for _, m in teachers}),
         "prompt_hashes": sorted({p for s in stats.values() for p in s.prompt_hashes}),
-        "sources": sorted({row.group.source for row in rows}),
+        "sources": sources,
         "stats": {cfg: s.summary() for cfg, s in stats.items()},
         "row_group_size": ROW_GROUP_SIZE,
     }
