@@ -2,8 +2,10 @@
 
 For each size N a run with N/2 problems (one distinct PNG each) and N traces (semantic_back and
 solution_back, all accepted) is written straight into a ledger, then ``build_corpus`` runs in a fresh
-process whose peak RSS is read from ``getrusage``. Memory should stay flat as N grows: rows stream to
-Parquet in row groups of 100; only a few small fields per trace are held while planning.
+process whose peak RSS is read from ``getrusage``. Memory should stay flat as N grows: the dedup, split
+and mix bookkeeping lives in a temporary SQLite database and rows stream to Parquet in row groups of
+100. The version id is printed so runs of the same sizes can be compared across code changes (same
+inputs, same id). The machine's load average is printed too: timings on shared cores depend on it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/build.py --sizes 10000,50000
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -71,7 +74,7 @@ again = build_corpus([sys.argv[1]], "bench", home=sys.argv[2])
 t2 = time.perf_counter()
 rows = sum(c["rows"] for per in res.manifest["counts"].values() for c in per.values())
 size = sum(p.stat().st_size for p in res.path.rglob("*.parquet"))
-print(json.dumps({"rows": rows, "build_s": t1 - t0, "rebuild_s": t2 - t1, "same": again.version == res.version,
+print(json.dumps({"rows": rows, "version": res.version, "build_s": t1 - t0, "rebuild_s": t2 - t1, "same": again.version == res.version,
                   "created_again": again.created, "base_kb": base,
                   "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "parquet_bytes": size}))
 """
@@ -95,19 +98,24 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lbdata-bench-"))
+    load_before = os.getloadavg()
     try:
         results = [measure(int(s), workdir) for s in args.sizes.split(",")]
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"corpus build (python {sys.version.split()[0]}, 128x96 PNG per problem, 2 configs, reflection rate 0.4)")
-    print("| traces | rows | build s | rows/s | rebuild s (no-op) | peak RSS MB | RSS after imports MB | parquet MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| traces | rows | build s | rows/s | rebuild s (no-op) | peak RSS MB | RSS after imports MB | parquet MB "
+          "| version |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         assert r["same"] and not r["created_again"]
         print(f"| {r['traces']:,} | {r['rows']:,} | {r['build_s']:.1f} | {r['rows'] / r['build_s']:,.0f} | "
               f"{r['rebuild_s']:.1f} | {r['peak_kb'] / 1024:.0f} | {r['base_kb'] / 1024:.0f} | "
-              f"{r['parquet_bytes'] / 2**20:.1f} |")
+              f"{r['parquet_bytes'] / 2**20:.1f} | {r['version']} |")
+    load_after = os.getloadavg()
+    print(f"load average (1, 5, 15 min) on {os.cpu_count()} cores: before {', '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after {', '.join(f'{x:.2f}' for x in load_after)}")
 
 
 if __name__ == "__main__":
