@@ -478,3 +478,18 @@ def test_cli_bad_input_is_one_line_each(tmp_path):
     bad = make_run(tmp_path / "bad", 3, variants=("semantic_back",), reject={(i, "semantic_back") for i in range(3)})
     one_line_error(cli("build", str(bad), "--name", "b", home=home), "was accepted", "answer_wrong=3")
     one_line_error(cli("build", str(run), "--name", "p", "--variant", "plain", home=home), "plain is not a corpus config")
+
+
+def test_build_leaves_no_work_folder_behind(home, tmp_path):
+    run = make_run(tmp_path / "run", 6)
+    build_corpus([run], "tidy", home=home)
+    leftovers = [p.name for p in (home / "corpora" / "tidy").iterdir() if p.name.startswith(".build-")]
+    assert leftovers == []
+
+
+def test_failed_build_leaves_no_home_behind(tmp_path):
+    Ledger.create(tmp_path / "empty").close()
+    fresh_home = tmp_path / "fresh-home"
+    with pytest.raises(CorpusError):
+        build_corpus([tmp_path / "empty"], "x", home=fresh_home)
+    assert not fresh_home.exists()
