@@ -89,3 +89,32 @@ def test_sqlite_ledger_of_another_app(tmp_path):
     run_dir.mkdir(parents=True)
     sqlite3.connect(run_dir / "ledger.sqlite").execute("CREATE TABLE t (x)").connection.close()
     one_line_error(run("show", "other", home=tmp_path), "not an lbdata ledger")
+
+
+def test_generate_runs_show_and_show_rejected(tmp_path):
+    from lbdata.ledger import Ledger
+    from lbdata.records import TeacherInfo, Trace
+
+    proc = run("generate", "--limit", "6", "--run", "r1", "--no-progress", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "semantic_back  6 new traces" in proc.stdout and "solution_back  6 new traces" in proc.stdout
+    listing = run("runs", home=tmp_path)
+    assert "r1" in listing.stdout and "12" in listing.stdout
+    shown = run("show", "r1", "--n", "2", home=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.count("<back>") == 2 and "\\boxed{" in shown.stdout
+    # one hand-made trace with an empty back, then validate: show --rejected finds exactly it
+    with Ledger.open(tmp_path / "runs" / "r1") as led:
+        problem = next(led.iter_problems())
+        info = TeacherInfo(backend="hand", model="x")
+        tid = Trace.make_id(problem_id=problem.id, variant="semantic_back", mode="write", teacher=info, prompt_hash="h")
+        text = ("<think> The chart shows several bars with labels and I need to read two of them carefully first. "
+                "</think> <back> ok </back> <think> Then the difference follows from the two values. </think> "
+                f"\\boxed{{{problem.answer}}}")
+        led.put_trace(Trace(id=tid, problem_id=problem.id, variant="semantic_back", teacher=info, prompt_hash="h",
+                            text=text))
+    assert run("validate", "r1", home=tmp_path).returncode == 0
+    rejected = run("show", "r1", "--rejected", "--reason", "back_empty", "--n", "5", home=tmp_path)
+    assert rejected.returncode == 0, rejected.stderr
+    assert rejected.stdout.count("── ") == 1 and tid in rejected.stdout and "back_empty" in rejected.stdout
+    none = run("show", "r1", "--reason", "back_copy", home=tmp_path)
+    assert "no traces match" in none.stdout
