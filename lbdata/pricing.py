@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lbdata.errors import ConfigError
+from lbdata.resources import read_yaml_mapping
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
 
@@ -67,15 +67,8 @@ class PriceTable(BaseModel):
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read price table {path} ({exc.strerror or exc}); check the --prices path") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"price table {path} is not valid YAML ({exc}); fix the file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"price table {path} must be a mapping with a 'models' key; see lbdata/prices.yaml")
-    return data
+    return read_yaml_mapping(path, what="price table", hint="a 'models' key, as in lbdata/prices.yaml",
+                             unreadable_fix="check the --prices path")
 
 
 @lru_cache(maxsize=8)

@@ -31,3 +31,25 @@ def resource_path(kind: str, name: str) -> Path:
         available = sorted(p.relative_to(resource_dir(kind)).as_posix() for p in resource_dir(kind).rglob("*") if p.is_file())
         raise LbdataError(f"{kind}/{name} not found; available: {', '.join(available) or 'none'}")
     return path
+
+
+def read_yaml_mapping(path: str | Path, *, what: str, hint: str, unreadable_fix: str = "check the path") -> dict:
+    """Read a YAML file that must hold a mapping (a recipe, a price table, a validation config).
+
+    Every failure is a ``ConfigError`` of one line naming ``what`` and the path; ``hint`` says what the
+    mapping should look like, ``unreadable_fix`` what to do when the file cannot be read.
+    """
+    import yaml
+
+    from lbdata.errors import ConfigError
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {str(p)!r} ({exc.strerror or exc}); {unreadable_fix}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {p} is not valid YAML ({exc}); fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {p} must be a mapping: {hint}")
+    return data

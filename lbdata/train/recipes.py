@@ -31,7 +31,7 @@ import yaml
 
 from lbdata.errors import ConfigError
 from lbdata.hashing import content_hash
-from lbdata.resources import resource_dir
+from lbdata.resources import read_yaml_mapping, resource_dir
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +184,7 @@ def _coerce(key: str, value: Any, hint: Any, origin: str) -> Any:
 def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, Any] | None = None) -> Recipe:
     """Read a recipe, apply ``overrides``, check every key; raise ``ConfigError`` naming a bad key."""
     path = resolve_recipe_path(recipe, kind)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read recipe {str(path)!r} ({exc.strerror}); check the path") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"recipe {path} is not valid YAML ({exc}); fix the file") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"recipe {path} must be a flat mapping of key: value (as in training/recipes/)")
+    data = read_yaml_mapping(path, what="recipe", hint="a flat mapping of key: value, as in training/recipes/")
     values = {**data, **dict(overrides or {})}
     keys = known_keys(kind)
     classes = _config_classes(kind)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lbdata.errors import ConfigError
 from lbdata.hashing import content_hash
+from lbdata.resources import read_yaml_mapping
 
 RULES_VERSION = 1
 """Bumped whenever a rule changes behaviour, so old verdicts are not mistaken for current ones."""
@@ -57,19 +58,8 @@ class ValidationConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> ValidationConfig:
         """Load a flat YAML mapping of field names; an unknown key or bad value is a ConfigError naming it."""
-        import yaml
-
         p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read validation config {str(p)!r} ({exc.strerror}); check the path"
-            ) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p} is not valid YAML ({exc}); fix the file") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p} must be a mapping of field: value; see `lbdata validate --help`")
+        data = read_yaml_mapping(p, what="validation config", hint="field: value pairs (see the README)")
         return cls.from_dict(data, origin=str(p))
 
     @classmethod
