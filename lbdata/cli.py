@@ -186,26 +186,25 @@ def generate(
 
 
 @app.command()
-def runs(home: HomeOpt = None) -> None:
-    """List the runs under the home with their counts."""
-    from rich.console import Console
-    from rich.table import Table
-
+def runs(
+    home: HomeOpt = None,
+    wide: Annotated[bool, typer.Option("--wide", help="also show the traces per variant")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="tab-separated, every column, for scripts")] = False,
+) -> None:
+    """List the runs under the home with their counts (full run names; a unique prefix names a run too)."""
     from lbdata.ledger import Ledger
+    from lbdata.show import runs_listing
     from lbdata.workspace import list_run_names, runs_dir
 
     names = list_run_names(home)
     if not names:
         _out(f"no runs under {runs_dir(home)}; create one with `lbdata generate`")
         return
-    table = Table("run", "problems", "traces", "by variant", "failed", "bad rows", "cost $")
+    counts = {}
     for name in names:
         with Ledger.open(runs_dir(home) / name) as ledger:
-            c = ledger.counts()
-        by_var = ", ".join(f"{k}={v}" for k, v in sorted(c["traces_by_variant"].items()))
-        table.add_row(name, str(c["problems"]), str(c["traces"]), by_var, str(c["failed"]), str(c["bad_rows"]),
-                      f"{c['cost_usd']:.4f}")
-    Console().print(table)
+            counts[name] = ledger.counts()
+    _out(runs_listing(counts, style="plain" if plain else "wide" if wide else "table"))
 
 
 @app.command()
@@ -215,6 +214,10 @@ def show(
     variant: Annotated[str | None, typer.Option(help="only this variant")] = None,
     rejected: Annotated[bool, typer.Option("--rejected", help="only traces the validators rejected")] = False,
     reason: Annotated[str | None, typer.Option(help="only traces rejected for this reason code")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="the validator thresholds YAML the run was validated with "
+                                  "(verdicts are kept per validator settings)")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Print traces of a run with their think / back / answer segments coloured."""
@@ -223,16 +226,21 @@ def show(
     from lbdata.ledger import Ledger
     from lbdata.records import parse_variant
     from lbdata.show import render_trace, select_traces
+    from lbdata.validate import ValidationConfig
     from lbdata.workspace import resolve_run
 
+    config_hash = (ValidationConfig.from_yaml(config) if config else ValidationConfig()).config_hash
     console = Console()
     with Ledger.open(resolve_run(run, home)) as ledger:
         items = select_traces(
             ledger, n=n, variant=parse_variant(variant) if variant else None, rejected=rejected or bool(reason),
-            reason=reason,
+            reason=reason, config_hash=config_hash,
         )
         if not items:
-            _out("no traces match")
+            others = [h for h in ledger.verdict_config_hashes() if h != config_hash] if (rejected or reason) else []
+            _out("no traces match" + (f" the verdicts of validator settings {config_hash}; the run also has verdicts "
+                                      "of other settings: pass --config FILE, the YAML given to `lbdata validate`"
+                                      if others else ""))
         for trace, problem, verdict in items:
             console.print(render_trace(trace, problem, verdict))
 

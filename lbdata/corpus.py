@@ -58,7 +58,7 @@ from lbdata.hashing import canonical_json, content_hash
 from lbdata.ledger import Ledger
 from lbdata.prompts import user_prompt
 from lbdata.records import BACK_VARIANTS, Trace, parse_variant
-from lbdata.workspace import check_name, corpora_dir, ensure_writable_dir, home_dir, resolve_run
+from lbdata.workspace import check_name, corpora_dir, ensure_writable_dir, home_dir, match_name, resolve_run
 
 log = logging.getLogger(__name__)
 
@@ -1112,9 +1112,11 @@ def resolve_version(spec: str, home: str | os.PathLike[str] | None = None) -> Pa
     ver = ver or "latest"
     versions = list_versions(name, home) if name else []
     if not versions:
-        known = list_corpora(home)
-        hint = f"known corpora: {', '.join(known)}" if known else "build one with `lbdata build RUN --name NAME`"
-        raise CorpusError(f"no corpus {name!r} under {corpora_dir(home)}; {hint}")
+        try:
+            name = match_name(name, list_corpora(home), "corpus", "build one with `lbdata build RUN --name NAME`")
+        except UsageError as exc:
+            raise CorpusError(f"{exc} (corpora live under {corpora_dir(home)})") from None
+        versions = list_versions(name, home)
     ids = [m["version"] for m in versions]
     if ver == "latest":
         return corpora_dir(home) / name / ids[-1]
