@@ -102,7 +102,7 @@ def generate(
     from lbdata.generate import generate as run_generate
     from lbdata.records import parse_variants
     from lbdata.sources.files import PRESETS
-    from lbdata.workspace import ensure_writable_dir, home_dir, run_dir_for
+    from lbdata.workspace import discard_new_run, ensure_writable_dir, home_dir, run_dir_for
 
     if preset is not None and preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
@@ -156,7 +156,18 @@ def generate(
                  f"{est.max_attempts - 1} more times")
         return
     ensure_writable_dir(home_dir(home))
-    summary = run_generate(config, run_dir, progress=progress, api_key=api_key)
+    if base_url is not None and teacher.startswith(("openai:", "gpt-")):
+        from lbdata.serve import check_served_model
+
+        model = teacher.split(":", 1)[1] if teacher.startswith("openai:") else teacher
+        check_served_model(base_url, model, flag="--teacher openai:NAME", api_key=api_key)
+    fresh = not run_dir.exists()
+    try:
+        summary = run_generate(config, run_dir, progress=progress, api_key=api_key)
+    except BaseException:
+        if fresh:  # a run that failed before its first trace leaves nothing behind
+            discard_new_run(run_dir)
+        raise
     _out(f"run        {summary.run_dir}")
     _out(f"problems   {summary.problems} ({summary.new_problems} new)")
     if summary.bad_rows:
@@ -416,6 +427,10 @@ def eval_run(
     if model is not None and (served_model or api_key):
         raise UsageError("--served-model and --api-key go with --base-url, not with --model")
     variant = parse_variant(variant)
+    if base_url is not None:
+        from lbdata.serve import check_served_model
+
+        check_served_model(base_url, served_model, flag="--served-model NAME", api_key=api_key)
     loaded = load_eval_data(split_data_specs(data or []), limit=limit, seed=seed)
     generator = LocalModel(model) if model is not None else ServedModel(base_url, served_model, api_key=api_key)
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)

@@ -639,6 +639,11 @@ class _Engine:
 
 
 def _check(config: GenerateConfig) -> None:
+    if config.teacher == "scene" and config.source.strip().split(":", 1)[0] != "synthetic":
+        raise UsageError(
+            f"the scene teacher writes traces from the synthetic source's scene facts, which {config.source!r} does "
+            "not have; pass --teacher gpt-4o, or --teacher openai:MODEL --base-url URL for a local server"
+        )
     if config.mode == "insert":
         if config.teacher == "scene":
             raise UsageError("the scene teacher writes whole traces; use --mode write or an OpenAI-compatible teacher")

@@ -111,6 +111,28 @@ def resolve_run(spec: str, home: str | os.PathLike[str] | None = None, *, prefix
         raise LedgerError(f"{exc}{where}") from None
 
 
+def discard_new_run(run_dir: Path) -> bool:
+    """Remove a run directory that a failed command created and that holds no trace and no spend.
+
+    Call only for a directory that did not exist before the command: everything in it is the
+    command's own. Returns whether it was removed.
+    """
+    import shutil
+
+    from lbdata.ledger import Ledger
+
+    if (run_dir / LEDGER_FILE).exists():
+        try:
+            with Ledger.open(run_dir) as ledger:
+                counts = ledger.counts()
+        except LedgerError:
+            return False
+        if counts["traces"] or counts["cost_usd"]:
+            return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()
+
+
 def list_run_names(home: str | os.PathLike[str] | None = None) -> list[str]:
     root = runs_dir(home)
     if not root.is_dir():

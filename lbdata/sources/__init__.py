@@ -5,18 +5,17 @@
 - ``synthetic`` — Pillow-drawn problems with exact answers (offline default);
 - ``hf:<dataset-id>[@split]`` — a Hugging Face dataset (``datasets.load_dataset``);
 - ``jsonl:PATH`` / ``parquet:PATH`` — local files; images as paths (relative to the file), bytes or dicts;
-- a path to a folder written by ``Dataset.save_to_disk``.
+- ``DIR[@split]``: a folder written by ``Dataset.save_to_disk`` (``@split`` picks a split of a DatasetDict).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lbdata.errors import UsageError
 from lbdata.sources.base import Source, SourceRow
 
-KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH", "PATH (a saved dataset folder)")
+KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH", "DIR[@split] (a folder written by Dataset.save_to_disk)")
 
 
 def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = None, **options: Any) -> Source:
@@ -27,7 +26,9 @@ def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = No
 
         families = spec.split(":", 1)[1].split(",") if ":" in spec else None
         return SyntheticSource(seed=seed, families=families, **options)
-    if spec.startswith(("hf:", "jsonl:", "parquet:")) or Path(spec).is_dir():
+    from lbdata.sources.files import split_saved_spec
+
+    if spec.startswith(("hf:", "jsonl:", "parquet:")) or split_saved_spec(spec)[0] is not None:
         from lbdata.sources.files import FileSource
 
         return FileSource(spec, columns=columns, **options)
