@@ -351,9 +351,10 @@ def view(
     c = summary.counts
     _out(f"site       {summary.index_html}")
     if summary.kind == "diff":
-        _out(f"rows       {c['rows_a']} -> {c['rows_b']}: {c['added']} added, {c['removed']} removed, {c['kept']} kept")
+        _out(f"rows       {c['rows_a']} -> {c['rows_b']}: +{c['added']} added  -{c['removed']} removed  "
+             f"~{c['changed']} changed  {c['unchanged']} unchanged (by config and problem, as `lbdata diff`)")
         for (cfg, split), n in sorted(c["per_part"].items()):
-            _out(f"  {cfg}/{split:<8} +{n['added']} -{n['removed']} ={n['kept']}")
+            _out(f"  {cfg}/{split:<8} +{n['added']} -{n['removed']} ~{n['changed']} ={n['unchanged']}")
     elif summary.kind == "run":
         _out(f"traces     {summary.rows} ({c['accepted']} accepted, {c['rejected']} rejected, "
              f"{c['unvalidated']} without a verdict)")
@@ -626,7 +627,8 @@ def diff(
     b: Annotated[str, typer.Argument(help="the newer version, NAME@VERSION")],
     home: HomeOpt = None,
 ) -> None:
-    """Rows added, removed and changed between two corpus versions (a row is keyed by config and problem)."""
+    """Rows added, removed and changed between two corpus versions (a row is keyed by config and problem;
+    `lbdata view A --diff B` shows the same rows)."""
     from lbdata.corpus import diff_versions
 
     d = diff_versions(a, b, home)

@@ -165,17 +165,6 @@ def corpus_parts(version_dir: Path) -> list[tuple[str, str]]:
     return [(cfg, split) for cfg, per in manifest["counts"].items() for split in sorted(per)]
 
 
-def corpus_ids(version_dir: Path) -> dict[str, tuple[str, str]]:
-    """``row id -> (config, split)`` of a version, reading the id column only."""
-    from lbdata.corpus import iter_rows
-
-    out: dict[str, tuple[str, str]] = {}
-    for cfg, split in corpus_parts(version_dir):
-        for rec in iter_rows(version_dir, cfg, split, columns=["id"]):
-            out[rec["id"]] = (cfg, split)
-    return out
-
-
 def corpus_rows(
     version_dir: Path,
     *,
