@@ -605,13 +605,12 @@ def versions(
 ) -> None:
     """List the versions of a corpus, oldest first; the last one is NAME@latest."""
     from lbdata.corpus import list_corpora, list_versions
-    from lbdata.errors import CorpusError
+    from lbdata.workspace import match_name
 
     items = list_versions(name, home)
     if not items:
-        known = list_corpora(home)
-        raise CorpusError(f"no corpus {name!r}; " + (f"known corpora: {', '.join(known)}" if known
-                                                     else "build one with `lbdata build RUN --name NAME`"))
+        name = match_name(name, list_corpora(home), "corpus", "build one with `lbdata build RUN --name NAME`")
+        items = list_versions(name, home)
     _out(f"{'version':<13} {'created (UTC)':<20} {'parent':<13} {'rate':<5} rows train/test per config")
     for i, m in enumerate(items):
         rows = ", ".join(f"{c} " + "/".join(str(m["counts"][c].get(s, {}).get("rows", 0)) for s in ("train", "test"))
@@ -760,8 +759,8 @@ def _train(kind: str, job, out_of) -> None:
     from lbdata.train.launch import needs_launch, relaunch
     from lbdata.train.model import RUN_FILE, mixed_precision
 
+    recipe, out = out_of(job)  # resolves and checks everything before a model loads or any process starts
     if needs_launch(job.num_processes, job.deepspeed):
-        recipe, out = out_of(job)  # resolves and checks everything before any process starts
         job.out = str(out)
         relaunch(kind, job.model_dump(), out, mixed_precision=mixed_precision(recipe.values))
         record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
@@ -799,9 +798,14 @@ def train_sft_command(
                  num_processes=num_processes)
 
     def out_of(job: SFTJob):
+        from lbdata.train.launch import check_corpus_config, check_model_loads
+
         corpus_dir = resolve_version(job.corpus, job.home)
         job.corpus = str(corpus_dir.resolve())  # every process trains on this version, even if a newer one appears
-        return sft_recipe(job), resolve_out(job, corpus_dir).resolve()
+        check_corpus_config(corpus_dir, job.config)
+        recipe = sft_recipe(job)
+        check_model_loads(str(recipe.values["model_name_or_path"]))
+        return recipe, resolve_out(job, corpus_dir).resolve()
 
     _train("sft", job, out_of)
 
@@ -832,7 +836,14 @@ def train_grpo_command(
                   home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes)
 
     def out_of(job: GRPOJob):
+        from lbdata.corpus import resolve_version
+        from lbdata.train.grpo import is_source_spec
+        from lbdata.train.launch import check_corpus_config, check_model_loads
+
         r = grpo_recipe(job)
+        if not is_source_spec(job.data):
+            check_corpus_config(resolve_version(job.data, job.home), str(r.values.get("variant") or "semantic_back"))
+        check_model_loads(str(r.values["model_name_or_path"]))
         return r, resolve_out(job, str(r.values["model_name_or_path"])).resolve()
 
     _train("grpo", job, out_of)

@@ -28,7 +28,8 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
 
 
-def check_hub_reachable(dataset: str, *, timeout_s: float = 3.0) -> None:
+def check_hub_reachable(dataset: str, *, timeout_s: float = 3.0, what: str | None = None,
+                        alternatives: str | None = None) -> None:
     """Raise ``SourceError`` at once when the Hub endpoint cannot be reached (no-op offline or behind a proxy)."""
     if hub_offline() or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return
@@ -39,12 +40,16 @@ def check_hub_reachable(dataset: str, *, timeout_s: float = 3.0) -> None:
         with socket.create_connection((host, port), timeout=timeout_s):
             return
     except OSError as exc:
-        raise SourceError(no_hub_message(dataset, f"{host}:{port} unreachable: {exc.strerror or exc}")) from None
+        raise SourceError(no_hub_message(dataset, f"{host}:{port} unreachable: {exc.strerror or exc}", what=what,
+                                         alternatives=alternatives)) from None
 
 
-def no_hub_message(dataset: str, why: str) -> str:
+def no_hub_message(dataset: str, why: str, *, what: str | None = None, alternatives: str | None = None) -> str:
+    """One line for a Hub dataset (or model: ``what``) that cannot be had, naming HF_HUB_OFFLINE and the way out."""
+    what = what or f"hf:{dataset}"
+    alternatives = alternatives or f"use a local source: {LOCAL_ALTERNATIVES}"
     if hub_offline():
-        return (f"hf:{dataset} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set ({why}); "
-                f"download it once with a network, or use a local source: {LOCAL_ALTERNATIVES}")
-    return (f"cannot reach the Hugging Face Hub for hf:{dataset} ({why}); with no network set HF_HUB_OFFLINE=1 "
-            f"to use a cached copy, or use a local source: {LOCAL_ALTERNATIVES}")
+        return (f"{what} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set ({why}); "
+                f"download it once with a network, or {alternatives}")
+    return (f"cannot reach the Hugging Face Hub for {what} ({why}); with no network set HF_HUB_OFFLINE=1 "
+            f"to use a cached copy, or {alternatives}")
