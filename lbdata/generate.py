@@ -638,12 +638,16 @@ class _Engine:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _check(config: GenerateConfig) -> None:
+def _check_scene_source(config: GenerateConfig) -> None:
+    """The scene teacher writes only from the synthetic source's scene facts: refuse any other source up front."""
     if config.teacher == "scene" and config.source.strip().split(":", 1)[0] != "synthetic":
         raise UsageError(
             f"the scene teacher writes traces from the synthetic source's scene facts, which {config.source!r} does "
             "not have; pass --teacher gpt-4o, or --teacher openai:MODEL --base-url URL for a local server"
         )
+
+
+def _check(config: GenerateConfig) -> None:
     if config.mode == "insert":
         if config.teacher == "scene":
             raise UsageError("the scene teacher writes whole traces; use --mode write or an OpenAI-compatible teacher")
@@ -686,6 +690,7 @@ def generate(
     started = time.perf_counter()
     _check(config)
     source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    _check_scene_source(config)
     teacher = _teacher(config, teacher, api_key)
     with Ledger.create(run_dir) as ledger:
         previous = ledger.read_config()
@@ -742,6 +747,7 @@ def dry_run(
 
     _check(config)
     source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    _check_scene_source(config)
     try:
         teacher = _teacher(config, teacher, api_key)
     except MissingApiKey:  # nothing is sent, so no key is needed to count

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
