@@ -432,6 +432,10 @@ def eval_run(
         from lbdata.serve import check_served_model
 
         check_served_model(base_url, served_model, flag="--served-model NAME", api_key=api_key)
+    else:
+        from lbdata.train.launch import check_model_loads
+
+        check_model_loads(str(model))
     loaded = load_eval_data(split_data_specs(data or []), limit=limit, seed=seed)
     generator = LocalModel(model) if model is not None else ServedModel(base_url, served_model, api_key=api_key)
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
@@ -860,7 +864,8 @@ def main() -> None:
     except LbdataError as exc:
         if os.environ.get("LBDATA_DEBUG") == "1":
             raise
-        typer.echo(f"error: {exc}", err=True)
+        message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # always one line
+        typer.echo(f"error: {message}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)

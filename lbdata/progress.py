@@ -96,7 +96,7 @@ class ProgressBar:
             return
         self._next = now + 0.2
         rate = (self._done - self._start_done) / max(now - self._started, 1e-9)
-        fields: dict[str, str] = {"rate": f"{rate:,.0f} {self._unit}/s"}
+        fields: dict[str, str] = {"rate": f"{rate:,.{1 if rate < 10 else 0}f} {self._unit}/s"}
         if stats is not None:
             fields["stats"] = stats() if callable(stats) else stats
         self._bar.update(self._task, completed=self._done, **fields)

@@ -260,3 +260,25 @@ def test_show_finds_verdicts_of_the_config_the_run_was_validated_with(tmp_path):
     assert found.returncode == 0 and found.stdout.count("── ") == 4 and "back_empty" in found.stdout
     one_line_error(run("show", "r", "--reason", "back_emty", "--config", str(strict), home=tmp_path),
                    "did you mean back_empty")
+
+
+def test_eval_checks_the_model_folder_before_loading_anything(tmp_path):
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    one_line_error(run("eval", "--model", str(half), "--data", "synthetic", "--limit", "2", "--out",
+                       str(tmp_path / "e")), "has no weights")
+    one_line_error(run("eval", "--model", str(tmp_path / "absent"), "--data", "synthetic"), "no model folder")
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_bad_price_file_is_one_line_and_leaves_no_run(tmp_path):
+    from tests.fake_openai_server import FakeOpenAI
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("bad: [\n")
+    with FakeOpenAI() as server:
+        proc = run("generate", "--teacher", "openai:fake-teacher", "--base-url", server.url, "--prices", str(prices),
+                   "--limit", "2", home=tmp_path)
+    one_line_error(proc, "prices.yaml", "fix the file")
+    assert "no runs" in run("runs", home=tmp_path).stdout

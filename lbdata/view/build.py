@@ -167,10 +167,14 @@ def view_target(spec: str, home: str | os.PathLike[str] | None = None) -> tuple[
     if "@" in spec or (Path(spec) / MANIFEST_FILE).exists():
         return "corpus", spec
     try:
+        return "run", resolve_run(spec, home, prefix=False)
+    except LedgerError:
+        pass
+    if spec in list_corpora(home):  # a corpus name wins over a run whose name merely begins with it
+        return "corpus", spec
+    try:
         return "run", resolve_run(spec, home)
     except LedgerError as exc:
-        if spec in list_corpora(home):
-            return "corpus", spec
         raise LedgerError(f"{exc}; for a corpus version pass NAME@VER") from None
 
 
