@@ -282,3 +282,12 @@ def test_a_bad_price_file_is_one_line_and_leaves_no_run(tmp_path):
                    "--limit", "2", home=tmp_path)
     one_line_error(proc, "prices.yaml", "fix the file")
     assert "no runs" in run("runs", home=tmp_path).stdout
+
+
+@pytest.mark.slow
+def test_wrong_served_model_against_lbdata_serve(tiny_server, tmp_path):
+    base_url, name = tiny_server
+    proc = run("eval", "--base-url", base_url, "--served-model", "look-back-7b", "--data", "synthetic", "--limit", "1",
+               "--out", str(tmp_path / "e"))
+    one_line_error(proc, "does not serve the model 'look-back-7b'", repr(name), "--served-model")
+    assert "--max-tokens" not in proc.stderr and "--detail" not in proc.stderr
