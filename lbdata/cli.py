@@ -49,7 +49,7 @@ VariantOpt = Annotated[
 
 @app.command()
 def generate(
-    source: Annotated[str, typer.Option(help="synthetic | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR")] = "synthetic",
+    source: Annotated[str, typer.Option(help="synthetic | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR[@split]")] = "synthetic",
     teacher: Annotated[str, typer.Option(help="scene | gpt-4o | openai:MODEL | a plug-in name")] = "scene",
     variant: VariantOpt = "semantic,solution",
     limit: Annotated[int, typer.Option(help="number of source problems to use", min=1)] = 200,
@@ -508,7 +508,7 @@ app.add_typer(sources_app, name="sources")
 
 @sources_app.command("show")
 def sources_show(
-    spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR")
+    spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR[@split]")
                     ] = "synthetic",
     n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1)] = 8,
     out: Annotated[Path, typer.Option("--out", help="folder for the images and listing.jsonl")] = Path("lbdata-samples"),
