@@ -72,7 +72,8 @@ def match_name(spec: str, names: list[str], what: str, create_hint: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise UsageError(f"{what} {spec!r} is ambiguous: it begins {_listing(matches)}; type more of the name")
+        raise UsageError(f"{what} {spec!r} is ambiguous: {len(matches)} names start with it ({_listing(matches)}); "
+                         "type more of the name")
     if not names:
         raise UsageError(f"no {what} {spec!r}; {create_hint}")
     close = difflib.get_close_matches(spec, names, n=3, cutoff=0.5) or [n for n in names if spec in n][:3]
