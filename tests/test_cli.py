@@ -132,19 +132,26 @@ def test_generate_runs_show_and_show_rejected(tmp_path):
 
 # ---------------------------------------------------------------------------- run names
 def _make_run(home: Path, name: str, limit: int = 2) -> None:
-    proc = run("generate", "--run", name, "--limit", str(limit), "--variant", "semantic", "--no-progress", home=home)
-    assert proc.returncode == 0, proc.stderr
+    """A scene-teacher run made in this process (no interpreter start-up)."""
+    from lbdata.generate import GenerateConfig, generate
+
+    generate(GenerateConfig(limit=limit, variants=("semantic_back",)), home / "runs" / name)
 
 
 def test_runs_lists_full_names_at_80_columns_and_prefixes_name_runs(tmp_path):
+    from lbdata.ledger import Ledger
+    from lbdata.show import runs_listing
+
     long = "synthetic-scene-" + "a" * 60 + "-3f2a9c1d"
     _make_run(tmp_path, long)
     _make_run(tmp_path, "synthetic-scene-b")
-    for flags in ([], ["--wide"], ["--plain"]):
-        proc = run("runs", *flags, home=tmp_path, env={"COLUMNS": "80"})
-        assert proc.returncode == 0 and long in proc.stdout.split(), (flags, proc.stdout)
+    proc = run("runs", home=tmp_path, env={"COLUMNS": "80"})
+    assert proc.returncode == 0 and long in proc.stdout.split(), proc.stdout
     plain = run("runs", "--plain", home=tmp_path).stdout.splitlines()
     assert plain[0].split("\t")[0] == "run" and {ln.split("\t")[0] for ln in plain[1:]} == {long, "synthetic-scene-b"}
+    with Ledger.open(tmp_path / "runs" / long) as ledger:
+        wide = runs_listing({long: ledger.counts()}, style="wide").splitlines()
+    assert wide[1].endswith(long) and "semantic_back=2" in wide[1]
     shown = run("show", "synthetic-scene-a", "--n", "1", home=tmp_path)  # a unique prefix
     assert shown.returncode == 0 and shown.stdout.count("── ") == 1
     one_line_error(run("show", "synthetic-scene", home=tmp_path), "ambiguous", long, "synthetic-scene-b")
@@ -152,13 +159,16 @@ def test_runs_lists_full_names_at_80_columns_and_prefixes_name_runs(tmp_path):
 
 
 def test_corpus_names_take_prefixes_and_suggest(tmp_path):
+    from lbdata.corpus import BuildConfig, build_corpus, resolve_version
+    from lbdata.errors import CorpusError
+
     _make_run(tmp_path, "r", limit=6)
-    assert run("build", "r", "--name", "geometry-mix", "--variant", "semantic", "--no-progress",
-               home=tmp_path).returncode == 0
+    built = build_corpus(["r"], "geometry-mix", BuildConfig(variants=("semantic_back",)), home=tmp_path)
     listed = run("versions", "geo", home=tmp_path)
-    assert listed.returncode == 0 and "(latest)" in listed.stdout
-    one_line_error(run("export", "geometry-mx@latest", "--format", "trl-sft", "--out", str(tmp_path / "o"),
-                       home=tmp_path), "did you mean 'geometry-mix'")
+    assert listed.returncode == 0 and built.version in listed.stdout and "(latest)" in listed.stdout
+    assert resolve_version(f"geo@{built.version[:4]}", tmp_path) == built.path
+    with pytest.raises(CorpusError, match="did you mean 'geometry-mix'"):
+        resolve_version("geometry-mx@latest", tmp_path)
 
 
 # ---------------------------------------------------------------------------- sources, teachers, early failures
@@ -179,15 +189,20 @@ def _saved_dataset(path: Path, splits: bool) -> Path:
 
 
 def test_saved_dataset_folder_with_split(tmp_path):
+    from lbdata.errors import SourceError
+    from lbdata.sources import load_source
+
     folder = _saved_dataset(tmp_path / "saved", splits=True)
     shown = run("sources", "show", f"{folder}@test", "--n", "5", "--out", str(tmp_path / "s"))
     assert shown.returncode == 0, shown.stderr
     assert len((tmp_path / "s" / "listing.jsonl").read_text().splitlines()) == 2  # the test split has two rows
-    one_line_error(run("sources", "show", f"{folder}@val", "--out", str(tmp_path / "s")),
-                   "no split 'val'", "train, test", f"--source {folder}@SPLIT")
+    assert len(list(load_source(str(folder)))) == 3  # no split named: train
+    with pytest.raises(SourceError, match=f"no split 'val'.*train, test.*--source {folder}@SPLIT"):
+        list(load_source(f"{folder}@val"))
     flat = _saved_dataset(tmp_path / "flat", splits=False)
-    one_line_error(run("sources", "show", f"{flat}@test", "--out", str(tmp_path / "s")), "no splits", "drop the '@test'")
-    assert run("sources", "show", str(flat), "--out", str(tmp_path / "s")).returncode == 0
+    assert len(list(load_source(str(flat)))) == 2
+    with pytest.raises(SourceError, match="no splits; drop the '@test'"):
+        list(load_source(f"{flat}@test"))
 
 
 def test_scene_teacher_on_a_file_source_fails_first_and_leaves_no_run(tmp_path, jsonl_source):

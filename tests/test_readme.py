@@ -50,9 +50,10 @@ SKIPPED: dict[str, str] = {
         HUB + " (the mathvista preset) and a served model",
 }
 SLOW = {  # minutes of CPU between them: run in the full suite, deselected by -m "not slow"
-    "lbdata eval --model tiny-qwen --data synthetic --limit 50 --seed 1 --max-new-tokens 256",
+    "lbdata eval --model tiny-qwen --data synthetic --limit 20 --seed 1 --max-new-tokens 128",
     "lbdata eval compare lbdata-work/evals/base-… lbdata-work/evals/sft-…",
-    "lbdata attention --model tiny-qwen --image chart.png --question \"How tall is the red bar?\" --out att/",
+    "lbdata attention --model tiny-qwen --image chart.png --question \"How tall is the red bar?\" --out att/ "
+    "--max-new-tokens 128",
     "lbdata attention --model tiny-qwen --image chart.png --question \"How tall is the red bar?\" --out att/ "
     "--response '<think> … </think> <back> … </back> <think> … </think> \\boxed{12}'",
 }
