@@ -76,7 +76,8 @@ def match_name(spec: str, names: list[str], what: str, create_hint: str) -> str:
                          "type more of the name")
     if not names:
         raise UsageError(f"no {what} {spec!r}; {create_hint}")
-    close = difflib.get_close_matches(spec, names, n=3, cutoff=0.5) or [n for n in names if spec in n][:3]
+    close = (difflib.get_close_matches(spec, names, n=3, cutoff=0.5) or [n for n in names if spec in n][:3]
+             if spec else [])
     plural = "corpora" if what == "corpus" else f"{what}s"
     hint = f"did you mean {' or '.join(repr(n) for n in close)}?" if close else f"known {plural}: {_listing(names)}"
     raise UsageError(f"no {what} {spec!r}; {hint}")
