@@ -29,7 +29,7 @@ HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="lbdata home (default: $LBDATA_HOME or ./lbdata-work)", show_default=False),
 ]
-RunArg = Annotated[str, typer.Argument(help="run name under the home, or a path to a run directory")]
+RunArg = Annotated[str, typer.Argument(help="run name under the home (a unique prefix will do), or a run directory")]
 
 
 def _out(text: str = "") -> None:
@@ -556,7 +556,7 @@ CorpusArg = Annotated[str, typer.Argument(help="corpus version: NAME@VERSION (a 
 
 @app.command()
 def build(
-    runs: Annotated[list[str], typer.Argument(help="run names under the home, or run directories")],
+    runs: Annotated[list[str], typer.Argument(help="run names under the home (unique prefixes will do), or run directories")],
     name: Annotated[str, typer.Option("--name", help="corpus name (folder under corpora/)")],
     variant: Annotated[str, typer.Option(help="comma-separated back variants, one config each: semantic, solution")]
     = "semantic,solution",
