@@ -48,11 +48,13 @@ def test_trace_failure_then_success_and_never_downgraded(tmp_path):
 
 def test_verdicts_keyed_by_config_hash(tmp_path):
     with Ledger.create(tmp_path / "run") as led:
-        led.put_verdict(Verdict(trace_id="a", accepted=True, config_hash="c1"))
-        led.put_verdicts([Verdict(trace_id="a", accepted=False, reasons=["back_empty"], config_hash="c2")])
-        assert led.get_verdict("a", "c1").accepted is True
-        assert led.get_verdict("a", "c2").reasons == ["back_empty"]
-        assert led.verdict_trace_ids("c2") == {"a"}
+        a = _trace("t:0").id
+        led.put_trace(_trace("t:0"))
+        led.put_verdict(Verdict(trace_id=a, accepted=True, config_hash="c1"))
+        led.put_verdicts([Verdict(trace_id=a, accepted=False, reasons=["back_empty"], config_hash="c2")])
+        assert led.get_verdict(a, "c1").accepted is True
+        assert led.get_verdict(a, "c2").reasons == ["back_empty"]
+        assert led.verdict_trace_ids("c2") == {a}
         assert led.verdict_config_hashes() == ["c1", "c2"]
 
 
