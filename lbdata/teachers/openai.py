@@ -32,6 +32,7 @@ from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, re
 from lbdata.prompts import format_instruction, template_hash
 from lbdata.records import TeacherInfo, Usage
 from lbdata.resources import resource_dir
+from lbdata.secrets import redact_text, redact_url
 from lbdata.sources.base import encode_png
 from lbdata.teachers.base import RemoteTeacher, RequestEstimate, TeacherResponse, TraceRequest, TransientError
 
@@ -135,7 +136,7 @@ class OpenAITeacher(RemoteTeacher):
 
     @property
     def where(self) -> str:
-        return self.base_url or "the OpenAI API"
+        return redact_url(self.base_url) if self.base_url else "the OpenAI API"
 
     # ------------------------------------------------------------------ rendering
     def _template(self, variant: str, mode: str) -> jinja2.Template:
@@ -255,7 +256,8 @@ class OpenAITeacher(RemoteTeacher):
         return self._client
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+        text = text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+        return redact_text(text)
 
     async def generate(self, request: TraceRequest) -> TeacherResponse:
         import httpx2
@@ -308,7 +310,7 @@ class OpenAITeacher(RemoteTeacher):
                 f"{self.where} refused access (403: {message}); check that the key may use model {self.model!r}"
             )
         if status == 404:
-            hint = f"`curl {self.base_url}/models` lists the served models" if self.base_url else "check the model name"
+            hint = f"`curl {self.where}/models` lists the served models" if self.base_url else "check the model name"
             return TeacherError(f"unknown model {self.model!r} at {self.where} (404: {message}); {hint}")
         if status in (400, 413, 422) and any(m in message.lower() for m in _CONTEXT_MARKERS):
             return RequestFailed(f"context_too_long: {message}")
