@@ -126,9 +126,10 @@ def read_image_file(path: Path, roots: list[Path], *, max_bytes: int = DEFAULT_M
         fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise ImageRejected("unreadable_image", f"cannot open {str(path)!r} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ImageRejected("not_a_regular_file", f"{str(path)!r} is not a regular file (a device, FIFO or folder)")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ImageRejected("not_a_regular_file", f"{str(path)!r} is not a regular file (a device, FIFO or folder)")
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ImageRejected("image_too_large", f"{str(path)!r} is larger than {max_bytes:,} bytes")
@@ -145,6 +146,8 @@ def accept_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     """
     if len(data) > max_bytes:
         raise ImageRejected("image_too_large", f"{len(data):,} bytes, more than {max_bytes:,}")
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # the user allowed larger images than Pillow's default guard
     head = data[:32].lstrip()
     for magic, name in _REFUSED_MAGIC:
         if head.startswith(magic):
@@ -168,8 +171,8 @@ def accept_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
                 return _to_png(im), "png", (width, height)
         except ImageRejected:
             raise
-        except Image.DecompressionBombError as exc:
-            raise ImageRejected("image_too_large", str(exc)) from None
+        except Image.DecompressionBombError as exc:  # above Pillow's own limit, twice its warning size
+            raise ImageRejected("image_too_large", f"{exc}; raise --max-image-pixels to allow it") from None
         except (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError) as exc:
             raise ImageRejected("unreadable_image", f"{type(exc).__name__}: {exc}") from None
 
