@@ -57,7 +57,14 @@ from lbdata.hashing import canonical_json, content_hash
 from lbdata.ledger import Ledger
 from lbdata.prompts import user_prompt
 from lbdata.records import BACK_VARIANTS, Trace, parse_variant
-from lbdata.workspace import check_name, corpora_dir, ensure_writable_dir, home_dir, make_partial_dir, resolve_run
+from lbdata.workspace import (
+    check_name,
+    corpora_dir,
+    ensure_writable_dir,
+    home_dir,
+    make_partial_dir,
+    resolve_run,
+)
 
 log = logging.getLogger(__name__)
 

@@ -45,11 +45,10 @@ from lbdata.images import DEFAULT_MAX_IMAGE_PIXELS
 from lbdata.ledger import Ledger
 from lbdata.progress import ProgressBar
 from lbdata.records import BadRow, Trace, Usage, Verdict, parse_variant
+from lbdata.secrets import redact
 from lbdata.sources import load_source
 from lbdata.sources.base import Source, SourceRow
-from lbdata.workspace import RunLock
 from lbdata.teachers import load_teacher
-from lbdata.secrets import redact
 from lbdata.teachers.base import (
     RemoteTeacher,
     RequestEstimate,
@@ -58,6 +57,7 @@ from lbdata.teachers.base import (
     TraceRequest,
     TransientError,
 )
+from lbdata.workspace import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -701,6 +701,7 @@ def generate(
     source = _source(config)
     teacher = _teacher(config, teacher, api_key)
     with Ledger.create(run_dir) as ledger, RunLock(ledger.run_dir, wait=wait, on_wait=_tell_waiting):
+        ledger.sweep_partial_images()  # this process holds the run's lock: any other writer is gone
         previous = ledger.read_config()
         if previous and previous.get("identity") not in (None, redact(config.identity())):
             raise UsageError(

@@ -177,6 +177,19 @@ def accept_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
             raise ImageRejected("unreadable_image", f"{type(exc).__name__}: {exc}") from None
 
 
+def sniff_mime(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG, GIF or WebP bytes, read from their signature; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 def _to_png(im: Image.Image) -> bytes:
     if im.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.getbands() else "RGB")

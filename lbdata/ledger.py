@@ -172,9 +172,23 @@ class Ledger:
         path = self.images_dir / filename
         if not path.exists():
             tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            try:
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            except BaseException:  # a full disk, a kill signal: no half image stays behind
+                tmp.unlink(missing_ok=True)
+                raise
         return path
+
+    def sweep_partial_images(self) -> int:
+        """Remove the half-written image files of writers that no longer run (only the writer calls this)."""
+        removed = 0
+        for tmp in self.images_dir.glob("*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and int(pid) != os.getpid():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def image_bytes(self, filename: str) -> bytes:
         return (self.images_dir / filename).read_bytes()

@@ -6,7 +6,6 @@ takes RUN accepts both (``resolve_run``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lbdata.errors import LedgerError, UsageError, WorkspaceError
+
+try:  # POSIX; Windows locks a byte of the file instead
+    import fcntl
+except ImportError:  # pragma: no cover - exercised on Windows only
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_HOME = "lbdata-work"
 LEDGER_FILE = "ledger.sqlite"
@@ -111,9 +115,15 @@ class RunLock:
         told = False
         while True:
             try:
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _try_lock(self._fh)
                 break
-            except BlockingIOError:
+            except OSError as exc:
+                if not _is_busy(exc):
+                    self._fh.close()
+                    raise LedgerError(
+                        f"cannot lock {self.path} ({exc.strerror or exc}); this filesystem does not support file "
+                        "locks: put the lbdata home on a local disk (--home DIR or LBDATA_HOME)"
+                    ) from None
                 holder = self.holder()
                 if not wait:
                     self._fh.close()
@@ -151,6 +161,23 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _try_lock(fh) -> None:
+    """Take the lock without waiting; raises ``OSError`` (busy or unsupported) when it cannot."""
+    if fcntl is not None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:  # pragma: no cover
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+
+
+def _is_busy(exc: OSError) -> bool:
+    import errno
+
+    return isinstance(exc, BlockingIOError) or exc.errno in (errno.EACCES, errno.EAGAIN, errno.EDEADLK)
 
 
 def describe_holder(holder: dict[str, object]) -> str:

@@ -9,6 +9,7 @@ the invariants README.md lists under "What lbdata guarantees". The kill times co
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -498,6 +499,57 @@ def test_chaos_eval_keeps_every_answer_once(tmp_path):
         assert proc.returncode == 0, proc.stderr
         rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         assert sorted(r["problem_id"] for r in rows) == sorted(f"problems:p{i}" for i in range(40))
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("TIFF", "image/png"), ("PPM", "image/png"), ("JPEG", "image/jpeg"),
+                                           ("GIF", "image/gif"), ("WEBP", "image/webp"), ("BMP", "image/png")])
+def test_data_url_type_matches_the_bytes_even_when_the_ledger_says_png(fmt, mime):
+    """Runs written before images were checked hold TIFF and PPM bytes under a .png name."""
+    from lbdata.hashing import sha256_bytes
+    from lbdata.records import ImageRef, Problem
+    from lbdata.teachers.base import TraceRequest
+    from lbdata.teachers.openai import OpenAITeacher
+
+    data = encoded(fmt, size=(56, 56))
+    ref = ImageRef(sha256=sha256_bytes(data), ext="png", width=56, height=56)
+    problem = Problem(id="t:1", images=[ref], question="Q?", answer="1", source="t")
+    teacher = OpenAITeacher("m", base_url="http://127.0.0.1:9/v1", api_key="x")
+    url = teacher.messages(TraceRequest(problem=problem, images=[data], variant="semantic_back", seed=1))[0][
+        "content"][0]["image_url"]["url"]
+    head, _, body = url.partition(",")
+    assert head == f"data:{mime};base64"
+    with Image.open(io.BytesIO(base64.b64decode(body))) as im:
+        assert Image.MIME[im.format] == mime
+
+
+@pytest.mark.slow
+def test_two_generates_on_one_run_one_writes_none_paid_twice(tmp_path):
+    from tests.fake_openai_server import write_problems
+
+    home, log = tmp_path / "home", tmp_path / "server.jsonl"
+    src = write_problems(tmp_path / "src", 30)
+    server = subprocess.Popen([sys.executable, "-m", "tests.fake_openai_server", "--port", "0", "--latency", "0.3",
+                               "--log", str(log)], stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    try:
+        url = server.stdout.readline().split()[-1]
+        args = [sys.executable, "-m", "lbdata.cli", "generate", "--source", f"jsonl:{src}", "--teacher",
+                "openai:fake-teacher", "--base-url", url, "--limit", "30", "--variant", "semantic", "--run", "two",
+                "--concurrency", "2", "--no-progress", "--home", str(home)]
+        first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+        db = home / "runs" / "two" / "ledger.sqlite"
+        deadline = time.monotonic() + 60
+        while _count(db, "SELECT COUNT(*) FROM traces") == 0 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(args, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert second.returncode == 2 and f"process {first.pid} on " in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        keys = [json.loads(line)["key"] for line in log.read_text().splitlines()]
+        assert len(keys) == len(set(keys)) == 30
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait()

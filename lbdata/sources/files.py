@@ -261,7 +261,10 @@ class FileSource:
                 yield BadRow(source=self.name, key=key, reason="duplicate_key", detail=f"id {key!r} repeats")
                 continue
             seen.add(key)
-            yield self._to_problem(key, row)
+            try:
+                yield self._to_problem(key, row)
+            except (ValueError, TypeError) as exc:  # a value no check above foresaw: this row only
+                yield BadRow(source=self.name, key=key, reason="invalid_row", detail=f"{type(exc).__name__}: {exc}"[:500])
 
     def _to_problem(self, key: str, row: dict[str, Any]) -> SourceRow | BadRow:
         def bad(reason: str, detail: str) -> BadRow:

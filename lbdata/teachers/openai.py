@@ -28,7 +28,7 @@ from PIL import Image
 
 from lbdata.errors import RequestFailed, TeacherError, UsageError
 from lbdata.hashing import content_hash
-from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, resize_image
+from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, resize_image, sniff_mime
 from lbdata.prompts import format_instruction, template_hash
 from lbdata.records import TeacherInfo, Usage
 from lbdata.resources import resource_dir
@@ -39,7 +39,6 @@ from lbdata.teachers.base import RemoteTeacher, RequestEstimate, TeacherResponse
 log = logging.getLogger(__name__)
 
 Detail = Literal["auto", "low", "high"]
-_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 # Models that take max_completion_tokens and no temperature (OpenAI's reasoning models).
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _RETRYABLE_STATUS = {408, 409, 425, 429}
@@ -223,8 +222,9 @@ class OpenAITeacher(RemoteTeacher):
         )
 
     def _image_part(self, data: bytes, ref: Any, size: tuple[int, int]) -> dict[str, Any]:
-        if size == (ref.width, ref.height) and ref.ext in _MIME:
-            payload, mime = data, _MIME[ref.ext]
+        sniffed = sniff_mime(data)  # the bytes say what they are; a file name's extension may lie
+        if size == (ref.width, ref.height) and sniffed is not None:
+            payload, mime = data, sniffed
         else:
             with Image.open(io.BytesIO(data)) as im:
                 payload = encode_png(resize_image(im, self.min_pixels, self.max_pixels))
