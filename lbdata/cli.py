@@ -885,9 +885,9 @@ def main() -> None:
             sys.exit(2)
         if not _disk_full(exc):
             raise
-        where = getattr(exc, "filename", None)
-        typer.echo(f"error: the disk is full{f' (writing {where})' if where else ''}; free some space or pass "
-                   "--home on another disk, then re-run the same command (finished work is kept)", err=True)
+        where = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
+        typer.echo(f"error: the disk is full{f' (writing {where})' if where else ''}; free some space or write "
+                   "elsewhere (--home, --out), then re-run the same command (finished work is kept)", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)

@@ -6,6 +6,7 @@ takes RUN accepts both (``resolve_run``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,12 +38,14 @@ def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def ensure_writable_dir(path: Path, what: str = "lbdata home") -> Path:
+    probe = path / ".lbdata-write-probe"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".lbdata-write-probe"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
         raise WorkspaceError(
             f"cannot write to the {what} {str(path)!r} ({exc.strerror or exc}); "
             "pass --home DIR or set LBDATA_HOME to a writable folder"

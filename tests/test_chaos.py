@@ -251,10 +251,21 @@ def test_generate_wait_queues_behind_the_holder(tmp_path):
     home = tmp_path / "home"
     run_dir = home / "runs" / "r"
     run_dir.mkdir(parents=True)
-    holder = _holder(run_dir, 3)
-    proc = lbdata("generate", "--limit", "2", "--run", "r", "--no-progress", "--wait", home=home)
-    holder.wait()
-    assert proc.returncode == 0 and "waiting for process" in proc.stderr, proc.stderr
+    holder = _holder(run_dir, 120)
+    proc = subprocess.Popen([sys.executable, "-m", "lbdata.cli", "generate", "--limit", "2", "--run", "r",
+                             "--no-progress", "--wait", "--home", str(home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT)
+    try:
+        line = proc.stderr.readline()  # blocks until it says it waits (or exits)
+        assert f"waiting for process {holder.pid} on " in line, line
+        assert proc.poll() is None and not (run_dir / "config.json").exists()  # nothing written while it waits
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    with Ledger.open(run_dir) as ledger:
+        assert ledger.counts()["traces"] == 4
 
 
 def test_lock_in_process(tmp_path):

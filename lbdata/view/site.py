@@ -20,6 +20,7 @@ Data files are JavaScript that call a registration function, not JSON, because b
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -197,6 +198,8 @@ class SiteWriter:
                 self.stats.thumbnails_made += 1
             self.stats.images += 1
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk is the site's failure, not the image's
+                raise
             name = None
             self.stats.missing_images += 1
             log.warning("image %s cannot be copied or read (%s); its samples show no picture", ref.filename, exc)
