@@ -93,7 +93,7 @@ def generate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the requests, tokens and USD the run would "
                                           "spend; send nothing")] = False,
     image_root: Annotated[list[Path] | None, typer.Option(
-        "--image-root", help="a folder the source's image paths may point into, besides the source file's or "
+        "--image-root", metavar="DIR", help="a folder the source's image paths may point into, besides the source file's or "
         "dataset's own folder (repeatable)")] = None,
     max_image_pixels: Annotated[int | None, typer.Option(
         help="a source image with more pixels is a bad row, checked before decoding (default 8192x8192)",
