@@ -200,6 +200,7 @@ class RunBusy(UsageError):
 # whose process (on this host) is gone.
 
 _PARTIAL = re.compile(r"~(?:partial|old|build)~(?P<pid>\d+)~(?P<host>[0-9a-f]{8})~")
+_LEGACY_BUILD = re.compile(r"^\.build-(?P<pid>\d+)-")  # work folders of builds by lbdata before host tags
 
 
 def _host_tag() -> str:
@@ -229,7 +230,11 @@ def sweep_partials(parent: Path) -> list[Path]:
     host = _host_tag()
     for entry in parent.iterdir():
         m = _PARTIAL.search(entry.name)
-        if not entry.name.startswith(".") or m is None or m["host"] != host or _alive(int(m["pid"])):
+        legacy = _LEGACY_BUILD.match(entry.name) if m is None else None
+        if legacy is not None:
+            if _alive(int(legacy["pid"])):
+                continue
+        elif not entry.name.startswith(".") or m is None or m["host"] != host or _alive(int(m["pid"])):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
