@@ -123,7 +123,9 @@ def read_image_file(path: Path, roots: list[Path], *, max_bytes: int = DEFAULT_M
             f"pass {flag} to allow a folder",
         )
     try:
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        # resolved already: a symlink here now was swapped in after the check, and is refused
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(real, flags)
     except OSError as exc:
         raise ImageRejected("unreadable_image", f"cannot open {str(path)!r} ({exc.strerror or exc})") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
