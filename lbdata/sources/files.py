@@ -157,7 +157,7 @@ class FileSource:
                     break
                 try:
                     row = json.loads(line) if isinstance(line, str) and line.strip() else None
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     continue
                 if isinstance(row, dict):
                     names.update(dict.fromkeys(row))
