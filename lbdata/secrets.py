@@ -39,21 +39,27 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def _redact_urls(text: str) -> str:
+    return _URL.sub(lambda m: redact_url(m.group()), text)
+
+
 def redact_text(text: str) -> str:
     """Free text (a log line, an error) with every URL redacted and bare API keys masked."""
-    text = _URL.sub(lambda m: redact_url(m.group()), text)
-    return _BARE_KEY.sub(MASK, text)
+    return _BARE_KEY.sub(MASK, _redact_urls(text))
 
 
 def redact(obj: Any) -> Any:
-    """A copy of a JSON-like value with secret fields masked and every string redacted."""
+    """A copy of a JSON-like settings value with secret fields masked and the URLs in its strings redacted.
+
+    Bare-key masking is left to free text: in settings it would also hit a file named ``sk-learn.jsonl``.
+    """
     if isinstance(obj, dict):
         return {k: MASK if isinstance(k, str) and _SECRET_FIELD.match(k) and obj[k] else redact(v)
                 for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return type(obj)(redact(v) for v in obj)
     if isinstance(obj, str):
-        return redact_text(obj)
+        return _redact_urls(obj)
     return obj
 
 

@@ -130,10 +130,12 @@ def test_redact_url(url, clean):
     assert redact_url(url) == clean and SECRET not in redact_text(f"failed at {url}: 500")
 
 
-def test_redact_masks_secret_fields_and_bare_keys():
+def test_redact_masks_secret_fields_and_urls_but_not_file_names():
     out = redact({"teacher_options": {"base_url": f"http://u:{SECRET}@h/v1", "api_key": SECRET},
-                  "note": f"Bearer {SECRET}", "n": 3})
+                  "source": "jsonl:/data/sk-learn-examples.jsonl", "n": 3})
     assert SECRET not in json.dumps(out) and out["n"] == 3
+    assert out["source"] == "jsonl:/data/sk-learn-examples.jsonl"
+    assert SECRET not in redact_text(f"401 from server: Bearer {SECRET}")
 
 
 def test_base_url_credentials_reach_no_file_and_no_message(tmp_path):
