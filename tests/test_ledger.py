@@ -78,3 +78,23 @@ def test_not_a_ledger(tmp_path):
         Ledger.open(other)
     with pytest.raises(LedgerError, match="holds no ledger"):
         Ledger.open(tmp_path / "nothing")
+
+
+def test_a_failed_image_write_leaves_no_half_file_and_old_ones_are_swept(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    with Ledger.create(tmp_path / "run") as led:
+        (led.images_dir / "ab.png.999999.tmp").write_bytes(b"half")  # left by a killed writer
+        assert led.sweep_partial_images() == 1 and not list(led.images_dir.iterdir())
+
+        def full(self, data):  # the disk fills up half-way through the file
+            with open(self, "wb") as fh:
+                fh.write(data[:2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(Path, "write_bytes", full)
+        with pytest.raises(OSError):
+            led.put_image("cd.png", b"data")
+        monkeypatch.undo()
+        assert not list(led.images_dir.iterdir())
