@@ -98,3 +98,19 @@ def test_a_failed_image_write_leaves_no_half_file_and_old_ones_are_swept(tmp_pat
             led.put_image("cd.png", b"data")
         monkeypatch.undo()
         assert not list(led.images_dir.iterdir())
+
+
+def test_a_trace_is_written_once_and_a_verdict_counts_only_for_the_text_it_judged(tmp_path):
+    from lbdata.hashing import sha256_text
+
+    with Ledger.create(tmp_path / "run") as led:
+        t = _trace("t:0")
+        assert led.put_trace(t) is True
+        assert led.put_trace(t.model_copy(update={"text": "<think>other</think>"})) is False
+        assert led.get_trace(t.id).text == t.text
+        led.put_verdict(Verdict(trace_id=t.id, accepted=True, config_hash="c"))  # no hash given: the stored text's
+        assert led.get_verdict(t.id, "c").text_sha256 == sha256_text(t.text)
+        assert led.verdict_trace_ids("c") == {t.id} and led.stale_verdicts("c") == 0
+        led.put_verdict(Verdict(trace_id=t.id, accepted=True, config_hash="c", text_sha256=sha256_text("else")))
+        assert led.verdict_trace_ids("c") == set() and led.stale_verdicts("c") == 1
+        assert list(led.iter_verdicts("c", current=True)) == [] and len(list(led.iter_verdicts("c"))) == 1
