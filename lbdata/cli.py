@@ -92,6 +92,14 @@ def generate(
                                         "--no-cache sends it again")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the requests, tokens and USD the run would "
                                           "spend; send nothing")] = False,
+    image_root: Annotated[list[Path] | None, typer.Option(
+        "--image-root", metavar="DIR", help="a folder the source's image paths may point into, besides the source file's or "
+        "dataset's own folder (repeatable)")] = None,
+    max_image_pixels: Annotated[int | None, typer.Option(
+        help="a source image with more pixels is a bad row, checked before decoding (default 8192x8192)",
+        min=1)] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="if another generate is writing to the run, wait for it "
+                                       "instead of exiting")] = False,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
 ) -> None:
@@ -115,7 +123,11 @@ def generate(
             columns[role] = col
     options = {"base_url": base_url, "detail": detail, "temperature": temperature, "max_tokens": max_tokens,
                "min_pixels": min_pixels, "max_pixels": max_pixels, "timeout": timeout}
+    extra: dict[str, object] = {"image_roots": tuple(str(p) for p in image_root or ())}
+    if max_image_pixels is not None:
+        extra["max_image_pixels"] = max_image_pixels
     config = GenerateConfig(
+        **extra,
         source=source,
         teacher=teacher,
         variants=tuple(parse_variants(variant)),
@@ -163,7 +175,7 @@ def generate(
         check_served_model(base_url, model, flag="--teacher openai:NAME", api_key=api_key)
     fresh = not run_dir.exists()
     try:
-        summary = run_generate(config, run_dir, progress=progress, api_key=api_key)
+        summary = run_generate(config, run_dir, progress=progress, api_key=api_key, wait=wait)
     except BaseException:
         if fresh:  # a run that failed before its first trace leaves nothing behind
             discard_new_run(run_dir)
@@ -853,20 +865,71 @@ def train_grpo_command(
     _train("grpo", job, out_of)
 
 
+def _settings_error(exc: BaseException) -> str | None:
+    """One line for a settings model's validation error, naming the flag (``--rpm 0``)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or not exc.errors():
+        return None
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    flag = "--" + field.replace("_", "-") if field else "a setting"
+    return f"{flag}: {first['msg'][:1].lower()}{first['msg'][1:]}; fix the value (see --help)"
+
+
+class _RedactingFilter(logging.Filter):
+    """Log lines may quote URLs (httpx, openai): credentials and query keys in them are masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from lbdata.secrets import redact_text
+
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def _disk_full(exc: BaseException) -> bool:
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactingFilter())
     try:
         app()
     except LbdataError as exc:
         if os.environ.get("LBDATA_DEBUG") == "1":
             raise
-        message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # always one line
+        from lbdata.secrets import redact_text
+
+        message = " ".join(part.strip() for part in redact_text(str(exc)).splitlines() if part.strip())  # one line
         typer.echo(f"error: {message}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("LBDATA_DEBUG") == "1":
+            raise
+        line = _settings_error(exc)
+        if line is not None:
+            typer.echo(f"error: {line}", err=True)
+            sys.exit(2)
+        if not _disk_full(exc):
+            raise
+        where = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
+        typer.echo(f"error: the disk is full{f' (writing {where})' if where else ''}; free some space or write "
+                   "elsewhere (--home, --out), then re-run the same command (finished work is kept)", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)
         sys.exit(130)

@@ -856,6 +856,14 @@ def _identity(generator: Generator, variant: str, params: GenerationParams) -> d
     }
 
 
+def _drop_cut_line(path: Path) -> None:
+    """Cut a last line left without its newline by a crash, so the next append starts on a line of its own."""
+    data = path.read_bytes() if path.exists() else b""
+    if data and not data.endswith(b"\n"):
+        with path.open("rb+") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
     """Rows already answered in ``out`` by an evaluation with the same settings; [] for a new folder."""
     config_path = out / CONFIG_FILE
@@ -927,7 +935,10 @@ def evaluate(
             log.info("resuming %s: %d of %d problems already answered", out, len(done), len(items))
         items = [it for it in items if (it.dataset, it.problem.id) not in done]
         config = {"identity": identity, "params": {"batch_size": batch_size}, "lbdata_version": __version__}
-        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        tmp = out / (CONFIG_FILE + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out / CONFIG_FILE)  # whole or not at all: a kill never leaves half a config
+        _drop_cut_line(out / RESULTS_FILE)
         results_fh = (out / RESULTS_FILE).open("a", encoding="utf-8")
 
     bar = ProgressBar("eval", len(items) + len(rows), enabled=progress, completed=len(rows), unit="responses")

@@ -30,6 +30,7 @@ from typing import Any
 
 from lbdata.corpus import ROW_GROUP_SIZE, SPLITS, data_files, read_manifest, resolve_version
 from lbdata.errors import CorpusError, UsageError
+from lbdata.workspace import staged_dir
 
 FORMATS: tuple[str, ...] = ("trl-sft", "trl-grpo", "llamafactory", "easyr1")
 IMAGE_TOKEN = "<image>"
@@ -204,7 +205,6 @@ def _fail(fmt: str, row: dict[str, Any], problems: list[str]) -> CorpusError:
 def _prepare_out(out: Path) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"export folder {out} is not empty; pass a new --out DIR or remove it")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -226,7 +226,14 @@ def export_corpus(
     if unknown:
         raise UsageError(f"corpus {manifest['name']}@{manifest['version']} has no config {unknown[0]!r}; "
                          f"it has: {', '.join(manifest['configs'])}")
-    out = _prepare_out(Path(out))
+    final = _prepare_out(Path(out))
+    with staged_dir(final) as out:  # written whole into a hidden sibling, then renamed into place
+        result = _export(path, manifest, fmt, selected, out)
+    result.out = final
+    return result
+
+
+def _export(path: Path, manifest: dict[str, Any], fmt: str, selected: list[str], out: Path) -> ExportResult:
     result = ExportResult(format=fmt, out=out)
     parts = [(c, s) for c in selected for s in SPLITS if s in manifest["counts"][c]]
     if fmt == "llamafactory":

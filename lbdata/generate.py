@@ -41,9 +41,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lbdata import __version__
 from lbdata.errors import BudgetExceeded, RequestFailed, UsageError
 from lbdata.hashing import content_hash
+from lbdata.images import DEFAULT_MAX_IMAGE_PIXELS
 from lbdata.ledger import Ledger
 from lbdata.progress import ProgressBar
 from lbdata.records import BadRow, Trace, Usage, Verdict, parse_variant
+from lbdata.secrets import redact
 from lbdata.sources import load_source
 from lbdata.sources.base import Source, SourceRow
 from lbdata.teachers import load_teacher
@@ -55,6 +57,7 @@ from lbdata.teachers.base import (
     TraceRequest,
     TransientError,
 )
+from lbdata.workspace import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,12 @@ class GenerateConfig(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0, description="stop before the run's total spend would exceed this")
     use_cache: bool = Field(default=True, description="answer a request from the run's cache when it was answered before")
     prices: str | None = Field(default=None, description="price table (YAML) merged over lbdata/prices.yaml")
+    image_roots: tuple[str, ...] = Field(
+        default=(), description="more folders a file source's image paths may point into (--image-root)"
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_IMAGE_PIXELS, ge=1, description="a larger source image is a bad row (checked before decoding)"
+    )
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -124,7 +133,7 @@ class GenerateConfig(BaseModel):
 
     # Settings that decide how much, how fast, how dear or where from — not what is generated.
     _HOW = frozenset({"limit", "concurrency", "max_attempts", "retries", "rpm", "tpm", "budget_usd", "use_cache",
-                      "prices"})
+                      "prices", "image_roots", "max_image_pixels"})
     _HOW_TEACHER = frozenset({"base_url", "timeout"})
 
     def identity(self) -> dict[str, Any]:
@@ -659,6 +668,11 @@ def _check(config: GenerateConfig) -> None:
         raise UsageError("--base-traces is for insert mode; add --mode insert")
 
 
+def _source(config: GenerateConfig) -> Source:
+    return load_source(config.source, seed=config.seed, columns=config.columns or None,
+                       image_roots=config.image_roots, max_image_pixels=config.max_image_pixels)
+
+
 def _teacher(config: GenerateConfig, teacher: Teacher | None, api_key: str | None) -> Teacher:
     if teacher is not None:
         return teacher
@@ -680,8 +694,12 @@ def generate(
     teacher: Teacher | None = None,
     progress: bool = False,
     api_key: str | None = None,
+    wait: bool = False,
 ) -> GenerateSummary:
     """Generate traces for ``config`` into ``run_dir`` (created or resumed). Returns a summary.
+
+    One writer per run: another ``generate`` on the same run raises ``RunBusy`` naming it, or with
+    ``wait=True`` this one waits for it to finish.
 
     Raises ``BudgetExceeded`` after a clean stop at the budget, and ``TeacherError`` when the teacher
     cannot be used at all (bad key, unknown model); everything written so far stays in the ledger.
@@ -689,22 +707,27 @@ def generate(
     """
     started = time.perf_counter()
     _check(config)
-    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    source = _source(config)
     _check_scene_source(config)
     teacher = _teacher(config, teacher, api_key)
-    with Ledger.create(run_dir) as ledger:
+    with Ledger.create(run_dir) as ledger, RunLock(ledger.run_dir, wait=wait, on_wait=_tell_waiting):
+        ledger.sweep_partial_images()  # this process holds the run's lock: any other writer is gone
         previous = ledger.read_config()
-        if previous and previous.get("identity") not in (None, config.identity()):
+        if previous and previous.get("identity") not in (None, redact(config.identity())):
             raise UsageError(
                 f"run {ledger.run_dir} was made with other settings; pass a new --run NAME "
                 "or repeat the settings it was made with (see its config.json)"
             )
-        ledger.write_config({"identity": config.identity(), "config": config.model_dump(mode="json"),
-                             "lbdata_version": __version__})
+        ledger.write_config(redact({"identity": config.identity(), "config": config.model_dump(mode="json"),
+                                    "lbdata_version": __version__}))
         engine = _Engine(config, source, ledger, teacher, progress)
         summary = asyncio.run(engine.run())
         summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _tell_waiting(holder: str) -> None:
+    log.warning("waiting for %s, which is writing to this run", holder)
 
 
 # ---------------------------------------------------------------------------- dry run
@@ -746,7 +769,7 @@ def dry_run(
     from lbdata.teachers.openai import MissingApiKey
 
     _check(config)
-    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    source = _source(config)
     _check_scene_source(config)
     try:
         teacher = _teacher(config, teacher, api_key)

@@ -161,6 +161,9 @@ class Verdict(_Record):
     answer: str | None = Field(default=None, description="the extracted final answer, if any")
     scores: dict[str, float] = Field(default_factory=dict)
     config_hash: str = Field(default="", description="hash of the ValidationConfig that produced it")
+    text_sha256: str = Field(
+        default="", description="sha256 of the trace text it judged; a verdict whose text changed is not used"
+    )
 
 
 class BadRow(_Record):

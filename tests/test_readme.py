@@ -103,8 +103,8 @@ def test_readme_has_commands_and_the_skip_list_names_only_readme_commands():
 
 # ---------------------------------------------------------------------------- the working folder
 def _write_inputs(folder: Path) -> None:
-    """The files the README's commands read: data/geo.jsonl, train.parquet, a saved dataset, validate.yaml,
-    chart.png, and rollouts for insert mode."""
+    """The files the README's commands read: data/geo.jsonl and maps.jsonl, train.parquet, a saved dataset,
+    validate.yaml, chart.png, an image folder, and rollouts for insert mode."""
     import datasets
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -118,6 +118,8 @@ def _write_inputs(folder: Path) -> None:
         rows.append({"id": f"g{i}", "images": [f"img/{i}.png"], "problem": f"<image>How many sides? ({color})",
                      "answer": answer})
     (folder / "data" / "geo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (folder / "data" / "maps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]), encoding="utf-8")
+    (folder / "geo-images").mkdir()
     image = {"bytes": png_bytes("red"), "path": None}
     pq.write_table(pa.table({"img": [image] * 3, "q": ["What colour?", "How wide?", "How tall?"],
                              "gt": ["red", "32", "24"]}), folder / "train.parquet")
@@ -163,6 +165,7 @@ def placeholders(folder: Path) -> dict[str, str]:
         "RUN": "synthetic-scene",  # a unique prefix of the run `lbdata generate` made
         "lbdata-work/evals/<name>/results.jsonl": "lbdata-work/evals/rollouts/results.jsonl",
         "look-back@latest": "demo@latest",  # the corpus the README built above
+        "/datasets/geo-images": str(folder / "geo-images"),  # a folder of the reader's machine
     }
     if demo:
         values |= {"demo@<older>": f"demo@{demo[0]}", "mycorpus@3f2a": f"demo@{demo[0][:4]}",

@@ -15,7 +15,9 @@ from typing import Any
 from lbdata.errors import UsageError
 from lbdata.sources.base import Source, SourceRow
 
-KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH", "DIR[@split] (a folder written by Dataset.save_to_disk)")
+_FILE_ONLY = ("image_roots", "max_image_pixels", "max_image_bytes")
+KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH",
+         "DIR[@split] (a folder written by Dataset.save_to_disk)")
 
 
 def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = None, **options: Any) -> Source:
@@ -25,6 +27,8 @@ def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = No
         from lbdata.sources.synthetic import SyntheticSource
 
         families = spec.split(":", 1)[1].split(",") if ":" in spec else None
+        for name in _FILE_ONLY:  # the synthetic source draws its images; it reads no files
+            options.pop(name, None)
         return SyntheticSource(seed=seed, families=families, **options)
     from lbdata.sources.files import split_saved_spec
 

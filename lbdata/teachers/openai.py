@@ -28,17 +28,17 @@ from PIL import Image
 
 from lbdata.errors import RequestFailed, TeacherError, UsageError
 from lbdata.hashing import content_hash
-from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, resize_image
+from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, resize_image, sniff_mime
 from lbdata.prompts import format_instruction, template_hash
 from lbdata.records import TeacherInfo, Usage
 from lbdata.resources import resource_dir
+from lbdata.secrets import redact_text, redact_url
 from lbdata.sources.base import encode_png
 from lbdata.teachers.base import RemoteTeacher, RequestEstimate, TeacherResponse, TraceRequest, TransientError
 
 log = logging.getLogger(__name__)
 
 Detail = Literal["auto", "low", "high"]
-_MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 # Models that take max_completion_tokens and no temperature (OpenAI's reasoning models).
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _RETRYABLE_STATUS = {408, 409, 425, 429}
@@ -135,7 +135,7 @@ class OpenAITeacher(RemoteTeacher):
 
     @property
     def where(self) -> str:
-        return self.base_url or "the OpenAI API"
+        return redact_url(self.base_url) if self.base_url else "the OpenAI API"
 
     # ------------------------------------------------------------------ rendering
     def _template(self, variant: str, mode: str) -> jinja2.Template:
@@ -222,8 +222,9 @@ class OpenAITeacher(RemoteTeacher):
         )
 
     def _image_part(self, data: bytes, ref: Any, size: tuple[int, int]) -> dict[str, Any]:
-        if size == (ref.width, ref.height) and ref.ext in _MIME:
-            payload, mime = data, _MIME[ref.ext]
+        sniffed = sniff_mime(data)  # the bytes say what they are; a file name's extension may lie
+        if size == (ref.width, ref.height) and sniffed is not None:
+            payload, mime = data, sniffed
         else:
             with Image.open(io.BytesIO(data)) as im:
                 payload = encode_png(resize_image(im, self.min_pixels, self.max_pixels))
@@ -255,7 +256,8 @@ class OpenAITeacher(RemoteTeacher):
         return self._client
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+        text = text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
+        return redact_text(text)
 
     async def generate(self, request: TraceRequest) -> TeacherResponse:
         import httpx2
@@ -308,7 +310,7 @@ class OpenAITeacher(RemoteTeacher):
                 f"{self.where} refused access (403: {message}); check that the key may use model {self.model!r}"
             )
         if status == 404:
-            hint = f"`curl {self.base_url}/models` lists the served models" if self.base_url else "check the model name"
+            hint = f"`curl {self.where}/models` lists the served models" if self.base_url else "check the model name"
             return TeacherError(f"unknown model {self.model!r} at {self.where} (404: {message}); {hint}")
         if status in (400, 413, 422) and any(m in message.lower() for m in _CONTEXT_MARKERS):
             return RequestFailed(f"context_too_long: {message}")

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
+from lbdata.hashing import sha256_text
 from lbdata.records import Verdict, parse_variant
 from lbdata.validate.answers import answers_match
 from lbdata.validate.backs import back_reasons
@@ -159,4 +160,5 @@ def validate_trace(
         answer=answer,
         scores=scores,
         config_hash=_config_hash(config),
+        text_sha256=sha256_text(text),
     )

@@ -1,0 +1,173 @@
+"""Outputs appear whole or not at all, and secrets never reach them (what README calls "What lbdata guarantees")."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from test_corpus import make_run
+
+from lbdata import cli
+from lbdata.corpus import BuildConfig, build_corpus
+from lbdata.errors import UsageError
+from lbdata.export import EXPORT_FILE, export_corpus
+from lbdata.hub import check_repo_id, push_corpus
+from lbdata.secrets import redact, redact_text, redact_url
+from lbdata.view import build_run_view
+from lbdata.workspace import make_partial_dir, partial_prefix, staged_dir, sweep_partials
+
+SECRET = "sk-proj-Secret0123456789abcdef"
+
+
+# ---------------------------------------------------------------------------- whole or not at all
+def test_a_failed_write_leaves_nothing_and_an_old_output_stays(tmp_path):
+    final = tmp_path / "out"
+    with pytest.raises(RuntimeError), staged_dir(final) as work:
+        (work / "half").write_text("x")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with staged_dir(final) as work:
+        (work / "v1").write_text("1")
+    with pytest.raises(RuntimeError), staged_dir(final) as work:
+        (work / "v2").write_text("2")
+        raise RuntimeError("killed")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and [p.name for p in final.iterdir()] == ["v1"]
+
+
+def test_leftovers_of_a_dead_process_are_swept_but_not_those_of_a_live_one(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    mine = make_partial_dir(tmp_path / "site")
+    theirs = tmp_path / partial_prefix("site").replace(f"~{os.getpid()}~", f"~{pid}~")
+    theirs = tmp_path / f"{theirs.name}abc"
+    theirs.mkdir()
+    (theirs / "half.js").write_text("x")
+    legacy = tmp_path / f".build-{pid}-x1y2"  # what a build killed before this change left behind
+    legacy.mkdir()
+    assert sorted(sweep_partials(tmp_path)) == sorted([theirs, legacy])
+    assert mine.exists() and not theirs.exists() and not legacy.exists()
+
+
+def test_a_view_that_fails_leaves_nothing_that_blocks_the_next(home, tmp_path, monkeypatch):
+    """A killed or failed view used to leave a half site without its marker, and every later view refused."""
+    run = make_run(tmp_path / "run", 6)
+    out = tmp_path / "site"
+
+    def boom(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m, pytest.raises(OSError):
+        m.setattr("lbdata.view.build.write_plots", boom)
+        build_run_view(run, out)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "~" in p.name]
+    assert build_run_view(run, out).rows > 0 and (out / "index.html").exists()
+
+
+def test_a_source_named_like_mathtext_draws(home, tmp_path):
+    import sqlite3
+
+    run = make_run(tmp_path / "run", 4)
+    con = sqlite3.connect(run / "ledger.sqlite")
+    for pid, js in con.execute("SELECT id, json FROM problems").fetchall():
+        row = json.loads(js)
+        row["source"] = "bad$\\frac{$"
+        con.execute("UPDATE problems SET json=? WHERE id=?", (json.dumps(row), pid))
+    con.commit()
+    con.close()
+    summary = build_run_view(run, tmp_path / "site")
+    assert (tmp_path / "site" / "plots").is_dir() and summary.rows == 8
+
+
+def test_export_that_fails_leaves_no_folder(home, tmp_path, monkeypatch):
+    run = make_run(tmp_path / "run", 8)
+    res = build_corpus([run], "ex", BuildConfig(test_size=0.0), home=home)
+    out = tmp_path / "export"
+
+    def boom(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m, pytest.raises(OSError):
+        m.setattr("lbdata.export._export_parquet", boom)
+        export_corpus(f"ex@{res.version}", "trl-sft", out)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "~" in p.name]
+    done = export_corpus(f"ex@{res.version}", "trl-sft", out)
+    assert done.out == out and (out / EXPORT_FILE).exists()
+
+
+def test_disk_full_is_one_line_exit_2(monkeypatch, capsys):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/corpora/x")
+
+    monkeypatch.setattr("lbdata.corpus.build_corpus", full)
+    monkeypatch.setattr(sys, "argv", ["lbdata", "build", "r", "--name", "x", "--no-progress"])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "disk is full" in err[0] and "/data/corpora/x" in err[0]
+
+
+def test_rpm_zero_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["lbdata", "generate", "--rpm", "0", "--home", str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("error: --rpm: ")
+
+
+# ---------------------------------------------------------------------------- secrets
+@pytest.mark.parametrize(("url", "clean"), [
+    (f"http://user:{SECRET}@127.0.0.1:8000/v1", "http://***@127.0.0.1:8000/v1"),
+    (f"https://{SECRET}@api.example.com/v1", "https://***@api.example.com/v1"),
+    (f"http://h/v1?api-key={SECRET}&api-version=2024-06-01", "http://h/v1?api-key=***&api-version=2024-06-01"),
+    (f"http://h/v1?token={SECRET}", "http://h/v1?token=***"),
+    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+])
+def test_redact_url(url, clean):
+    assert redact_url(url) == clean and SECRET not in redact_text(f"failed at {url}: 500")
+
+
+def test_redact_masks_secret_fields_and_urls_but_not_file_names():
+    out = redact({"teacher_options": {"base_url": f"http://u:{SECRET}@h/v1", "api_key": SECRET},
+                  "source": "jsonl:/data/sk-learn-examples.jsonl", "n": 3})
+    assert SECRET not in json.dumps(out) and out["n"] == 3
+    assert out["source"] == "jsonl:/data/sk-learn-examples.jsonl"
+    assert SECRET not in redact_text(f"401 from server: Bearer {SECRET}")
+
+
+def test_base_url_credentials_reach_no_file_and_no_message(tmp_path):
+    home = tmp_path / "home"
+    url = f"http://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}"  # nothing listens on port 9
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LBDATA_LOG_LEVEL": "INFO"}
+    proc = subprocess.run([sys.executable, "-m", "lbdata.cli", "generate", "--teacher", "openai:m", "--base-url", url,
+                           "--limit", "2", "--retries", "0", "--run", "s", "--no-progress", "--home", str(home)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    run = home / "runs" / "s"
+    assert "***@127.0.0.1:9" in (run / "config.json").read_text()
+    for path in run.rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            assert SECRET.encode() not in path.read_bytes(), path
+    build = build_run_view(run, tmp_path / "site")
+    for path in build.out_dir.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("repo", ["../x", "org/../x", "org/x..y", "org/-x", "org/x.git", "org/a b", "o/" + "a" * 97])
+def test_repo_is_checked_like_the_hub(repo):
+    with pytest.raises(UsageError, match="--repo"):
+        check_repo_id(repo)
+
+
+def test_push_dry_run_refuses_a_bad_repo_before_staging(home, tmp_path):
+    run = make_run(tmp_path / "run", 6)
+    build_corpus([run], "hubby", BuildConfig(test_size=0.0), home=home)
+    with pytest.raises(UsageError, match="not a valid Hub dataset id"):
+        push_corpus("hubby", "../x", dry_run=True)
+    assert not (home / "staging").exists()
+    assert check_repo_id("org/hubby") == "org/hubby"
