@@ -52,28 +52,25 @@ def serve_model(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8
 
 
 def served_model_names(base_url: str, *, api_key: str | None = None, timeout_s: float = 10.0) -> list[str] | None:
-    """The model names ``GET {base_url}/models`` lists, or None when the server does not say (no such
-    route, a key it refuses, a body that is not the OpenAI list). An unreachable server is a ``UsageError``."""
+    """The model names ``GET {base_url}/models`` lists, or None when the server does not say: no such route,
+    a key it refuses, a body that is not the OpenAI list, or no answer at all (the caller's requests then meet
+    the server's state and report it their own way). Credentials in the URL are not sent to this route."""
     import json
     import os
     import urllib.error
     import urllib.request
+    from urllib.parse import urlsplit, urlunsplit
 
-    url = base_url.rstrip("/") + "/models"
+    parts = urlsplit(base_url.rstrip("/") + "/models")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    url = urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
     key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             body = json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError:
-        return None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UsageError(
-            f"cannot reach the server at {base_url} ({reason}); start it (`lbdata serve DIR`, `vllm serve MODEL`) "
-            "or fix --base-url"
-        ) from None
-    except (ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError):  # HTTPError and URLError are OSErrors
         return None
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
