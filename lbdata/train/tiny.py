@@ -2,9 +2,17 @@
 
 ``build_tiny_model(out_dir)`` writes a directory that loads like a real checkpoint::
 
-    import lbdata.train.processor  # registers the image-only processor
+    import lbdata.train.processor  # without torchvision: the image-only processor for qwen2_5_vl
     processor = AutoProcessor.from_pretrained(out_dir)
     model = AutoModelForImageTextToText.from_pretrained(out_dir)
+
+Its files name stock classes only, in spellings transformers 4.5x and 5.x both read: tokenizer
+``PreTrainedTokenizerFast`` (``tokenizer.json`` as is), image processor ``Qwen2VLImageProcessor``
+(``preprocessor_config.json`` for 4.x, ``processor_config.json`` for 5.x), no ``processor_class`` (the
+processor follows from the model type, ``Qwen2_5_VLProcessor``), and the rotary settings under both
+names (``rope_parameters`` for 5.x, ``rope_theta``/``rope_scaling`` for 4.x). Where torchvision is
+installed (LLaMA-Factory's, EasyR1's and verl's environments) stock transformers loads it without
+lbdata; where it is not, ``lbdata.train.processor`` supplies the image-only processor.
 
 It is a real ``Qwen2_5_VLForConditionalGeneration`` (window-attention vision tower, patch merger,
 M-RoPE text model), only small: a few million parameters, so teachers, training and evaluation can be
@@ -434,10 +442,54 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
     )
     processor.save_pretrained(out)
 
+    use_stock_names(out, spec)
+
     marker = {"builder": "lbdata.train.tiny.build_tiny_model", "seed": seed, "config": asdict(spec)}
     (out / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log.info("wrote a tiny Qwen2.5-VL (%d parameters) to %s", model.num_parameters(), out)
     return out
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    edit(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def use_stock_names(out: Path, spec: TinyModelConfig) -> None:
+    """Rewrite the saved configs so every file names stock classes that transformers 4.5x and 5.x read."""
+    image_token, video_token = "<|image_pad|>", "<|video_pad|>"
+
+    def tokenizer(cfg: dict) -> None:
+        cfg["tokenizer_class"] = "PreTrainedTokenizerFast"  # loads tokenizer.json as is, in 4.x and 5.x
+        cfg.pop("processor_class", None)
+        cfg.pop("backend", None)
+        cfg["extra_special_tokens"] = {"image_token": image_token, "video_token": video_token}
+        cfg["image_token"], cfg["video_token"] = image_token, video_token
+
+    image_processor: dict = {}
+
+    def processor(cfg: dict) -> None:
+        cfg.pop("processor_class", None)
+        ip = cfg.setdefault("image_processor", {})
+        ip["image_processor_type"] = "Qwen2VLImageProcessor"
+        ip["min_pixels"], ip["max_pixels"] = spec.min_pixels, spec.max_pixels  # the 4.x spelling of size
+        image_processor.update(ip)
+
+    def preprocessor(cfg: dict) -> None:
+        cfg.clear()
+        cfg.update(image_processor)
+
+    def model(cfg: dict) -> None:
+        text = cfg["text_config"]
+        rope = text.get("rope_parameters") or {}
+        text["rope_theta"] = rope.get("rope_theta", 1000000.0)
+        text["rope_scaling"] = {"type": "mrope", "mrope_section": list(spec.mrope_section)}
+
+    _edit_json(out / "tokenizer_config.json", tokenizer)
+    _edit_json(out / "processor_config.json", processor)
+    _edit_json(out / "preprocessor_config.json", preprocessor)
+    _edit_json(out / "config.json", model)
 
 
 def parameter_count(model_dir: str | Path) -> int:
