@@ -309,3 +309,26 @@ def test_parquet_metadata_is_in_the_spelling_datasets_3_reads(corpus, tmp_path):
         assert load_parquet(path).features == _features(fmt)
     assert legacy_feature_dict(datasets.List({"a": datasets.Value("int32")})) == [{"a": {"dtype": "int32",
                                                                                            "_type": "Value"}}]
+
+
+@pytest.mark.slow
+def test_the_consumers_read_every_export_with_their_own_code():
+    """benchmarks/consumers.py with the venvs already built (building them downloads about 2 GB)."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "consumers.py"
+    spec = importlib.util.spec_from_file_location("consumers", script)
+    consumers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(consumers)
+    ready = [name for name in consumers.VENVS if consumers.venv_ready(name)]
+    if not ready:
+        pytest.skip(f"no consumer venv under {consumers.venv_root()} (LBDATA_CONSUMER_VENVS); build them once with "
+                    "`python benchmarks/consumers.py --build-venvs`")
+    done = subprocess.run([sys.executable, str(script), "--no-build", "--only", ",".join([*ready, "trl"]),
+                           "--limit", "8"], capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    table = done.stdout.split("consumer       format", 1)[1]
+    assert "FAIL" not in table and table.count(" pass ") >= 3
