@@ -59,6 +59,11 @@ VENVS: dict[str, dict[str, object]] = {
         "deps": ["verl==0.9.1", "transformers==5.10.4", "datasets==4.0.0"],
         "no_deps": [],
     },
+    "transformers-4.49": {
+        # the oldest transformers with Qwen2.5-VL: does the tiny model's folder load there too?
+        "deps": ["transformers==4.49.0", "pillow", "numpy<2.3"],
+        "no_deps": [],
+    },
 }
 
 
@@ -187,6 +192,47 @@ def load_processor(model_dir, tokenizer=None):
 
 def exported_rows(export_dir, config, split):
     return json.loads((Path(export_dir) / "lbdata_export.json").read_text())["rows"][config][split]
+"""
+
+# One image and one conversation, made the same way here and in every child.
+_PROBE = r"""
+def probe_image():
+    import numpy as np
+    from PIL import Image
+    return Image.fromarray((np.arange(64 * 96 * 3).reshape(64, 96, 3) * 7 % 256).astype("uint8"))
+
+
+PROBE = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Find x. <back> </back>"}]}]
+"""
+_COMMON += _PROBE
+
+# The tiny model's folder in the consumer's transformers: same chat text, same token ids (image tokens
+# expanded), same image grid and the same logits as lbdata computes with its own transformers.
+_TINY = r"""
+def tiny_model():
+    import torch
+    import transformers
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
+
+    ref = ARGS["tiny"]
+    tokenizer = AutoTokenizer.from_pretrained(ARGS["model"])
+    processor, how = load_processor(ARGS["model"], tokenizer)
+    text = processor.apply_chat_template(PROBE, add_generation_prompt=True, tokenize=False)
+    assert text == ref["chat"], f"chat template renders {text!r}"
+    inputs = processor(text=[text], images=[probe_image()], return_tensors="pt")
+    assert inputs["input_ids"][0].tolist() == ref["ids"], "token ids differ"
+    assert inputs["image_grid_thw"].tolist() == ref["grid"], "image grid differs"
+    model = AutoModelForImageTextToText.from_pretrained(ARGS["model"]).eval()
+    with torch.no_grad():
+        logits = model(**inputs).logits[0, -1, :16].tolist()
+    diff = max(abs(a - b) for a, b in zip(logits, ref["logits"]))
+    assert diff < 1e-4, f"logits differ by {diff:.2e} (weights not loaded as saved?)"
+    return (f"{type(tokenizer).__name__}, {type(processor.image_processor).__name__}, {len(ref['ids'])} ids, "
+            f"logits equal (max diff {diff:.0e}); {how}")
+
+
+import transformers as _tf
+record(f"transformers-{_tf.__version__}", "tiny model", tiny_model)
 """
 
 _LLAMAFACTORY = r"""
@@ -382,6 +428,25 @@ def build_exports(work: Path, env: dict[str, str], limit: int) -> tuple[Path, di
     return model, exports
 
 
+def tiny_reference(model_dir: Path) -> dict:
+    """What lbdata's own transformers makes of the tiny model: chat text, ids, image grid, logits."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from lbdata.train.processor import load_processor
+
+    scope: dict = {}
+    exec(_PROBE, scope)  # noqa: S102 - probe_image and PROBE, exactly as the children define them
+    processor = load_processor(model_dir)
+    text = processor.apply_chat_template(scope["PROBE"], add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text], images=[scope["probe_image"]()], return_tensors="pt")
+    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        logits = model(**inputs).logits[0, -1, :16].tolist()
+    return {"chat": text, "ids": inputs["input_ids"][0].tolist(), "grid": inputs["image_grid_thw"].tolist(),
+            "logits": logits}
+
+
 def run_child(python: Path | str, code: str, args: dict, log: Path, timeout: int, env: dict[str, str]) -> list[dict]:
     script = Path(args["tmp"]) / f"check-{log.stem}.py"
     script.write_text(_COMMON + code)
@@ -401,16 +466,17 @@ def run_child(python: Path | str, code: str, args: dict, log: Path, timeout: int
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", default="llamafactory,verl,trl", help="comma-separated: llamafactory, verl, trl")
+    ap.add_argument("--only", default="llamafactory,verl,transformers-4.49,trl",
+                    help="comma-separated: llamafactory, verl, transformers-4.49, trl")
     ap.add_argument("--no-build", action="store_true", help="skip a consumer whose venv is missing")
     ap.add_argument("--limit", type=int, default=12, help="synthetic problems in the corpus")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (logs, exports)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per consumer")
     opts = ap.parse_args()
     only = [x.strip() for x in opts.only.split(",") if x.strip()]
-    unknown = set(only) - {"llamafactory", "verl", "trl"}
+    unknown = set(only) - {*VENVS, "trl"}
     if unknown:
-        print(f"unknown consumer {sorted(unknown)[0]!r}; use llamafactory, verl, trl", file=sys.stderr)
+        print(f"unknown consumer {sorted(unknown)[0]!r}; use {', '.join([*VENVS, 'trl'])}", file=sys.stderr)
         return 2
     work = opts.keep or Path(tempfile.mkdtemp(prefix="lbdata-consumers-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -420,10 +486,11 @@ def main() -> int:
     child_env = {k: v for k, v in env.items() if k != "PYTHONPATH"} | {"HF_DATASETS_CACHE": str(work / "hf-cache")}
     t0 = time.time()
     model, exports = build_exports(work, env, opts.limit)
-    args = {"model": str(model), "exports": exports, "tmp": str(work)}
+    args = {"model": str(model), "exports": exports, "tmp": str(work), "tiny": tiny_reference(model)}
     print(f"corpus, tiny model and {len(exports)} exports in {time.time() - t0:.0f} s under {work}", flush=True)
     rows: list[dict] = []
-    for name, code in (("llamafactory", _LLAMAFACTORY), ("verl", _VERL)):
+    for name, code in (("llamafactory", _TINY + _LLAMAFACTORY), ("verl", _TINY + _VERL),
+                       ("transformers-4.49", _TINY + "finish()\n")):
         if name not in only:
             continue
         t = time.time()
