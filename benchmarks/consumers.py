@@ -514,11 +514,11 @@ def main() -> int:
 def print_table(rows: list[dict]) -> None:
     versions = {name: _spec(name)["deps"] for name in VENVS}
     print()
-    print(f"{'consumer':<14} {'format':<13} {'result':<6} detail")
+    print(f"{'consumer':<20} {'format':<13} {'result':<6} detail")
     print("-" * 110)
     for r in rows:
         result = "skip" if r["ok"] is None else ("pass" if r["ok"] else "FAIL")
-        print(f"{r['consumer']:<14} {r['format']:<13} {result:<6} {r['detail']}")
+        print(f"{r['consumer']:<20} {r['format']:<13} {result:<6} {r['detail']}")
     print()
     for name, deps in versions.items():
         print(f"{name} venv: {TORCH} (CPU, no torchvision), " + ", ".join(d for d in deps if "==" in d))

@@ -135,8 +135,8 @@ def test_model_is_small_and_ids_match_the_tokenizer(tiny_model_dir):
     assert config["video_token_id"] == ids["<|video_pad|>"]
     assert config["vision_start_token_id"] == ids["<|vision_start|>"]
     assert config["vision_end_token_id"] == ids["<|vision_end|>"]
-    assert config["text_config"]["eos_token_id"] == ids["<|im_end|>"]
-    assert 1000 <= config["text_config"]["vocab_size"] <= 8192
+    assert config["eos_token_id"] == ids["<|im_end|>"]
+    assert 1000 <= config["vocab_size"] <= 8192
     assert 300_000 < parameter_count(tiny_model_dir) < 5_000_000
 
 
@@ -187,17 +187,31 @@ def test_saved_files_name_stock_classes_in_spellings_transformers_4_and_5_read(t
     tokenizer = json.loads(texts["tokenizer_config.json"])
     assert tokenizer["tokenizer_class"] == "PreTrainedTokenizerFast"  # tokenizer.json as is, 4.x and 5.x
     assert tokenizer["extra_special_tokens"] == {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
+    assert tokenizer["model_input_names"] == ["input_ids", "attention_mask"]  # Qwen's models take no token_type_ids
     assert not any("processor_class" in json.loads(t) for t in texts.values())  # follows from qwen2_5_vl
     nested = json.loads(texts["processor_config.json"])["image_processor"]
     flat = json.loads(texts["preprocessor_config.json"])  # what transformers 4.x reads
     assert nested == flat and flat["image_processor_type"] == "Qwen2VLImageProcessor"
     assert (flat["min_pixels"], flat["max_pixels"]) == (flat["size"]["shortest_edge"], flat["size"]["longest_edge"])
-    config = json.loads(texts["config.json"])
-    assert config["model_type"] == "qwen2_5_vl"
-    text = config["text_config"]
-    assert text["rope_scaling"]["mrope_section"] == text["rope_parameters"]["mrope_section"]
-    assert text["rope_scaling"]["mrope_section"] == TinyModelConfig().mrope_section
-    assert text["rope_theta"] == text["rope_parameters"]["rope_theta"]
+    config = json.loads(texts["config.json"])  # Qwen's checkpoint layout: text settings at the top level
+    assert config["model_type"] == "qwen2_5_vl" and "text_config" not in config and "vision_config" in config
+    assert config["hidden_size"] == TinyModelConfig().hidden_size
+    assert config["rope_scaling"]["mrope_section"] == config["rope_parameters"]["mrope_section"]
+    assert config["rope_scaling"]["mrope_section"] == TinyModelConfig().mrope_section
+    assert config["rope_theta"] == config["rope_parameters"]["rope_theta"]
+
+
+def test_config_layout_loads_the_same_model_in_this_transformers(tiny_model_dir):
+    from transformers import AutoConfig
+
+    from lbdata.train.tiny import TinyModelConfig
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    spec = TinyModelConfig()
+    assert config.text_config.hidden_size == spec.hidden_size
+    assert config.text_config.num_hidden_layers == spec.num_hidden_layers
+    assert config.text_config.rope_parameters["mrope_section"] == spec.mrope_section
+    assert config.tie_word_embeddings and config.vision_config.depth == spec.vision_depth
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@
 Its files name stock classes only, in spellings transformers 4.5x and 5.x both read: tokenizer
 ``PreTrainedTokenizerFast`` (``tokenizer.json`` as is), image processor ``Qwen2VLImageProcessor``
 (``preprocessor_config.json`` for 4.x, ``processor_config.json`` for 5.x), no ``processor_class`` (the
-processor follows from the model type, ``Qwen2_5_VLProcessor``), and the rotary settings under both
-names (``rope_parameters`` for 5.x, ``rope_theta``/``rope_scaling`` for 4.x). Where torchvision is
+processor follows from the model type, ``Qwen2_5_VLProcessor``), and ``config.json`` in the layout of
+Qwen's own checkpoints (text settings at the top level, rotary settings as ``rope_parameters`` for 5.x
+and ``rope_theta``/``rope_scaling`` for 4.x). Where torchvision is
 installed (LLaMA-Factory's, EasyR1's and verl's environments) stock transformers loads it without
 lbdata; where it is not, ``lbdata.train.processor`` supplies the image-only processor.
 
@@ -466,6 +467,7 @@ def use_stock_names(out: Path, spec: TinyModelConfig) -> None:
         cfg.pop("backend", None)
         cfg["extra_special_tokens"] = {"image_token": image_token, "video_token": video_token}
         cfg["image_token"], cfg["video_token"] = image_token, video_token
+        cfg["model_input_names"] = ["input_ids", "attention_mask"]  # 4.x's generic class adds token_type_ids
 
     image_processor: dict = {}
 
@@ -481,10 +483,16 @@ def use_stock_names(out: Path, spec: TinyModelConfig) -> None:
         cfg.update(image_processor)
 
     def model(cfg: dict) -> None:
-        text = cfg["text_config"]
-        rope = text.get("rope_parameters") or {}
-        text["rope_theta"] = rope.get("rope_theta", 1000000.0)
-        text["rope_scaling"] = {"type": "mrope", "mrope_section": list(spec.mrope_section)}
+        # The layout of Qwen's own checkpoints: text settings at the top level (4.49 has no text_config;
+        # 4.5x and 5.x build their text_config from them), vision_config nested.
+        text = cfg.pop("text_config")
+        text.pop("model_type", None)
+        for key, value in text.items():
+            cfg.setdefault(key, value)
+        rope = cfg.get("rope_parameters") or {}
+        cfg["rope_theta"] = rope.get("rope_theta", 1000000.0)
+        cfg["rope_scaling"] = {"type": "mrope", "mrope_section": list(spec.mrope_section)}
+        cfg["torch_dtype"] = cfg.get("dtype", "float32")
 
     _edit_json(out / "tokenizer_config.json", tokenizer)
     _edit_json(out / "processor_config.json", processor)
