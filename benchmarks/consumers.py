@@ -6,15 +6,17 @@ environment with its own pinned versions (torch pinned to 2.13.0, CPU; no torchv
 
 - ``llamafactory`` (LLaMA-Factory 0.9.5, transformers 4.57, datasets 3.6): ``get_dataset`` with the
   export's ``dataset_info.json`` and the tiny model's tokenizer and processor, i.e. the whole
-  preprocessing of ``llamafactory-cli train`` (template, <image> expansion, label masking), then a
-  look at the first example's tokens;
+  preprocessing of ``llamafactory-cli train`` (template, <image> expansion, label masking), checked
+  example by example; then ``run_exp`` (what ``llamafactory-cli train`` calls) for two SFT steps;
 - ``verl`` (verl 0.9.1, transformers 5.x): ``RLHFDataset`` over the ``verl`` export, one item read
   (chat template applied, images decoded, ``<image>`` turned into image tokens);
 - ``easyr1``: EasyR1 is not on PyPI; its loader's rules (split ``problem`` on ``<image>``, one image
   per slot, ``answer`` as ground truth) are checked with datasets 3.6 in the LLaMA-Factory venv;
 - ``datasets-3.6``: every Parquet export loaded with ``datasets.load_dataset("parquet")`` of
   datasets 3.6 (the floor in pyproject) and its images decoded;
-- ``trl`` (this environment): ``SFTTrainer`` and ``GRPOTrainer`` run two steps on the tiny model.
+- ``trl`` (this environment): ``SFTTrainer`` and ``GRPOTrainer`` run two steps on the tiny model;
+- ``tiny model`` in transformers 4.49, 4.57 and 5.10: the folder's chat text, token ids, image grid
+  and logits equal what lbdata's own transformers computes.
 
 Virtual environments live under ``$LBDATA_CONSUMER_VENVS`` (default ``/work/venvs``), one per
 consumer, and are built once: a ``lbdata-consumer.json`` marker with the pinned requirements makes
@@ -282,6 +284,40 @@ def llamafactory():
     return f"get_dataset: {len(dataset)} examples, {n_pad} image tokens in the first, labels = answer; {how}"
 
 
+def llamafactory_train():
+    # `llamafactory-cli train` in-process: run_exp with the dict a YAML file would hold, two steps on CPU.
+    import llamafactory.train.sft.workflow as workflow
+    from llamafactory.model.patcher import patch_processor
+    from llamafactory.train.tuner import run_exp
+
+    how = "stock AutoProcessor"
+    stock_load = workflow.load_tokenizer
+
+    def load_tokenizer(model_args):  # without torchvision LLaMA-Factory finds no processor
+        nonlocal how
+        module = stock_load(model_args)
+        if module["processor"] is None:
+            module["processor"], how = load_processor(ARGS["model"], module["tokenizer"])
+            patch_processor(module["processor"], module["tokenizer"], model_args)
+        return module
+
+    workflow.load_tokenizer = load_tokenizer
+    export = Path(ARGS["exports"]["llamafactory"])
+    name = next(k for k in json.loads((export / "dataset_info.json").read_text()) if k.endswith("_semantic_back_train"))
+    out = Path(ARGS["tmp"]) / "lf-train"
+    run_exp(dict(stage="sft", do_train=True, model_name_or_path=ARGS["model"], dataset=name, dataset_dir=str(export),
+                 template="qwen2_vl", finetuning_type="full", output_dir=str(out), overwrite_output_dir=True,
+                 cutoff_len=8192, overwrite_cache=True, report_to="none", per_device_train_batch_size=2,
+                 max_steps=2, learning_rate=1e-4, logging_steps=1, bf16=False, save_strategy="no",
+                 image_max_pixels=50176, image_min_pixels=3136, disable_gradient_checkpointing=True,
+                 freeze_vision_tower=True, plot_loss=False, dataloader_num_workers=0))
+    state = json.loads((out / "trainer_state.json").read_text())
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert state["global_step"] == 2 and losses, state
+    assert (out / "model.safetensors").is_file(), "no model written"
+    return f"run_exp (llamafactory-cli train): 2 steps, losses {', '.join(f'{x:.3f}' for x in losses)}; {how}"
+
+
 def datasets_loads(fmt):
     import datasets
     from PIL import Image
@@ -301,6 +337,7 @@ def datasets_loads(fmt):
 
 
 record("llamafactory", "llamafactory", llamafactory)
+record("llamafactory", "llamafactory", llamafactory_train)
 for fmt in ("trl-sft", "trl-grpo", "easyr1", "verl"):
     record("datasets-3.6" if fmt != "easyr1" else "easyr1-loader", fmt, datasets_loads(fmt))
 finish()
