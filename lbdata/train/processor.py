@@ -23,6 +23,7 @@ processor in ``AutoProcessor`` (the stock one could not load there anyway). This
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
@@ -74,6 +75,12 @@ class LbdataQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
         self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save, then name stock classes only (see ``write_stock_names``), so the folder loads anywhere."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        write_stock_names(Path(save_directory))
+        return result
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """Load as ``ProcessorMixin`` does, with lbdata's image processor whatever type the folder names."""
@@ -83,6 +90,50 @@ class LbdataQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
             config.pop("image_processor_type", None)
             processor.image_processor = LbdataQwen2VLImageProcessor.from_dict(config)
         return processor
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    edit(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_stock_names(folder: Path) -> None:
+    """Rewrite a saved processor's files to stock names that transformers 4.5x and 5.x both read.
+
+    Tokenizer ``PreTrainedTokenizerFast`` (``tokenizer.json`` as is; 5.x's ``Qwen2Tokenizer`` would
+    rebuild the pre-tokenizer), image processor ``Qwen2VLImageProcessor`` in ``processor_config.json``
+    (5.x) and ``preprocessor_config.json`` (4.x, with ``min_pixels``/``max_pixels``), and no
+    ``processor_class``: the processor follows from the model type (``Qwen2_5_VLProcessor``).
+    """
+    image_token, video_token = "<|image_pad|>", "<|video_pad|>"
+
+    def tokenizer(cfg: dict) -> None:
+        cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
+        cfg.pop("processor_class", None)
+        cfg.pop("backend", None)
+        cfg["extra_special_tokens"] = {"image_token": image_token, "video_token": video_token}
+        cfg["image_token"], cfg["video_token"] = image_token, video_token
+        cfg["model_input_names"] = ["input_ids", "attention_mask"]  # 4.x's generic class adds token_type_ids
+
+    image_processor: dict = {}
+
+    def processor(cfg: dict) -> None:
+        cfg.pop("processor_class", None)
+        ip = cfg.setdefault("image_processor", {})
+        ip["image_processor_type"] = "Qwen2VLImageProcessor"
+        size = ip.get("size") or {}
+        if size.get("shortest_edge") and size.get("longest_edge"):  # the 4.x spelling of size
+            ip["min_pixels"], ip["max_pixels"] = size["shortest_edge"], size["longest_edge"]
+        image_processor.update(ip)
+
+    def preprocessor(cfg: dict) -> None:
+        cfg.clear()
+        cfg.update(image_processor)
+
+    _edit_json(folder / "tokenizer_config.json", tokenizer)
+    _edit_json(folder / "processor_config.json", processor)
+    _edit_json(folder / "preprocessor_config.json", preprocessor)
 
 
 class _RegistrationKey(PretrainedConfig):

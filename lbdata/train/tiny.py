@@ -451,53 +451,24 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
     return out
 
 
-def _edit_json(path: Path, edit) -> None:
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    edit(data)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def use_stock_names(out: Path, spec: TinyModelConfig) -> None:
-    """Rewrite the saved configs so every file names stock classes that transformers 4.5x and 5.x read."""
-    image_token, video_token = "<|image_pad|>", "<|video_pad|>"
+    """Rewrite ``config.json`` into the layout of Qwen's own checkpoints, which 4.49 to 5.x all read.
 
-    def tokenizer(cfg: dict) -> None:
-        cfg["tokenizer_class"] = "PreTrainedTokenizerFast"  # loads tokenizer.json as is, in 4.x and 5.x
-        cfg.pop("processor_class", None)
-        cfg.pop("backend", None)
-        cfg["extra_special_tokens"] = {"image_token": image_token, "video_token": video_token}
-        cfg["image_token"], cfg["video_token"] = image_token, video_token
-        cfg["model_input_names"] = ["input_ids", "attention_mask"]  # 4.x's generic class adds token_type_ids
-
-    image_processor: dict = {}
-
-    def processor(cfg: dict) -> None:
-        cfg.pop("processor_class", None)
-        ip = cfg.setdefault("image_processor", {})
-        ip["image_processor_type"] = "Qwen2VLImageProcessor"
-        ip["min_pixels"], ip["max_pixels"] = spec.min_pixels, spec.max_pixels  # the 4.x spelling of size
-        image_processor.update(ip)
-
-    def preprocessor(cfg: dict) -> None:
-        cfg.clear()
-        cfg.update(image_processor)
-
-    def model(cfg: dict) -> None:
-        # The layout of Qwen's own checkpoints: text settings at the top level (4.49 has no text_config;
-        # 4.5x and 5.x build their text_config from them), vision_config nested.
-        text = cfg.pop("text_config")
-        text.pop("model_type", None)
-        for key, value in text.items():
-            cfg.setdefault(key, value)
-        rope = cfg.get("rope_parameters") or {}
-        cfg["rope_theta"] = rope.get("rope_theta", 1000000.0)
-        cfg["rope_scaling"] = {"type": "mrope", "mrope_section": list(spec.mrope_section)}
-        cfg["torch_dtype"] = cfg.get("dtype", "float32")
-
-    _edit_json(out / "tokenizer_config.json", tokenizer)
-    _edit_json(out / "processor_config.json", processor)
-    _edit_json(out / "preprocessor_config.json", preprocessor)
-    _edit_json(out / "config.json", model)
+    Text settings go to the top level (4.49 has no ``text_config``; 4.5x and 5.x build their text config
+    from them), ``vision_config`` stays nested, and the rotary settings are written in both spellings.
+    The processor's files already name stock classes (``LbdataQwen2_5_VLProcessor.save_pretrained``).
+    """
+    path = out / "config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    text = cfg.pop("text_config")
+    text.pop("model_type", None)
+    for key, value in text.items():
+        cfg.setdefault(key, value)
+    rope = cfg.get("rope_parameters") or {}
+    cfg["rope_theta"] = rope.get("rope_theta", 1000000.0)
+    cfg["rope_scaling"] = {"type": "mrope", "mrope_section": list(spec.mrope_section)}
+    cfg["torch_dtype"] = cfg.get("dtype", "float32")
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def parameter_count(model_dir: str | Path) -> int:
