@@ -153,8 +153,8 @@ def check_grpo_row(row: dict[str, Any]) -> list[str]:
 
 def _reward_column_problems(row: dict[str, Any]) -> list[str]:
     problems = []
-    if not row.get("question"):
-        problems.append("question is empty (the format reward compares the trace with it)")
+    if not isinstance(row.get("question"), str):
+        problems.append("question must be the question text (the format reward compares the trace with it)")
     if row.get("variant") not in ("semantic_back", "solution_back"):
         problems.append(f"variant {row.get('variant')!r} is not a back variant the format reward knows")
     if not isinstance(row.get("choices"), list):

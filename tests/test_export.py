@@ -313,7 +313,7 @@ def test_parquet_metadata_is_in_the_spelling_datasets_3_reads(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_the_consumers_read_every_export_with_their_own_code():
-    """benchmarks/consumers.py with the venvs already built (building them downloads about 2 GB)."""
+    """benchmarks/consumers.py with the venvs already built (building them takes about 5 GB and minutes)."""
     import importlib.util
     import subprocess
     import sys
