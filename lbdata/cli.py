@@ -632,7 +632,7 @@ def diff(
 @app.command()
 def export(
     corpus: CorpusArg,
-    fmt: Annotated[str, typer.Option("--format", help="trl-sft | trl-grpo | llamafactory | easyr1")],
+    fmt: Annotated[str, typer.Option("--format", help="trl-sft | trl-grpo | llamafactory | easyr1 | verl")],
     out: Annotated[Path, typer.Option(help="an empty or new folder to write")],
     config: Annotated[str | None, typer.Option(help="only these configs (comma-separated; default: all)")] = None,
     home: HomeOpt = None,
