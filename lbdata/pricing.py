@@ -4,7 +4,9 @@ each model bills images.
 ``load_prices(path)`` reads the built-in table and merges ``path`` over it; ``PriceTable.lookup(model)``
 finds a model by exact name or longest prefix; ``image_tokens`` counts an image as the model bills it
 (GPT-4o: 85 + 170 per 512-px tile at high detail after its scaling, 85 at low); ``ModelPrice.cost``
-turns token counts into USD.
+turns token counts into USD: prompt tokens the provider served from its prompt cache at the model's
+``cached_input`` rate, and everything at the ``batch`` multiplier when the request went through the
+Batch API.
 """
 
 from __future__ import annotations
@@ -43,10 +45,21 @@ class ModelPrice(BaseModel):
 
     input: float = Field(ge=0, description="USD per 1M prompt tokens (images included)")
     output: float = Field(ge=0, description="USD per 1M completion tokens")
+    cached_input: float | None = Field(
+        default=None, ge=0, description="USD per 1M prompt tokens served from the provider's prompt cache "
+        "(default: the input price, i.e. no discount)"
+    )
+    batch: float = Field(default=1.0, gt=0, le=1, description="price multiplier for requests sent through the "
+                         "Batch API (0.5: half price; 1: the model has no batch discount)")
     image: ImageBilling = Field(default_factory=ImageBilling, description="how images become tokens")
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+    def cost(self, prompt_tokens: int, completion_tokens: int, *, cached_tokens: int = 0, batch: bool = False) -> float:
+        """USD of one request: ``cached_tokens`` of the ``prompt_tokens`` at the cached rate; the whole at the
+        batch multiplier when ``batch``."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        usd = ((prompt_tokens - cached) * self.input + cached * cached_rate + completion_tokens * self.output) / 1e6
+        return usd * self.batch if batch else usd
 
 
 class PriceTable(BaseModel):

@@ -212,6 +212,6 @@ def test_big_images_are_prepared_off_the_event_loop(server, monkeypatch):
     _send(_teacher(server, max_pixels=448 * 448), request)
     (image,) = server.log[0].images
     assert (image["width"], image["height"]) == fit_pixels(900, 700, 56 * 56, 448 * 448)
-    assert threaded.count("messages") == 1
+    assert threaded.count("chat_body") == 1
     _send(_teacher(server), _request())  # a small image stays on the loop
-    assert threaded.count("messages") == 1
+    assert threaded.count("chat_body") == 1
