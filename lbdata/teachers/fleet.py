@@ -15,6 +15,7 @@ The fleet knows nothing of HTTP: the teacher sends, and tells the fleet which ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -100,10 +101,8 @@ class Fleet:
             if self._freed is None:
                 self._freed = asyncio.Event()
             waking = [e.cool_until - now for e in self.endpoints if e.cooling(now)]
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._freed.wait(), min(waking) if waking else None)
-            except TimeoutError:
-                pass
 
     def index(self, ep: Endpoint) -> int:
         return self.endpoints.index(ep)
