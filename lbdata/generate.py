@@ -882,6 +882,17 @@ class DryRunEstimate:
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
     max_attempts: int = 1
+    batch: bool = False
+    batches: int = 0  # batch input files the requests fill (--batch)
+    batch_bytes: int = 0  # their size, images encoded
+    acceptance: float | None = None  # the run's share of accepted traces so far (None before any verdict)
+
+    @property
+    def usd_per_1k_accepted(self) -> float | None:
+        """Expected USD per 1,000 accepted traces, at the run's acceptance rate so far."""
+        if not self.acceptance or not self.requests:
+            return None
+        return 1000 * self.cost_usd / (self.requests * self.acceptance)
 
 
 def dry_run(
@@ -893,7 +904,8 @@ def dry_run(
     the price table's ``typical_completion_tokens``; the upper bound assumes every answer hits ``max_tokens``.
     """
     from lbdata.insert import base_trace_id, load_base_traces
-    from lbdata.pricing import images_tokens, load_prices
+    from lbdata.pricing import images_tokens, load_prices, run_cost
+    from lbdata.teachers.batch import Packer, batch_line
     from lbdata.teachers.openai import MissingApiKey
 
     _check(config)
@@ -905,7 +917,12 @@ def dry_run(
     info = teacher.info
     table = load_prices(config.prices)
     price = table.lookup(info.model)
-    out = DryRunEstimate(model=info.model, max_attempts=config.max_attempts, priced=price is not None)
+    out = DryRunEstimate(model=info.model, max_attempts=config.max_attempts, priced=price is not None,
+                         batch=config.batch)
+    packer = Packer(config.batch_max_requests, config.batch_max_bytes)
+    if config.batch and not isinstance(teacher, RemoteTeacher):
+        raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
+                         "(use gpt-4o, openai:MODEL)")
     done: set[str] = set()
     typical = table.typical_completion_tokens
     run_dir = Path(run_dir)
@@ -915,6 +932,7 @@ def dry_run(
             lengths = [t.usage.completion_tokens for t in ledger.iter_traces() if t.usage.completion_tokens]
             if lengths:
                 typical = round(sum(lengths) / len(lengths))
+            out.acceptance = run_cost(ledger).acceptance
     out.typical_completion_tokens = typical
     bases_by_problem = load_base_traces(config.base_traces) if config.mode == "insert" and config.base_traces else {}
     hashes = {v: teacher.prompt_hash(v, config.mode) for v in config.variants}
@@ -933,6 +951,7 @@ def dry_run(
             bases = [(None, None)]
         for text, bid in bases:
             for variant in config.variants:
+                asked = 0  # samples of this problem and variant already counted: with n, one prompt pays for all
                 for sample in range(config.samples):
                     tid = Trace.make_id(problem_id=row.problem.id, variant=variant, mode=config.mode, teacher=info,
                                         prompt_hash=hashes[variant], sample=sample, base_trace_id=bid)
@@ -940,12 +959,21 @@ def dry_run(
                         out.skipped += 1
                         continue
                     out.requests += 1
+                    asked += 1
                     if not isinstance(teacher, RemoteTeacher):
                         continue
                     request = TraceRequest(problem=row.problem, images=row.images, variant=variant, mode=config.mode,
                                            sample=sample, base_trace=text, reveal_answer=config.reveal_answer,
                                            seed=trace_seed(tid))
                     est = teacher.estimate(request)
+                    if config.batch and asked == 1:
+                        line = batch_line(teacher.request_key(request), teacher.chat_body(request))
+                        out.batches += packer.add(len(line))
+                        out.batch_bytes += len(line)
+                    if asked > 1:  # asked for with n in the first sample's request: only its completion is new
+                        out.max_completion_tokens += est.max_completion_tokens
+                        out.completion_tokens += min(typical, est.max_completion_tokens)
+                        continue
                     if billing is None:
                         from lbdata.pricing import ImageBilling
 
@@ -957,8 +985,8 @@ def dry_run(
                     out.completion_tokens += min(typical, est.max_completion_tokens)
     if price is not None:
         out.input_per_mtok, out.output_per_mtok = price.input, price.output
-        out.cost_usd = price.cost(out.prompt_tokens, out.completion_tokens)
-        out.max_cost_usd = price.cost(out.prompt_tokens, out.max_completion_tokens)
+        out.cost_usd = price.cost(out.prompt_tokens, out.completion_tokens, batch=config.batch)
+        out.max_cost_usd = price.cost(out.prompt_tokens, out.max_completion_tokens, batch=config.batch)
     return out
 
 
