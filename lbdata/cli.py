@@ -221,7 +221,9 @@ def generate(
         b = summary.batches
         _out(f"batches    {b.get('submitted', 0)} submitted, {b.get('resumed', 0)} resumed; "
              f"{b.get('lines_answered', 0)} lines answered, {b.get('lines_failed', 0)} failed or expired "
-             "(sent again); `lbdata batches RUN` lists them")
+             "(sent again); `lbdata batches RUN` lists them"
+             + (f"; {b['running']} still running with nothing this run needs (the next run reads them)"
+                if b.get("running") else ""))
     if summary.cost_usd or summary.requests:
         _out(f"cost       ${summary.cost_usd:.4f}")
     if summary.usd_per_1k_accepted is not None:

@@ -231,6 +231,8 @@ def _stats_text(summary: GenerateSummary, validating: bool, minutes: float) -> s
         tokens = summary.prompt_tokens + summary.completion_tokens
         parts.append(f"{summary.requests / minutes:,.0f} req/min {tokens / minutes:,.0f} tok/min")
         parts.append(f"${summary.cost_usd:.4f}")
+    if summary.batches.get("running"):
+        parts.append(f"{summary.batches['running']} batches running")
     if summary.endpoints:
         parts.append(" ".join(f"{_short(url)}:{c['ok']}{'' if c['state'] == 'up' else '(' + c['state'] + ')'}"
                               for url, c in summary.endpoints.items()))
@@ -345,6 +347,7 @@ class _Engine:
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
         if self.batcher is not None:
             self.batcher.start()
+            workers.append(asyncio.create_task(self._tick()))  # the bar moves while batches run
         try:
             for row in _iter_limited(self.source, config.limit):
                 if self.stopping:
@@ -359,9 +362,9 @@ class _Engine:
                     summary.new_problems += 1
                 for job in self._jobs(row):
                     await queue.put(job)
-            for _ in workers:
+            for _ in range(n_workers):
                 await queue.put(None)
-            await asyncio.gather(*workers)
+            await asyncio.gather(*workers[:n_workers])
         finally:
             for w in workers:
                 w.cancel()
@@ -485,9 +488,16 @@ class _Engine:
         self.bar.update(completed=self.done_count,
                         stats=lambda: self._stats(summary))
 
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.bar.update(completed=self.done_count, stats=lambda: self._stats(self.summary), force=True)
+
     def _stats(self, summary: GenerateSummary) -> str:
         if self.remote:
             summary.endpoints = self.teacher.endpoint_counts()
+        if self.batcher is not None:
+            summary.batches = self.batcher.counts()
         return _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60)
 
     async def _group(self, jobs: list[_Job]) -> None:

@@ -161,7 +161,7 @@ def test_cli_budget_stop_is_one_line_and_exit_code_3(tmp_path, server, problems)
     cmd = [*LBDATA, "generate", "--source", f"jsonl:{problems}", "--teacher", "openai:fake-teacher", "--base-url",
            server.url, "--variant", "semantic", "--prices", prices_file(tmp_path, 1000.0), "--max-tokens", "200",
            "--concurrency", "1", "--run", "b", "--no-progress"]
-    proc = subprocess.run([*cmd, "--budget-usd", "1.5"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([*cmd, "--budget-usd", "2.0"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 3, proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert line.startswith("error: budget reached") and "higher --budget-usd" in line

@@ -140,7 +140,8 @@ class Batcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def counts(self) -> dict[str, int]:
-        return dict(self._counts)
+        """submitted, resumed, lines_answered, lines_failed so far, and running: batches not read back yet."""
+        return {**self._counts, "running": len(set(self._open.values()))}
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
