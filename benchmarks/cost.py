@@ -24,6 +24,8 @@ a small shared machine the client's CPU, not the servers, sets the pace, so ``wa
 
     python benchmarks/cost.py             # 2,000 problems
     python benchmarks/cost.py --n 500     # quicker
+    python benchmarks/cost.py --skip-cost --n 300 --latency 1.0 --cap 8   # a fleet whose servers, not the
+                                                                          # client's CPU, set the pace
 """
 
 from __future__ import annotations
@@ -185,9 +187,10 @@ def main() -> None:
             print()
             print("| run                         | traces | wall s | ideal s | x ideal | wall / (no-kill wall x 1.25) |")
             print("|-----------------------------|-------:|-------:|--------:|--------:|-----------------------------:|")
-            print(f"| no kill                     | {whole['traces']:6d} | {whole['wall_s']:6.2f} | {ideal_whole:7.2f} | "
+            print(f"| {'no kill':<27} | {whole['traces']:6d} | {whole['wall_s']:6.2f} | {ideal_whole:7.2f} | "
                   f"{whole['wall_s'] / ideal_whole:7.2f} |                              |")
-            print(f"| one killed at {cut['killed_at']:5.2f} s        | {cut['traces']:6d} | {cut['wall_s']:6.2f} | "
+            label = f"one killed at {cut['killed_at']:.2f} s"
+            print(f"| {label:<27} | {cut['traces']:6d} | {cut['wall_s']:6.2f} | "
                   f"{ideal_cut:7.2f} | {cut['wall_s'] / ideal_cut:7.2f} | "
                   f"{cut['wall_s'] / (whole['wall_s'] * 1.25):28.2f} |")
             print()

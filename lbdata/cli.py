@@ -179,10 +179,10 @@ def generate(
              + (" at the batch price" if est.batch and est.priced else "")
              + (", before prompt-cache discounts" if est.priced else ""))
         if est.usd_per_1k_accepted is not None:
-            _out(f"accepted   ~${est.usd_per_1k_accepted:.2f} per 1,000 accepted traces (the run accepts "
+            _out(f"cost/1k    ~${est.usd_per_1k_accepted:.2f} per 1,000 accepted traces (the run accepts "
                  f"{est.acceptance:.0%} so far)")
         elif est.priced and est.requests:
-            _out("accepted   cost per accepted trace: validate a first part of the run (`lbdata validate RUN`) "
+            _out("cost/1k    per 1,000 accepted traces: validate a first part of the run (`lbdata validate RUN`) "
                  "and ask again")
         if est.max_attempts > 1:
             _out(f"note       --max-attempts {est.max_attempts}: each rejected trace is requested again, up to "
@@ -227,10 +227,12 @@ def generate(
     if summary.cost_usd or summary.requests:
         _out(f"cost       ${summary.cost_usd:.4f}")
     if summary.usd_per_1k_accepted is not None:
-        from lbdata.pricing import format_per_1k
+        import math
 
-        _out(f"accepted   ${format_per_1k(summary.usd_per_1k_accepted)} per 1,000 accepted traces "
-             f"(run total ${summary.run_cost_usd:.4f}, {summary.acceptance:.0%} of validated traces accepted)")
+        per_1k = summary.usd_per_1k_accepted
+        _out("cost/1k    " + (f"${per_1k:.2f} per 1,000 accepted traces" if math.isfinite(per_1k)
+                              else "no trace accepted yet")
+             + f" (run total ${summary.run_cost_usd:.4f}, {summary.acceptance:.0%} of validated traces accepted)")
     _out(f"elapsed    {summary.elapsed_s:.1f}s")
 
 
@@ -269,12 +271,9 @@ def batches(
     home: HomeOpt = None,
 ) -> None:
     """List the Batch API submissions of a run (`generate --batch`): state, counts, cost; --cancel cancels."""
-    import asyncio
-
     from rich.console import Console
     from rich.table import Table
 
-    from lbdata.errors import UsageError
     from lbdata.ledger import Ledger
     from lbdata.workspace import resolve_run
 
@@ -284,15 +283,9 @@ def batches(
             _out(f"run {run} has no batches; `lbdata generate --batch` sends a run through the Batch API")
             return
         if cancel:
-            from lbdata.teachers import load_teacher
-            from lbdata.teachers.batch import cancel_batches
+            from lbdata.teachers.batch import cancel_run_batches
 
-            config = ledger.read_config().get("config") or {}
-            if not str(config.get("teacher", "")).startswith(("gpt-", "openai:", "o1", "o3", "o4")):
-                raise UsageError(f"run {run} was not made by an OpenAI-compatible teacher; nothing to cancel")
-            options = {k: v for k, v in (config.get("teacher_options") or {}).items() if k in ("base_url", "timeout")}
-            teacher = load_teacher(config["teacher"], **options, **({"api_key": api_key} if api_key else {}))
-            for batch_id, status in asyncio.run(cancel_batches(teacher, ledger)):
+            for batch_id, status in cancel_run_batches(ledger, api_key):
                 _out(f"{batch_id}: {status}")
             rows = ledger.iter_batches()
     table = Table("batch", "state", "requests", "done", "failed", "MB", "cost $", "read back", "created")

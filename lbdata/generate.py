@@ -764,12 +764,13 @@ class _Engine:
         log.info("retrying after %s (failure %d)", exc, failures)
 
     async def _try(self, request: TraceRequest, tokens: int) -> TeacherResponse:
-        if self.batcher is not None:  # the Batch API has its own, larger limits
-            self.summary.requests += 1
-            return await self.batcher.submit(request)
-        await self.limiter.acquire(tokens)
+        if self.batcher is None:  # the Batch API has its own, larger limits
+            await self.limiter.acquire(tokens)
         if self.fatal is not None:
             raise RequestFailed("cancelled: the run is stopping after a fatal error")
+        if self.batcher is not None:
+            self.summary.requests += 1
+            return await self.batcher.submit(request)
         self.summary.requests += 1
         return await self.teacher.generate(request)
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lbdata.errors import LbdataError, RequestFailed, TeacherError
+from lbdata.errors import RequestFailed, TeacherError, UsageError
 from lbdata.teachers.base import TeacherResponse, TraceRequest, TransientError
 
 if TYPE_CHECKING:
@@ -101,9 +101,9 @@ class Batcher:
         from lbdata.teachers.openai import OpenAITeacher
 
         if not isinstance(teacher, OpenAITeacher):
-            raise LbdataError(f"--batch needs an OpenAI-compatible teacher, not {teacher.name!r}")
+            raise UsageError(f"--batch needs an OpenAI-compatible teacher, not {teacher.name!r}")
         if len(teacher.fleet) > 1:
-            raise LbdataError("--batch sends to one server; pass a single --base-url (or none for the OpenAI API)")
+            raise UsageError("--batch sends to one server; pass a single --base-url (or none for the OpenAI API)")
         self.teacher = teacher
         self.ledger = ledger
         self.priced = priced
@@ -361,15 +361,36 @@ class Batcher:
                 future.set_result(result)
 
 
-async def cancel_batches(teacher: OpenAITeacher, ledger: Ledger) -> list[tuple[str, str]]:
-    """Cancel every uncollected batch of a run; returns (batch id, new status) of each."""
+def cancel_run_batches(ledger: Ledger, api_key: str | None = None) -> list[tuple[str, str]]:
+    """Cancel the batches of a run that have not ended, at the server the run was made with; returns
+    (batch id, new status) of each."""
+    from lbdata.teachers import load_teacher
+    from lbdata.teachers.openai import OpenAITeacher
+
+    config = ledger.read_config().get("config") or {}
+    options = {k: v for k, v in (config.get("teacher_options") or {}).items() if k in ("base_url", "timeout")}
+    teacher = load_teacher(config.get("teacher", "gpt-4o"), **options, **({"api_key": api_key} if api_key else {}))
+    if not isinstance(teacher, OpenAITeacher):
+        raise UsageError(f"run {ledger.run_dir.name} was not made by an OpenAI-compatible teacher; it has no batches")
+    return asyncio.run(_cancel(teacher, ledger))
+
+
+async def _cancel(teacher: OpenAITeacher, ledger: Ledger) -> list[tuple[str, str]]:
+    import openai
+
     client = teacher.client()
     out = []
     try:
         for row in ledger.iter_batches(uncollected=True):
             if not row["batch_id"] or row["status"] in TERMINAL:
                 continue
-            batch = await client.batches.cancel(row["batch_id"])
+            try:
+                batch = await client.batches.cancel(row["batch_id"])
+            except openai.APIStatusError as exc:
+                raise teacher._status_error(exc) from None
+            except openai.APIError as exc:
+                raise TeacherError(f"cannot reach {teacher.where} to cancel {row['batch_id']} ({exc}); "
+                                   "check the network and the run's --base-url, then run the command again") from None
             info = {k: v for k, v in row.items() if k not in ("submission", "batch_id", "status", "collected",
                                                             "created_at")}
             ledger.put_batch(row["submission"], status=batch.status, info=info, batch_id=batch.id)
