@@ -342,7 +342,9 @@ class _Engine:
         config, summary = self.config, self.summary
         total = config.limit * len(config.variants) * config.samples if config.limit else None
         self.bar = ProgressBar("generate", total, enabled=self.progress, unit="traces")
-        n_workers = self.batcher.workers if self.batcher is not None else config.concurrency
+        n_workers = config.concurrency
+        if self.batcher is not None:  # every request of a batch round waits at once
+            n_workers = min(self.batcher.workers, total or self.batcher.workers)
         queue: asyncio.Queue[_Job | _Group | None] = asyncio.Queue(maxsize=n_workers * 2)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
         if self.batcher is not None:

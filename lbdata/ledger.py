@@ -351,8 +351,8 @@ class Ledger:
             rows = self._conn.execute(sql + " ORDER BY created_at, submission").fetchall()
         except sqlite3.OperationalError:  # a ledger from before batches existed, opened read-only
             return []
-        return [{"submission": sub, "batch_id": bid, "status": st, "collected": bool(col), "created_at": at,
-                 **json.loads(js)} for sub, bid, st, col, at, js in rows]
+        return [{**json.loads(js), "submission": sub, "batch_id": bid, "status": st, "collected": bool(col),
+                 "created_at": at} for sub, bid, st, col, at, js in rows]
 
     def verdict_counts(self, config_hash: str) -> tuple[int, int]:
         """(traces with a verdict, accepted traces) under one validator config."""

@@ -200,3 +200,51 @@ def test_batch_needs_a_server_teacher(tmp_path):
                             timeout=120)
     assert result.returncode == 2 and result.stderr.startswith("error: --batch") and "openai:MODEL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_batch_created_just_before_a_kill_is_found_by_its_metadata(tmp_path):
+    """Killed between the create call and the ledger write: the re-run finds the batch by the submission id
+    it carries in its metadata and polls it, instead of paying for the same lines again."""
+    import asyncio
+
+    from lbdata.teachers.base import TraceRequest
+
+    src = write_problems(tmp_path / "src", 3)
+    with FakeOpenAI(batch_delay_s=0.3) as server:
+        cfg = config(src, server.url, tmp_path, batch=True, variants="semantic")
+        run_dir = tmp_path / "run"
+        generate(cfg.model_copy(update={"limit": 0 + 1, "batch": False}), run_dir)  # makes the run; 1 trace online
+        teacher = OpenAITeacher("fake-teacher", base_url=server.url, timeout=5.0)
+        from lbdata.sources import load_source
+
+        rows = list(load_source(cfg.source))[1:]
+        with Ledger.open(run_dir) as led:
+            engine_ids = {}
+            for row in rows:
+                from lbdata.records import Trace
+
+                tid = Trace.make_id(problem_id=row.problem.id, variant="semantic_back", mode="write",
+                                    teacher=teacher.info, prompt_hash=teacher.prompt_hash("semantic_back", "write"),
+                                    sample=0)
+                engine_ids[row.problem.id] = tid
+            requests = [TraceRequest(problem=r.problem, images=r.images, variant="semantic_back", reveal_answer=True,
+                                     seed=engine.trace_seed(engine_ids[r.problem.id])) for r in rows]
+            keys = [teacher.request_key(q) for q in requests]
+            data = b"".join(batch_module.batch_line(k, teacher.chat_body(q)) for k, q in zip(keys, requests, strict=True))
+            led.put_batch("sub-killed", status="submitting", info={"keys": keys, "requests": 2, "bytes": len(data)})
+
+            async def create():
+                client = teacher.client()
+                f = await client.files.create(file=("x.jsonl", data), purpose="batch")
+                await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                            completion_window="24h", metadata={"lbdata_submission": "sub-killed"})
+                await teacher.aclose()
+
+            asyncio.run(create())
+        summary = generate(cfg.model_copy(update={"limit": 3}), run_dir)
+        assert len(server.batches) == 1  # adopted, not submitted again
+        assert summary.batches["resumed"] == 1 and summary.batches.get("submitted", 0) == 0
+        assert summary.traces_new == {"semantic_back": 2}
+    with Ledger.open(run_dir) as led:
+        (row,) = led.iter_batches()
+        assert row["batch_id"] == "batch_1" and row["collected"]

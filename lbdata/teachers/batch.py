@@ -48,6 +48,7 @@ MAX_WORKERS = 20_000
 """Requests one run keeps waiting on batches at once (the engine's workers in batch mode)."""
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 SUBMIT_TRIES = 5
+_COLUMNS = frozenset({"submission", "batch_id", "status", "collected", "created_at"})  # the ledger's own columns
 
 
 def batch_line(key: str, body: dict[str, Any]) -> bytes:
@@ -117,6 +118,7 @@ class Batcher:
         self._answers: dict[str, TeacherResponse | BaseException] = {}  # read back in this process, not yet taken
         self._pile = _Submission(uuid.uuid4().hex[:16], [])
         self._piled: set[str] = set()
+        self._encoding: set[str] = set()
         self._pile_bytes = 0
         self._last_add = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -126,7 +128,8 @@ class Batcher:
     def start(self) -> None:
         """Resume the run's uncollected batches and start the submit-when-idle timer (inside the event loop)."""
         for row in self.ledger.iter_batches(uncollected=True):
-            sub = _Submission(row["submission"], list(row["keys"]), batch_id=row["batch_id"], info=row)
+            info = {k: v for k, v in row.items() if k not in _COLUMNS}
+            sub = _Submission(row["submission"], list(row["keys"]), batch_id=row["batch_id"], info=info)
             for key in sub.keys:
                 self._open[key] = sub.submission
             self._counts["resumed"] += 1
@@ -159,8 +162,12 @@ class Batcher:
             return got
         future: asyncio.Future[TeacherResponse] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(future)
-        if key not in self._open and key not in self._piled:
-            body = await asyncio.to_thread(self.teacher.chat_body, request)
+        if key not in self._open and key not in self._piled and key not in self._encoding:
+            self._encoding.add(key)  # the same request asked twice meanwhile waits for this one line
+            try:
+                body = await asyncio.to_thread(self.teacher.chat_body, request)
+            finally:
+                self._encoding.discard(key)
             self._add(key, batch_line(key, body))
         return await future
 
@@ -391,8 +398,7 @@ async def _cancel(teacher: OpenAITeacher, ledger: Ledger) -> list[tuple[str, str
             except openai.APIError as exc:
                 raise TeacherError(f"cannot reach {teacher.where} to cancel {row['batch_id']} ({exc}); "
                                    "check the network and the run's --base-url, then run the command again") from None
-            info = {k: v for k, v in row.items() if k not in ("submission", "batch_id", "status", "collected",
-                                                            "created_at")}
+            info = {k: v for k, v in row.items() if k not in _COLUMNS}
             ledger.put_batch(row["submission"], status=batch.status, info=info, batch_id=batch.id)
             out.append((batch.id, batch.status))
     finally:
