@@ -333,8 +333,8 @@ class Batcher:
                 usage = self.priced(got.usage)
                 cost += usage.cost_usd
                 entries.append((key, cache_entry(got, usage)))
-        status = Counter("ok" if isinstance(r, TeacherResponse) else getattr(r, "reason", "failed")
-                         for r in results.values())
+        status = Counter("ok" if isinstance(r, TeacherResponse) else r.reason if isinstance(r, TransientError)
+                         else str(r).split(":", 1)[0] for r in results.values())
         sub.info.update(cost_usd=cost, answered=status.pop("ok", 0), errors=dict(status))
         with self.ledger.transaction():
             for key, entry in entries:
