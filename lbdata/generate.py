@@ -233,15 +233,10 @@ def _stats_text(summary: GenerateSummary, validating: bool, minutes: float) -> s
         parts.append(f"${summary.cost_usd:.4f}")
     if summary.batches.get("running"):
         parts.append(f"{summary.batches['running']} batches running")
-    if summary.endpoints:
-        parts.append(" ".join(f"{_short(url)}:{c['ok']}{'' if c['state'] == 'up' else '(' + c['state'] + ')'}"
-                              for url, c in summary.endpoints.items()))
+    if summary.endpoints:  # answered per server, in --base-url order; a server not up says so
+        parts.append("servers " + " ".join(f"{c['ok']}{'' if c['state'] == 'up' else '(' + c['state'] + ')'}"
+                                           for c in summary.endpoints.values()))
     return "  ".join(parts)
-
-
-def _short(url: str) -> str:
-    """host:port of a base URL, for the progress line."""
-    return re.sub(r"^https?://|/v1/?$", "", url)
 
 
 class _BudgetStop(Exception):

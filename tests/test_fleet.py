@@ -155,3 +155,24 @@ def test_cli_fleet_summary_shows_every_server(tmp_path):
     lines = [ln for ln in result.output.splitlines() if ln.startswith("server")]
     assert len(lines) == 2 and all("answered" in ln for ln in lines)
     assert sum(int(ln.split(": ", 1)[1].split()[0]) for ln in lines) == 6
+
+
+def test_a_bad_base_url_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LBDATA_HOME": str(tmp_path)}
+    env.pop("LBDATA_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "lbdata.cli", "generate", "--teacher", "openai:m", "--base-url",
+                           "http://127.0.0.1:9/v1", "--base-url", "127.0.0.1:8000"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "one URL a line" in proc.stderr
+
+
+def test_progress_stats_show_each_server():
+    from lbdata.generate import GenerateSummary, _stats_text
+
+    summary = GenerateSummary(run_dir=None, requests=10, endpoints={
+        "http://a/v1": {"ok": 7, "state": "up"}, "http://b/v1": {"ok": 3, "state": "cooling"}})
+    assert "servers 7 3(cooling)" in _stats_text(summary, False, 1.0)
