@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -61,6 +61,9 @@ from lbdata.teachers.base import (
     TraceRequest,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from lbdata.teachers.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +304,7 @@ class _Engine:
             self.base_traces = load_base_traces(config.base_traces)
         self._stored_bases: set[str] = set()
         self.n_ok = True  # the server answers n samples in one request (until it shows otherwise)
-        self.batcher: Any = None  # lbdata.teachers.batch.Batcher with --batch
+        self.batcher: Batcher | None = None  # with --batch
         if config.batch and not self.remote:
             raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
                              "(use gpt-4o, openai:MODEL)")
