@@ -124,7 +124,6 @@ class OpenAITeacher(RemoteTeacher):
         self.timeout = timeout
         self.reasoning = model.startswith(_REASONING_PREFIXES)
         self._key = key
-        self._client: Any = None
         self._env = _environment()
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._rendered: dict[tuple, str] = {}
