@@ -248,3 +248,22 @@ def test_a_batch_created_just_before_a_kill_is_found_by_its_metadata(tmp_path):
     with Ledger.open(run_dir) as led:
         (row,) = led.iter_batches()
         assert row["batch_id"] == "batch_1" and row["collected"]
+
+
+def test_budget_counts_what_was_submitted(tmp_path):
+    from lbdata.errors import BudgetExceeded
+
+    src = write_problems(tmp_path / "src", 6)
+    path = tmp_path / "dear.yaml"
+    path.write_text("models:\n  fake-teacher: {input: 1000.0, output: 1000.0, batch: 0.5}\n")
+    with FakeOpenAI() as server:
+        cfg = config(src, server.url, tmp_path, batch=True, variants="semantic").model_copy(
+            update={"prices": str(path), "budget_usd": 1.2, "teacher_options": {"base_url": server.url,
+                                                                             "max_tokens": 200}})
+        with pytest.raises(BudgetExceeded, match="higher --budget-usd"):
+            generate(cfg, tmp_path / "run")
+        submitted = sum(b["request_counts"]["total"] for b in server.batches.values())
+    # each request's worst case (prompt + 200 tokens at half of $1000/M) is about $0.4: three fit in $1.20
+    assert 1 <= submitted <= 3
+    with Ledger.open(tmp_path / "run") as led:
+        assert led.counts()["traces"] == submitted and led.counts()["cost_usd"] <= 1.2
