@@ -176,3 +176,10 @@ def test_progress_stats_show_each_server():
     summary = GenerateSummary(run_dir=None, requests=10, endpoints={
         "http://a/v1": {"ok": 7, "state": "up"}, "http://b/v1": {"ok": 3, "state": "cooling"}})
     assert "servers 7 3(cooling)" in _stats_text(summary, False, 1.0)
+
+
+def test_endpoint_labels_in_counts_never_show_credentials():
+    fleet = Fleet(["http://user:sk-secret123@127.0.0.1:9/v1", "http://127.0.0.1:10/v1?api_key=sk-other456"])
+    shown = repr(fleet.counts())
+    assert "sk-secret123" not in shown and "sk-other456" not in shown
+    assert "127.0.0.1:9" in shown and "127.0.0.1:10" in shown
