@@ -80,6 +80,14 @@ CREATE TABLE IF NOT EXISTS cache (
     key TEXT PRIMARY KEY,
     json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    submission TEXT PRIMARY KEY,
+    batch_id TEXT,
+    status TEXT NOT NULL,
+    collected INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    json TEXT NOT NULL
+);
 """
 
 
@@ -374,6 +382,40 @@ class Ledger:
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None:
         self._conn.execute("INSERT OR REPLACE INTO cache (key, json) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # ------------------------------------------------------------------ Batch API submissions
+    def put_batch(self, submission: str, *, status: str, info: dict[str, Any], batch_id: str | None = None,
+                  collected: bool = False) -> None:
+        """Record (or update) one batch submission: ``info`` holds its request keys, sizes, file ids and counts."""
+        from datetime import UTC, datetime
+
+        self._conn.execute(
+            "INSERT INTO batches (submission, batch_id, status, collected, created_at, json) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(submission) DO UPDATE SET batch_id=excluded.batch_id, status=excluded.status, "
+            "collected=excluded.collected, json=excluded.json",
+            (submission, batch_id, status, int(collected), datetime.now(UTC).isoformat(), json.dumps(info)),
+        )
+
+    def delete_batch(self, submission: str) -> None:
+        self._conn.execute("DELETE FROM batches WHERE submission=?", (submission,))
+
+    def iter_batches(self, *, uncollected: bool = False) -> list[dict[str, Any]]:
+        """Batch submissions in the order they were made (``uncollected``: only those whose answers are not read yet)."""
+        sql = "SELECT submission, batch_id, status, collected, created_at, json FROM batches"
+        sql += " WHERE collected=0" if uncollected else ""
+        try:
+            rows = self._conn.execute(sql + " ORDER BY created_at, submission").fetchall()
+        except sqlite3.OperationalError:  # a ledger from before batches existed, opened read-only
+            return []
+        return [{**json.loads(js), "submission": sub, "batch_id": bid, "status": st, "collected": bool(col),
+                 "created_at": at} for sub, bid, st, col, at, js in rows]
+
+    def verdict_counts(self, config_hash: str) -> tuple[int, int]:
+        """(traces with a verdict, accepted traces) under one validator config."""
+        row = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(v.accepted), 0) FROM verdicts v JOIN traces t ON t.id = v.trace_id "
+            "WHERE v.config_hash=? AND t.status='done'", (config_hash,)).fetchone()
+        return int(row[0]), int(row[1])
 
     # ------------------------------------------------------------------ summaries
     def counts(self) -> dict[str, Any]:

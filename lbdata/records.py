@@ -103,6 +103,8 @@ class Usage(_Record):
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
     image_tokens: int = Field(default=0, ge=0, description="share of prompt_tokens spent on images")
+    cached_tokens: int = Field(default=0, ge=0, description="share of prompt_tokens the provider served from its "
+                               "prompt cache (billed at the cached rate)")
     cost_usd: float = Field(default=0.0, ge=0.0)
     requests: int = Field(default=0, ge=0, description="HTTP requests made, retries included")
     cached: bool = Field(default=False, description="served from the request cache, nothing paid")

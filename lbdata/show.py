@@ -99,11 +99,12 @@ def render_trace(trace: Trace, problem: Problem, verdict: Verdict | None = None)
 
 
 # ---------------------------------------------------------------------------- `lbdata runs`
-RUN_COLUMNS = ("problems", "traces", "failed", "bad rows", "cost $")
+RUN_COLUMNS = ("problems", "traces", "failed", "bad rows", "cost $", "$ / 1k accepted")
 
 
 def runs_listing(counts: dict[str, dict], *, style: str = "table") -> str:
-    """The runs table of ``lbdata runs``: run name -> ``Ledger.counts()``.
+    """The runs table of ``lbdata runs``: run name -> ``Ledger.counts()`` plus ``per_1k`` (USD per 1,000
+    accepted traces, as ``pricing.format_per_1k`` writes it).
 
     The run name is the last column and is never cut, so a hashed name can be copied whole into
     ``show``/``validate``/``build`` at any terminal width. ``wide`` adds the traces per variant;
@@ -115,7 +116,7 @@ def runs_listing(counts: dict[str, dict], *, style: str = "table") -> str:
     for name, c in counts.items():
         by_variant = ", ".join(f"{k}={v}" for k, v in sorted(c["traces_by_variant"].items())) or "-"
         rows.append(([str(c["problems"]), str(c["traces"]), str(c["failed"]), str(c["bad_rows"]),
-                      f"{c['cost_usd']:.4f}"], by_variant, name))
+                      f"{c['cost_usd']:.4f}", c.get("per_1k", "-")], by_variant, name))
     if style == "plain":
         head = "\t".join(["run", *RUN_COLUMNS, "by variant"])
         return "\n".join([head, *("\t".join([name, *cells, by_var]) for cells, by_var, name in rows)])

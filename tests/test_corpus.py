@@ -498,3 +498,16 @@ def test_failed_build_leaves_no_home_behind(tmp_path):
     with pytest.raises(CorpusError):
         build_corpus([tmp_path / "empty"], "x", home=fresh_home)
     assert not fresh_home.exists()
+
+
+def test_card_shows_cost_per_accepted_trace(home, tmp_path):
+    run = make_run(tmp_path / "run", 10)  # 20 accepted traces
+    with Ledger.open(run) as ledger:  # a billed request that failed is part of what the corpus cost
+        ledger.put_failure(trace_id="t-failed", problem_id="syn:0", variant="semantic_back", mode="write", sample=0,
+                           attempt=0, error="server_error: 500", cost_usd=0.03)
+    res = build_corpus([run], "priced", BuildConfig(), home=home)
+    text = (res.path / "README.md").read_text()
+    assert "cost $0.0300 ($1.50 per 1,000 accepted traces)" in text
+    assert "- Teacher cost: $0.0300 for 20 accepted traces, $1.50 per 1,000 accepted traces" in text
+    free = build_corpus([make_run(tmp_path / "free", 3)], "free", BuildConfig(), home=home)
+    assert "per 1,000 accepted" not in (free.path / "README.md").read_text()  # nothing paid: no cost line

@@ -30,6 +30,9 @@ SKIPPED: dict[str, str] = {
     "--base-url http://127.0.0.1:8000/v1": HUB + " and a vLLM server",
     "lbdata generate --source hf:hiyouga/geometry3k@train --teacher openai:Qwen/Qwen2.5-VL-72B-Instruct "
     "--base-url http://127.0.0.1:8000/v1 --concurrency 64 --reveal-answer --max-attempts 3": HUB + " and a vLLM server",
+    "lbdata generate --source hf:hiyouga/geometry3k@train --teacher openai:Qwen/Qwen2.5-VL-72B-Instruct "
+    "--base-url fleet.txt --concurrency 192 --endpoint-concurrency 64 --reveal-answer --max-attempts 3":
+        HUB + " and a fleet of vLLM servers (fleet.txt)",
     "lbdata push demo@latest --repo ORG/demo [--private]": "uploads to the Hub with a token; the --dry-run above runs",
     "lbdata schemas": "rewrites the project's schemas/ folder; `lbdata schemas --check` runs, test_schemas.py covers it",
     "lbdata serve tiny-qwen --port 8000": "serves until Ctrl-C; the tiny_server fixture runs it (test_evaluate.py)",
@@ -103,7 +106,7 @@ def test_readme_has_commands_and_the_skip_list_names_only_readme_commands():
 
 # ---------------------------------------------------------------------------- the working folder
 def _write_inputs(folder: Path) -> None:
-    """The files the README's commands read: data/geo.jsonl and maps.jsonl, train.parquet, a saved dataset,
+    """The files the README's commands read: data/geo.jsonl, maps.jsonl, charts.jsonl, train.parquet, a saved dataset,
     validate.yaml, chart.png, an image folder, and rollouts for insert mode."""
     import datasets
     import pyarrow as pa
@@ -118,7 +121,8 @@ def _write_inputs(folder: Path) -> None:
         rows.append({"id": f"g{i}", "images": [f"img/{i}.png"], "problem": f"<image>How many sides? ({color})",
                      "answer": answer})
     (folder / "data" / "geo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (folder / "data" / "maps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]), encoding="utf-8")
+    for name, some in (("maps.jsonl", rows[:2]), ("charts.jsonl", rows[2:])):
+        (folder / "data" / name).write_text("".join(json.dumps(r) + "\n" for r in some), encoding="utf-8")
     (folder / "geo-images").mkdir()
     image = {"bytes": png_bytes("red"), "path": None}
     pq.write_table(pa.table({"img": [image] * 3, "q": ["What colour?", "How wide?", "How tall?"],

@@ -17,6 +17,10 @@ TRL logs each function's mean as ``rewards/<name>/mean``; the recipe's ``reward_
 
 ``easyr1_compute_score`` is an EasyR1 reward function over the same two functions (``REWARD_TYPE =
 "batch"``): point ``worker.reward.reward_function`` at this file with ``:easyr1_compute_score``.
+
+``verl_compute_score`` is the same reward for upstream verl (``custom_reward_function.path`` = this
+file, ``.name`` = ``verl_compute_score``): verl passes the ``verl`` export's ``extra_info``, whose
+``variant``, ``question`` and ``choices`` pick the rules exactly as the TRL columns do.
 """
 
 from __future__ import annotations
@@ -169,3 +173,28 @@ def easyr1_compute_score(
         }
         for acc, fmt in zip(accuracy, formats, strict=True)
     ]
+
+
+_FORMAT_REWARDS: dict[str, LookBackFormatReward] = {}
+
+
+def verl_compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """verl reward for one response: ``score = accuracy + FORMAT_WEIGHT × format`` with the lbdata rewards.
+
+    ``extra_info`` is the ``verl`` export's: its ``variant`` picks the format rules (``semantic_back``
+    when absent), ``question`` feeds the copied-question check, ``choices`` let a multiple-choice
+    answer be given as a letter or as the option text. ``acc`` and ``format`` are logged by verl.
+    """
+    extra = extra_info or {}
+    variant = _back_variant(extra.get("variant") or "semantic_back")
+    if variant not in _FORMAT_REWARDS:
+        _FORMAT_REWARDS[variant] = LookBackFormatReward(variant)
+    acc = accuracy_reward([solution_str], solution=[ground_truth], choices=[extra.get("choices")])[0] or 0.0
+    fmt = _FORMAT_REWARDS[variant]([solution_str], question=[extra.get("question")])[0] or 0.0
+    return {"score": ACCURACY_WEIGHT * acc + FORMAT_WEIGHT * fmt, "acc": acc, "format": fmt}
