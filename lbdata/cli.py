@@ -201,11 +201,12 @@ def generate(
                  f"{est.max_attempts - 1} more times")
         return
     ensure_writable_dir(home_dir(home))
-    if base_url is not None and teacher.startswith(("openai:", "gpt-")):
+    if urls and teacher.startswith(("openai:", "gpt-")):
         from lbdata.serve import check_served_model
 
         model = teacher.split(":", 1)[1] if teacher.startswith("openai:") else teacher
-        check_served_model(base_url, model, flag="--teacher openai:NAME", api_key=api_key)
+        for url in urls:  # every server of a fleet must serve the model
+            check_served_model(url, model, flag="--teacher openai:NAME", api_key=api_key)
     fresh = not run_dir.exists()
     try:
         summary = run_generate(config, run_dir, progress=progress, api_key=api_key, wait=wait)
