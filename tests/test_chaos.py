@@ -110,6 +110,12 @@ HOSTILE_ROWS = [
     ("TIFF is converted to PNG", {"images": ["img/scan.tiff"]}, None),
     ("PPM is converted to PNG", {"images": ["img/photo.ppm"]}, None),
     ("an absolute path inside the folder", {"images": ["FOLDER/img/good.png"]}, None),
+    ("image bytes given as a number too big for memory", {"images": [{"bytes": 2**40}]}, "unreadable_image"),
+    ("image bytes given as a number too big for an index", {"images": [{"bytes": 10**20}]}, "unreadable_image"),
+    ("image path given as a number", {"images": [7]}, "unreadable_image"),
+    ("image dict path given as a dict", {"images": [{"path": {"path": "img/good.png"}}]}, "unreadable_image"),
+    ("image path with a NUL byte", {"images": ["img/good.png\x00.txt"]}, "unreadable_image"),
+    ("image path longer than the system allows", {"images": ["img/" + "a" * 5000 + ".png"]}, "unreadable_image"),
 ]
 
 
@@ -191,6 +197,21 @@ def test_bad_bytes_bom_and_line_numbers(tmp_path):
     assert [r.problem.id for r in ok] == ["mixed:1", "mixed:2", "mixed:4"]
     assert [(b.key, b.reason) for b in bad] == [("line3", "bad_encoding")]
     assert "line 3" in bad[0].detail and "0xe9" in bad[0].detail
+
+
+def test_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
+    """``"\\ud800"`` is valid JSON but not text: it used to pass the source and crash generate at storing."""
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    rows = [{"id": "1", "image": "a.png", "question": "Q?", "answer": "1"},
+            {"id": "2", "image": "a.png", "question": "Q \ud800?", "answer": "2"},
+            {"id": "3", "image": "a.png", "question": "Smile \U0001f600?", "answer": "3"}]  # a pair is fine
+    path = tmp_path / "sur.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ok, bad = _rows(load_source(f"jsonl:{path}"))
+    assert [r.problem.id for r in ok] == ["sur:1", "sur:3"]
+    assert [(b.key, b.reason) for b in bad] == [("line2", "bad_encoding")] and "line 2" in bad[0].detail
+    for row in ok:
+        row.problem.model_dump_json()  # storable
 
 
 def test_bomb_in_a_saved_dataset_is_a_bad_row(tmp_path):

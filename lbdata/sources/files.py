@@ -236,6 +236,11 @@ class FileSource:
                 except (json.JSONDecodeError, TypeError, RecursionError) as exc:
                     yield f"line{lineno}", None, f"line {lineno} is not a JSON object ({exc})"
                     continue
+                if ("\\ud" in line or "\\uD" in line) and _has_lone_surrogate(row):
+                    yield f"line{lineno}", None, RowProblem(
+                        "bad_encoding", f"line {lineno} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                                        "which is not text and cannot be stored; fix or drop the row")
+                    continue
                 yield str(lineno - 1), row, ""
         elif self.kind == "parquet":
             import pyarrow.parquet as pq
@@ -321,10 +326,15 @@ class FileSource:
         if isinstance(item, bytes | bytearray):
             return bytes(item)
         if isinstance(item, dict):
-            if item.get("bytes"):
-                return bytes(item["bytes"])
-            if item.get("path"):
-                return self._image_bytes(item["path"])
+            data, path = item.get("bytes"), item.get("path")
+            if data:  # binary only: bytes(<a number>) would allocate that many zero bytes
+                if not isinstance(data, bytes | bytearray | memoryview | list):
+                    raise TypeError(f"image bytes must be binary data, not a {type(data).__name__}")
+                return bytes(data)
+            if path:
+                if not isinstance(path, str):
+                    raise TypeError(f"image path must be text, not a {type(path).__name__}")
+                return self._image_bytes(path)
             raise ValueError("image dict has neither bytes nor path")
         if isinstance(item, str):
             path = Path(item)
@@ -375,6 +385,15 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | RowProblem]]:
                     f"line {lineno} is not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
                     "re-save the file as UTF-8",
                 )
+
+
+def _has_lone_surrogate(row: dict[str, Any]) -> bool:
+    """Whether a parsed row holds a lone surrogate (only a ``\\udXXX`` escape in the line can put one there)."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _undecoded(ds: Any) -> Any:
