@@ -199,7 +199,7 @@ class RunBusy(UsageError):
 # killed half-way leaves only such a sibling; the next writer in the same folder removes the ones
 # whose process (on this host) is gone.
 
-_PARTIAL = re.compile(r"~(?:partial|old|build)~(?P<pid>\d+)~(?P<host>[0-9a-f]{8})~")
+_PARTIAL = re.compile(r"~(?P<kind>partial|old|build)~(?P<pid>\d+)~(?P<host>[0-9a-f]{8})~")
 _LEGACY_BUILD = re.compile(r"^\.build-(?P<pid>\d+)-")  # work folders of builds by lbdata before host tags
 
 
@@ -222,20 +222,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_partials(parent: Path) -> list[Path]:
-    """Remove the work folders in ``parent`` left by processes of this host that no longer run."""
+def sweep_partials(parent: Path, *, legacy_builds: bool = False) -> list[Path]:
+    """Remove the work folders in ``parent`` left by processes of this host that no longer run.
+
+    An output set aside by a ``replace_dir`` killed before the new one took its place is put back.
+    ``legacy_builds``: also the ``.build-PID-*`` folders of older builds (only in a corpus folder: in
+    a folder of the user's such a name is not lbdata's).
+    """
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
     host = _host_tag()
     for entry in parent.iterdir():
         m = _PARTIAL.search(entry.name)
-        legacy = _LEGACY_BUILD.match(entry.name) if m is None else None
+        legacy = _LEGACY_BUILD.match(entry.name) if m is None and legacy_builds else None
         if legacy is not None:
             if _alive(int(legacy["pid"])):
                 continue
         elif not entry.name.startswith(".") or m is None or m["host"] != host or _alive(int(m["pid"])):
             continue
+        if m is not None and m["kind"] == "old" and entry.is_dir() and not entry.is_symlink():
+            for kept in entry.iterdir():  # killed between the renames: the output it replaced goes back
+                if not (parent / kept.name).exists() and not (parent / kept.name).is_symlink():
+                    os.replace(kept, parent / kept.name)
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -247,7 +256,7 @@ def sweep_partials(parent: Path) -> list[Path]:
 def make_partial_dir(final: Path, kind: str = "partial") -> Path:
     """A new hidden work folder next to ``final`` (leftovers of dead processes removed first)."""
     parent = ensure_writable_dir(final.parent, "output folder")
-    sweep_partials(parent)
+    sweep_partials(parent, legacy_builds=kind == "build")
     return Path(tempfile.mkdtemp(prefix=partial_prefix(final.name, kind), dir=parent))
 
 

@@ -48,8 +48,44 @@ def test_leftovers_of_a_dead_process_are_swept_but_not_those_of_a_live_one(tmp_p
     (theirs / "half.js").write_text("x")
     legacy = tmp_path / f".build-{pid}-x1y2"  # what a build killed before this change left behind
     legacy.mkdir()
-    assert sorted(sweep_partials(tmp_path)) == sorted([theirs, legacy])
+    assert sorted(sweep_partials(tmp_path, legacy_builds=True)) == sorted([theirs, legacy])
     assert mine.exists() and not theirs.exists() and not legacy.exists()
+
+
+KILL_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+from lbdata import workspace
+real, calls = os.replace, []
+def replace(src, dst):
+    calls.append(dst)
+    if len(calls) == 2:  # the old output is moved aside, the new one not yet in place
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+workspace.os.replace = replace
+final = Path(sys.argv[1])
+with workspace.staged_dir(final) as work:
+    (work / "v2").write_text("2")
+"""
+
+
+def test_a_kill_between_the_renames_of_a_replace_loses_no_output(tmp_path):
+    final = tmp_path / "out"
+    with staged_dir(final) as work:
+        (work / "v1").write_text("1")
+    proc = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, str(final)], timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == -9 and not final.exists()  # killed with the old output set aside
+    sweep_partials(tmp_path)  # what the next writer into this folder does first
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (final / "v1").read_text() == "1"
+
+
+def test_a_sweep_in_a_user_folder_leaves_build_like_names_alone(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    theirs = tmp_path / f".build-{int(dead.stdout)}-cache"  # not lbdata's: another tool's folder
+    theirs.mkdir()
+    make_partial_dir(tmp_path / "export")
+    assert theirs.exists()
 
 
 def test_a_view_that_fails_leaves_nothing_that_blocks_the_next(home, tmp_path, monkeypatch):
