@@ -161,12 +161,16 @@ def test_rpm_zero_is_one_line(monkeypatch, capsys, tmp_path):
     (f"http://h/v1?api-key={SECRET}&api-version=2024-06-01", "http://h/v1?api-key=***&api-version=2024-06-01"),
     (f"http://h/v1?token={SECRET}", "http://h/v1?token=***"),
     ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+    (f"https://gw.example.com/v1/keys/{SECRET}/openai", "https://gw.example.com/v1/keys/***/openai"),
+    (f"http://h/v1#api_key={SECRET}", "http://h/v1#api_key=***"),
+    (f"http://h/v1#{SECRET}", "http://h/v1#***"),
 ])
 def test_redact_url(url, clean):
     assert redact_url(url) == clean and SECRET not in redact_text(f"failed at {url}: 500")
 
 
 def test_redact_masks_secret_fields_and_urls_but_not_file_names():
+    assert SECRET not in json.dumps(redact({"base_url": f"https://gw.example.com/k/{SECRET}/v1#token={SECRET}"}))
     out = redact({"teacher_options": {"base_url": f"http://u:{SECRET}@h/v1", "api_key": SECRET},
                   "source": "jsonl:/data/sk-learn-examples.jsonl", "n": 3})
     assert SECRET not in json.dumps(out) and out["n"] == 3
