@@ -215,3 +215,24 @@ def test_big_images_are_prepared_off_the_event_loop(server, monkeypatch):
     assert threaded.count("messages") == 1
     _send(_teacher(server), _request())  # a small image stays on the loop
     assert threaded.count("messages") == 1
+
+
+def test_a_lone_surrogate_in_an_answer_is_kept_as_a_replacement_character():
+    """``"\\ud800"`` is valid JSON but not text: storing such an answer crashed generate, and every re-run
+    paid for it again."""
+    from lbdata.teachers.openai import _read_completion
+
+    body = (b'{"choices":[{"message":{"content":"a \\ud800 b \\ud83d\\ude00 \\\\boxed{7}"},"finish_reason":"stop"}],'
+            b'"usage":{"prompt_tokens":3,"completion_tokens":2}}')
+    text, finish, usage = _read_completion(body)
+    assert text == "a \ufffd b \U0001f600 \\boxed{7}" and finish == "stop" and usage.completion_tokens == 2
+    text.encode("utf-8")
+
+
+def test_usage_counts_that_are_not_integers_are_a_malformed_answer():
+    from lbdata.teachers.openai import _read_completion
+
+    body = b'{"choices":[{"message":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1e400}}'
+    with pytest.raises(TransientError) as info:
+        _read_completion(body)
+    assert info.value.reason == "malformed_response"

@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import os
+import re
 from typing import Any, ClassVar, Literal
 
 import jinja2
@@ -346,11 +347,18 @@ def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage]:
             completion_tokens=int(counts.get("completion_tokens") or 0),
             requests=1,
         )
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # OverflowError: a count of 1e400
         raise TransientError("malformed_response", "the body is not a chat completion") from None
     if text is not None and not isinstance(text, str):
         raise TransientError("malformed_response", "the message content is not text")
+    if text and b"\\u" in content:  # only a \uXXXX escape can put a lone surrogate into the text
+        text = _LONE_SURROGATE.sub("\ufffd", text)
     return text, finish, usage
+
+
+# A lone ``\udXXX`` escape is valid JSON but not text: such an answer could not be stored (nor written to any
+# file), so it is kept with U+FFFD in its place, as a decoder does with bytes that are not UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _retry_after(headers: Any) -> float | None:
