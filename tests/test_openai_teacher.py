@@ -236,3 +236,11 @@ def test_usage_counts_that_are_not_integers_are_a_malformed_answer():
     with pytest.raises(TransientError) as info:
         _read_completion(body)
     assert info.value.reason == "malformed_response"
+
+
+def test_a_lone_surrogate_in_a_server_error_can_be_stored(server):
+    """The server's error text goes into the ledger's failure rows; SQLite refuses a lone surrogate."""
+    import sqlite3
+
+    message = _teacher(server)._scrub('{"error": "bad \ud800 input"}')
+    sqlite3.connect(":memory:").execute("SELECT ?", (message,))

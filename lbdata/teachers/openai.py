@@ -258,7 +258,7 @@ class OpenAITeacher(RemoteTeacher):
 
     def _scrub(self, text: str) -> str:
         text = text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
-        return redact_text(text)
+        return _LONE_SURROGATE.sub("\ufffd", redact_text(text))  # it may be stored: text only
 
     async def generate(self, request: TraceRequest) -> TeacherResponse:
         import httpx2
