@@ -186,6 +186,18 @@ def test_pixel_and_byte_limits_are_checked_before_decoding(hostile, monkeypatch)
     assert not ok and bad[0].reason == "image_too_large"
 
 
+def test_an_icon_is_refused_before_anything_is_decoded(monkeypatch):
+    """Pillow decodes an ICO while opening it, at the size of the PNG inside, not the size its header
+    declares: a 16x16 icon holding a 12000x12000 PNG was decoded (144 M pixels) before any limit."""
+    png = bomb_png(12000, 12000)
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22) + png
+    calls = []
+    monkeypatch.setattr(Image.core, "new", lambda *a: calls.append(a) or pytest.fail("decoded"))
+    with pytest.raises(ImageRejected) as exc:
+        accept_image(ico)
+    assert exc.value.reason == "unsupported_image_format" and not calls
+
+
 def test_bad_bytes_bom_and_line_numbers(tmp_path):
     (tmp_path / "a.png").write_bytes(png_bytes())
     good = json.dumps({"id": "1", "image": "a.png", "question": "Q?", "answer": "1"}).encode()
