@@ -42,7 +42,7 @@ def ensure_writable_dir(path: Path, what: str = "lbdata home") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # another process probing the same folder may have removed it
     except OSError as exc:
         with contextlib.suppress(OSError):
             probe.unlink(missing_ok=True)

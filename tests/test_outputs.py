@@ -88,6 +88,25 @@ def test_a_sweep_in_a_user_folder_leaves_build_like_names_alone(tmp_path):
     assert theirs.exists()
 
 
+def test_the_write_probe_of_two_processes_at_once_is_no_error(tmp_path, monkeypatch):
+    """Two commands starting together probe the same folder; one removing the probe between the other's
+    write and remove used to fail the second with "cannot write to the run directory"."""
+    from pathlib import Path
+
+    from lbdata.workspace import ensure_writable_dir
+
+    real = Path.write_text
+
+    def write_then_other_removes(self, *args, **kwargs):
+        n = real(self, *args, **kwargs)
+        if self.name.startswith(".lbdata-write-probe"):
+            os.unlink(self)  # the other process's unlink lands here
+        return n
+
+    monkeypatch.setattr(Path, "write_text", write_then_other_removes)
+    assert ensure_writable_dir(tmp_path / "run", "run directory") == tmp_path / "run"
+
+
 def test_a_view_that_fails_leaves_nothing_that_blocks_the_next(home, tmp_path, monkeypatch):
     """A killed or failed view used to leave a half site without its marker, and every later view refused."""
     run = make_run(tmp_path / "run", 6)
