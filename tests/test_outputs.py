@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from test_corpus import make_run
@@ -88,11 +89,26 @@ def test_a_sweep_in_a_user_folder_leaves_build_like_names_alone(tmp_path):
     assert theirs.exists()
 
 
+def test_out_dot_is_refused_in_one_line_and_leaves_nothing(home, tmp_path, monkeypatch):
+    """An output folder is replaced whole, so the folder a shell is in cannot be one: ``--out .`` failed
+    with a traceback renaming '.', and left a work folder behind."""
+    run = make_run(tmp_path / "run", 4)
+    (tmp_path / "site").mkdir()
+    monkeypatch.chdir(tmp_path / "site")
+    for out in (Path("."), tmp_path / "site", tmp_path):
+        with pytest.raises(UsageError, match="current folder"), staged_dir(out):
+            pass
+    for out in (Path("."), tmp_path / "site"):
+        with pytest.raises(UsageError, match="current folder"):
+            build_run_view(run, out)
+    assert list((tmp_path / "site").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["run", "site"]
+    build_run_view(run, Path("../site2"))
+    assert (tmp_path / "site2" / "index.html").is_file()
+
+
 def test_the_write_probe_of_two_processes_at_once_is_no_error(tmp_path, monkeypatch):
     """Two commands starting together probe the same folder; one removing the probe between the other's
     write and remove used to fail the second with "cannot write to the run directory"."""
-    from pathlib import Path
-
     from lbdata.workspace import ensure_writable_dir
 
     real = Path.write_text
