@@ -209,7 +209,7 @@ def _host_tag() -> str:
 
 def partial_prefix(name: str, kind: str = "partial") -> str:
     """Prefix of a hidden work folder for ``name`` owned by this process (``kind``: partial, old, build)."""
-    return f".{name}~{kind}~{os.getpid()}~{_host_tag()}~"
+    return f".{name[:40]}~{kind}~{os.getpid()}~{_host_tag()}~"  # fits a 255-byte file name, in any script
 
 
 def _alive(pid: int) -> bool:

@@ -106,6 +106,18 @@ def test_out_dot_is_refused_in_one_line_and_leaves_nothing(home, tmp_path, monke
     assert (tmp_path / "site2" / "index.html").is_file()
 
 
+def test_an_output_with_a_name_near_the_length_limit_is_written(tmp_path):
+    """The work folder's name adds a suffix to the output's: a 240-character --out failed with 'File name too
+    long' although the folder itself can exist."""
+    final = tmp_path / ("é" * 120)  # 240 bytes
+    with staged_dir(final) as work:
+        (work / "v1").write_text("1")
+    assert (final / "v1").read_text() == "1" and [p.name for p in tmp_path.iterdir()] == [final.name]
+    with staged_dir(final) as work:  # replaced: the old one is set aside under a work name too
+        (work / "v2").write_text("2")
+    assert [p.name for p in final.iterdir()] == ["v2"] and [p.name for p in tmp_path.iterdir()] == [final.name]
+
+
 def test_the_write_probe_of_two_processes_at_once_is_no_error(tmp_path, monkeypatch):
     """Two commands starting together probe the same folder; one removing the probe between the other's
     write and remove used to fail the second with "cannot write to the run directory"."""
