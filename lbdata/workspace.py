@@ -114,7 +114,12 @@ class RunLock:
     def __init__(self, run_dir: Path, *, wait: bool = False, poll_s: float = 0.5,
                  on_wait: Callable[[str], None] | None = None):
         self.path = Path(run_dir) / LOCK_FILE
-        self._fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:  # never through a link: the holder's line is written over the file's content
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise LedgerError(f"cannot open the lock file {self.path} ({exc.strerror or exc}); if it is a link, "
+                              "remove it (lbdata makes it a plain file)") from None
+        self._fh = open(fd, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         told = False
         while True:
             try:

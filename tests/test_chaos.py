@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from lbdata.corpus import BuildConfig, build_corpus, load_corpus
-from lbdata.errors import UsageError
+from lbdata.errors import LedgerError, UsageError
 from lbdata.images import ImageRejected, accept_image
 from lbdata.ledger import Ledger
 from lbdata.records import BadRow
@@ -309,6 +309,19 @@ def test_lock_in_process(tmp_path):
     with RunLock(tmp_path):
         pass
     assert issubclass(RunBusy, UsageError)
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_kept(tmp_path):
+    """A run folder copied from elsewhere may hold ``writer.lock`` as a link: the lock used to follow it
+    and empty the file it pointed to."""
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_FILE).symlink_to(target)
+    with pytest.raises(LedgerError, match=LOCK_FILE):
+        RunLock(run)
+    assert target.read_text() == "keep me\n"
 
 
 # ---------------------------------------------------------------------------- a verdict names its text
