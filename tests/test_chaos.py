@@ -226,6 +226,25 @@ def test_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
         row.problem.model_dump_json()  # storable
 
 
+def test_text_that_is_not_utf8_in_a_parquet_file_is_a_bad_row(tmp_path):
+    """Parquet keeps whatever bytes a writer put in a string column; reading one that is not UTF-8 raised
+    UnicodeDecodeError out of the whole batch and stopped the run."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = pa.array(["Q1?", "caf\u00e9?", "Q3?"], type=pa.string())
+    offsets, data = good.buffers()[1], bytearray(good.buffers()[2].to_pybytes())
+    data[data.find(b"\xc3")] = 0xFF
+    question = pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(bytes(data))])
+    image = png_bytes()
+    table = pa.table({"id": ["1", "2", "3"], "question": question, "answer": ["1", "2", "3"],
+                      "image": [image, image, image]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    ok, bad = _rows(load_source(f"parquet:{tmp_path / 't.parquet'}"))
+    assert [r.problem.id for r in ok] == ["t:1", "t:3"]
+    assert [(b.key, b.reason) for b in bad] == [("1", "bad_encoding")] and "row 1" in bad[0].detail
+
+
 def test_bomb_in_a_saved_dataset_is_a_bad_row(tmp_path):
     import datasets
 

@@ -247,9 +247,8 @@ class FileSource:
 
             index = 0
             for batch in pq.ParquetFile(self.location).iter_batches(batch_size=256):
-                for row in batch.to_pylist():
-                    yield str(index), row, ""
-                    index += 1
+                yield from _batch_rows(batch, index)
+                index += batch.num_rows
         else:
             for index, row in enumerate(self._dataset()):
                 yield str(index), row, ""
@@ -385,6 +384,24 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | RowProblem]]:
                     f"line {lineno} is not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
                     "re-save the file as UTF-8",
                 )
+
+
+def _batch_rows(batch: Any, start: int) -> Iterator[tuple[str, dict[str, Any] | None, str | RowProblem]]:
+    """The rows of an Arrow record batch; a row with a string cell that is not UTF-8 (Parquet stores
+    whatever bytes it was given) is a ``bad_encoding`` problem instead of an error for the whole batch."""
+    try:
+        rows = batch.to_pylist()
+    except UnicodeDecodeError:
+        rows = None
+    for i in range(batch.num_rows):
+        try:
+            row = rows[i] if rows is not None else batch.slice(i, 1).to_pylist()[0]
+        except UnicodeDecodeError as exc:
+            yield str(start + i), None, RowProblem(
+                "bad_encoding", f"row {start + i} holds text that is not UTF-8 ({exc.reason}); write the file "
+                                "again with UTF-8 strings")
+            continue
+        yield str(start + i), row, ""
 
 
 def _has_lone_surrogate(row: dict[str, Any]) -> bool:
