@@ -226,7 +226,7 @@ def test_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
         row.problem.model_dump_json()  # storable
 
 
-def test_text_that_is_not_utf8_in_a_parquet_file_is_a_bad_row(tmp_path):
+def test_text_that_is_not_utf8_in_a_parquet_file_or_saved_dataset_is_a_bad_row(tmp_path):
     """Parquet keeps whatever bytes a writer put in a string column; reading one that is not UTF-8 raised
     UnicodeDecodeError out of the whole batch and stopped the run."""
     import pyarrow as pa
@@ -243,6 +243,12 @@ def test_text_that_is_not_utf8_in_a_parquet_file_is_a_bad_row(tmp_path):
     ok, bad = _rows(load_source(f"parquet:{tmp_path / 't.parquet'}"))
     assert [r.problem.id for r in ok] == ["t:1", "t:3"]
     assert [(b.key, b.reason) for b in bad] == [("1", "bad_encoding")] and "row 1" in bad[0].detail
+    import datasets
+
+    datasets.Dataset(table).save_to_disk(tmp_path / "saved")  # a saved dataset keeps the bytes too
+    ok, bad = _rows(load_source(str(tmp_path / "saved")))
+    assert [r.problem.id for r in ok] == ["saved:1", "saved:3"]
+    assert [(b.key, b.reason) for b in bad] == [("1", "bad_encoding")]
 
 
 def test_bomb_in_a_saved_dataset_is_a_bad_row(tmp_path):

@@ -249,9 +249,11 @@ class FileSource:
             for batch in pq.ParquetFile(self.location).iter_batches(batch_size=256):
                 yield from _batch_rows(batch, index)
                 index += batch.num_rows
-        else:
-            for index, row in enumerate(self._dataset()):
-                yield str(index), row, ""
+        else:  # Arrow batches, read as the parquet ones: a cell that is not UTF-8 spoils one row, not the run
+            index = 0
+            for batch in self._dataset().with_format("arrow").iter(batch_size=256):
+                yield from _batch_rows(batch, index)
+                index += batch.num_rows
 
     def __iter__(self) -> Iterator[SourceRow | BadRow]:
         seen: set[str] = set()
