@@ -264,7 +264,7 @@ def make_partial_dir(final: Path, kind: str = "partial") -> Path:
     with contextlib.suppress(OSError):  # the folder a shell is in would be swapped under it: refuse
         if final.is_dir() and Path(os.path.realpath(os.getcwd())).is_relative_to(os.path.realpath(final)):
             raise UsageError(f"{str(final)!r} is the current folder (or holds it), and an output folder is "
-                             "replaced whole; pass --out with a folder beside it, e.g. --out ../site")
+                             "replaced whole; run from another folder or write beside it (e.g. --out ../site)")
     parent = ensure_writable_dir(final.parent, "output folder")
     sweep_partials(parent, legacy_builds=kind == "build")
     return Path(tempfile.mkdtemp(prefix=partial_prefix(final.name, kind), dir=parent))
