@@ -211,6 +211,24 @@ def test_bad_bytes_bom_and_line_numbers(tmp_path):
     assert "line 3" in bad[0].detail and "0xe9" in bad[0].detail
 
 
+def test_a_line_longer_than_the_limit_is_a_bad_row_read_in_bounded_memory(tmp_path, monkeypatch):
+    """A file without newlines (a binary named .jsonl, a sparse file) was read whole as one line."""
+    from lbdata.sources import files
+
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 1 << 20)
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    good = json.dumps({"id": "1", "image": "a.png", "question": "Q?", "answer": "1"}).encode()
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(good + b"\n" + b'{"id": "2", "q": "' + b"x" * (3 << 20) + b'"}\n' + good.replace(b'"1"', b'"3"'))
+    reads = []
+    real_readline = files._read_line
+    monkeypatch.setattr(files, "_read_line", lambda fh, n: reads.append(n) or real_readline(fh, n))
+    ok, bad = _rows(load_source(f"jsonl:{path}"))
+    assert [r.problem.id for r in ok] == ["long:1", "long:3"]
+    assert [(b.key, b.reason) for b in bad] == [("line2", "line_too_long")] and "line 2" in bad[0].detail
+    assert reads and max(reads) <= (1 << 20) + 1
+
+
 def test_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
     """``"\\ud800"`` is valid JSON but not text: it used to pass the source and crash generate at storing."""
     (tmp_path / "a.png").write_bytes(png_bytes())

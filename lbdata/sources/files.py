@@ -371,11 +371,29 @@ def _source_name(kind: str, location: str) -> str:
     return Path(location).stem if kind in ("jsonl", "parquet") else Path(location).name
 
 
+MAX_LINE_BYTES = 256 * 1024 * 1024
+"""A longer JSON Lines line is a bad row (``line_too_long``), read in bounded memory: a file without
+newlines (a binary named .jsonl) would otherwise be read whole as one line."""
+
+
+def _read_line(fh: Any, limit: int) -> bytes:
+    return fh.readline(limit)
+
+
 def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | RowProblem]]:
     """(line number, text) of a JSON Lines file read as bytes: a line that is not UTF-8 becomes a
     ``bad_encoding`` problem naming the line and byte; a byte-order mark on the first line is dropped."""
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        lineno = 0
+        while raw := _read_line(fh, MAX_LINE_BYTES + 1):
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES:
+                size = len(raw)
+                while not raw.endswith(b"\n") and (raw := _read_line(fh, MAX_LINE_BYTES + 1)):  # skip the rest
+                    size += len(raw)
+                yield lineno, RowProblem("line_too_long", f"line {lineno} is {size:,}+ bytes, more than "
+                                                          f"{MAX_LINE_BYTES:,}; is the file JSON Lines?")
+                continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
