@@ -260,7 +260,7 @@ def sweep_partials(parent: Path, *, legacy_builds: bool = False) -> list[Path]:
 
 def make_partial_dir(final: Path, kind: str = "partial") -> Path:
     """A new hidden work folder next to ``final`` (leftovers of dead processes removed first)."""
-    final = Path(os.path.abspath(final))
+    final = Path(os.path.realpath(final))  # an output that is a link is written where it points
     with contextlib.suppress(OSError):  # the folder a shell is in would be swapped under it: refuse
         if final.is_dir() and Path(os.path.realpath(os.getcwd())).is_relative_to(os.path.realpath(final)):
             raise UsageError(f"{str(final)!r} is the current folder (or holds it), and an output folder is "
@@ -272,6 +272,7 @@ def make_partial_dir(final: Path, kind: str = "partial") -> Path:
 
 def replace_dir(tmp: Path, final: Path) -> None:
     """Move the finished folder ``tmp`` to ``final``, replacing what was there (renames only)."""
+    final = Path(os.path.realpath(final))  # a link stays: the folder it points to is replaced
     if final.exists() or final.is_symlink():
         old = Path(tempfile.mkdtemp(prefix=partial_prefix(final.name, "old"), dir=final.parent))
         os.replace(final, old / final.name)

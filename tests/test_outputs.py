@@ -118,6 +118,24 @@ def test_an_output_with_a_name_near_the_length_limit_is_written(tmp_path):
     assert [p.name for p in final.iterdir()] == ["v2"] and [p.name for p in tmp_path.iterdir()] == [final.name]
 
 
+def test_an_output_that_is_a_link_is_written_where_it_points(home, tmp_path):
+    """``--out site`` with site -> /srv/www/site: the link used to be replaced by a folder, so the
+    folder it pointed to (the one being served) was never updated again."""
+    run = make_run(tmp_path / "run", 4)
+    served = tmp_path / "srv" / "site"
+    served.mkdir(parents=True)
+    (tmp_path / "site").symlink_to(served)
+    build_run_view(run, tmp_path / "site")
+    build_run_view(run, tmp_path / "site")
+    assert (tmp_path / "site").is_symlink() and (served / "index.html").is_file()
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "exp")
+    with staged_dir(tmp_path / "out") as work:
+        (work / "v1").write_text("1")
+    assert (tmp_path / "out").is_symlink() and (tmp_path / "exp" / "v1").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "out", "run", "site", "srv"]
+
+
 def test_the_write_probe_of_two_processes_at_once_is_no_error(tmp_path, monkeypatch):
     """Two commands starting together probe the same folder; one removing the probe between the other's
     write and remove used to fail the second with "cannot write to the run directory"."""
