@@ -244,3 +244,22 @@ def test_a_lone_surrogate_in_a_server_error_can_be_stored(server):
 
     message = _teacher(server)._scrub('{"error": "bad \ud800 input"}')
     sqlite3.connect(":memory:").execute("SELECT ?", (message,))
+
+
+@pytest.mark.parametrize("url", [
+    "htp:/user:sk-proj-Secret0123456789@127.0.0.1/v1",  # one slash: no URL, so nothing could mask the password
+    "127.0.0.1:8000/v1",
+    "ftp://127.0.0.1/v1",
+    "http://user:sk-proj-Secret0123456789@127.0.0.1:99999/v1",
+    "http://[::1/v1",
+    "http:///v1",
+])
+def test_a_base_url_that_is_not_an_http_url_is_one_line_before_anything_is_written(url):
+    with pytest.raises(UsageError, match="--base-url") as info:
+        OpenAITeacher("m", base_url=url, api_key=KEY)
+    assert "Secret0123456789" not in str(info.value)
+
+
+def test_a_base_url_with_user_info_port_and_query_is_accepted():
+    t = OpenAITeacher("m", base_url="https://u:p@gw.example.com:8443/v1?api-version=1", api_key=KEY)
+    assert t.base_url == "https://u:p@gw.example.com:8443/v1?api-version=1"

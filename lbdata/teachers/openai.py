@@ -100,7 +100,7 @@ class OpenAITeacher(RemoteTeacher):
                 )
             key = "EMPTY"  # self-hosted servers usually accept any key
         self.model = model
-        self.base_url = base_url.rstrip("/") if base_url else None
+        self.base_url = _check_base_url(base_url).rstrip("/") if base_url else None
         self.detail = detail
         self.temperature = temperature
         self.top_p = top_p
@@ -324,6 +324,24 @@ class OpenAITeacher(RemoteTeacher):
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _check_base_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host and a valid port, else a one-line error (that masks it:
+    a malformed address is no URL to redact, and may hold a password)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = redact_text(url) if "://" in url or "@" not in url else "(not shown: it holds '@')"
+        raise UsageError(f"--base-url {shown} is not an http(s) URL with a host; pass e.g. "
+                         "--base-url http://127.0.0.1:8000/v1")
+    return url
 
 
 def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage]:
