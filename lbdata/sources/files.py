@@ -350,7 +350,7 @@ class FileSource:
 def _parse_spec(spec: str) -> tuple[str, str, str]:
     if spec.startswith("jsonl:") or spec.startswith("parquet:"):
         kind, _, path = spec.partition(":")
-        if not Path(path).is_file():
+        if not os.path.isfile(path):  # False, not OSError, for a name over the system's limit
             raise SourceError(f"{kind} file {path!r} not found; check the path after '{kind}:'")
         return kind, path, "train"
     if spec.startswith("hf:"):
@@ -360,7 +360,7 @@ def _parse_spec(spec: str) -> tuple[str, str, str]:
             raise SourceError("hf: needs a dataset id, e.g. hf:hiyouga/geometry3k@train")
         return "hf", location, split or "train"
     location, _, split = spec.partition("@")
-    if Path(location).is_dir():
+    if os.path.isdir(location):
         return "saved", location, split or "train"
     raise SourceError(f"cannot read source {spec!r}; use hf:ID[@split], jsonl:PATH, parquet:PATH or a dataset folder")
 
