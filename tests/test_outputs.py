@@ -211,6 +211,21 @@ def test_disk_full_is_one_line_exit_2(monkeypatch, capsys):
     assert exc.value.code == 2 and len(err) == 1 and "disk is full" in err[0] and "/data/corpora/x" in err[0]
 
 
+@pytest.mark.parametrize("args", [["view", "r", "--out", "LONG"],
+                                  ["generate", "--source", "JSONL", "--image-root", "LONG", "--limit", "1"]])
+def test_a_path_over_the_system_limit_is_one_line_exit_2(args, monkeypatch, capsys, tmp_path):
+    long = str(tmp_path / ("a" * 5000))
+    make_run(tmp_path / "home" / "runs" / "r", 2)
+    (tmp_path / "d.jsonl").write_text('{"question": "Q?", "answer": "1", "image": "a.png"}\n')
+    swap = {"LONG": long, "JSONL": f"jsonl:{tmp_path / 'd.jsonl'}"}
+    monkeypatch.setattr(sys, "argv", ["lbdata", *[swap.get(a, a) for a in args], "--no-progress",
+                                      "--home", str(tmp_path / "home")])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "too long" in err[0] and len(err[0]) < 400, err
+
+
 def test_rpm_zero_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(sys, "argv", ["lbdata", "generate", "--rpm", "0", "--home", str(tmp_path)])
     with pytest.raises(SystemExit) as exc:
