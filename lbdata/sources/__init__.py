@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Any
 
 from lbdata.errors import UsageError
@@ -30,7 +30,7 @@ def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = No
         for name in _FILE_ONLY:  # the synthetic source draws its images; it reads no files
             options.pop(name, None)
         return SyntheticSource(seed=seed, families=families, **options)
-    if spec.startswith(("hf:", "jsonl:", "parquet:")) or Path(spec).is_dir():
+    if spec.startswith(("hf:", "jsonl:", "parquet:")) or os.path.isdir(spec):  # False, not OSError, for a long name
         from lbdata.sources.files import FileSource
 
         return FileSource(spec, columns=columns, **options)
