@@ -33,14 +33,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from lbdata.validate.config import ValidationConfig
-from lbdata.validate.information import (
-    content_words,
-    has_cjk,
-    informative_words,
-    lexicon,
-    repeat_share,
-    word_share,
-)
+from lbdata.validate.information import has_cjk, informative_words, lexicon, repeat_share, word_stats
 from lbdata.validate.tags import WORD_RE, ParsedTrace
 
 _LEX = lexicon()
@@ -191,7 +184,7 @@ def back_reasons(
     n = config.copy_ngram
     seen: set[tuple[str, ...]] = set(_question_ngrams(question or "", n))
     earlier_backs: set[str] = set()
-    min_words, max_copy, max_repeat = 10**9, 0.0, 0.0
+    min_words, max_copy = 10**9, 0.0
     for seg in parsed.segments:
         words = seg.words
         grams = _ngrams(words, n)
@@ -202,13 +195,12 @@ def back_reasons(
             else:
                 if not has_evidence(
                     seg.text, labels, has_question=question is not None, words=words
-                ) or informative_words(seg.text) < (config.min_back_words + 1) // 2:
+                ) or informative_words(words) < (config.min_back_words + 1) // 2:
                     reasons.append("back_filler")
-                repeats = repeat_share(words)
-                max_repeat = max(max_repeat, repeats)
-                if repeats > config.max_repeat_share:
+                if repeat_share(words) > config.max_repeat_share:
                     reasons.append("back_repetitive")
-                if word_share(words) < config.min_word_share or content_words(words) < config.min_content_words:
+                share, content = word_stats(words)
+                if share < config.min_word_share or content < config.min_content_words:
                     reasons.append("back_low_information")
                 if not refers_to_image(seg.text, words):
                     reasons.append("back_not_visual")
@@ -221,5 +213,4 @@ def back_reasons(
         seen.update(grams)
     scores["back_words_min"] = float(min_words)
     scores["back_copy_max"] = round(max_copy, 4)
-    scores["back_repeat_max"] = round(max_repeat, 4)
     return list(dict.fromkeys(reasons)), scores

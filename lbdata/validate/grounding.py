@@ -23,18 +23,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbdata.sources.synthetic.facts import SceneFacts, name_token
-from lbdata.validate.information import lexicon
+from lbdata.validate.information import has_cjk, lexicon
 from lbdata.validate.tags import CJK_CHARS
 
 _TOKEN_RE = re.compile(
-    r"(?P<num>(?:(?<![\w.])[-−](?=\d))?\d+(?:\.\d+)?)"
-    rf"|(?P<word>[^\W\d_{CJK_CHARS}][^\W_{CJK_CHARS}]*(?:'[a-z]+)?)"
-    rf"|(?P<cjk>[{CJK_CHARS}])"
-    r"|(?P<stop>(?<!\d)\.(?!\d)|\.(?=\s|$)|[!?;。！？；\n])"
-    r"|(?P<comma>[,，、:：])"
-    r"|(?P<op>[=+×*/÷^<>≈~{}\\−-])"
-    r"|(?P<sym>[∠°%()])"
+    r"(?:(?<![\w.])[-−](?=\d))?\d+(?:\.\d+)?"  # a number (a sign only when attached: "-3")
+    rf"|[^\W\d_{CJK_CHARS}][^\W_{CJK_CHARS}]*(?:'[a-z]+)?"  # a word
+    rf"|[{CJK_CHARS}]"  # one CJK character
+    r"|(?<!\d)\.(?!\d)|\.(?=\s|$)"  # a full stop, not a decimal point
+    r"|[!?。！？\n,，、:：;；=+×*/÷^<>≈~{}\\−\-∠°%()]"
 )
+_STOPS = frozenset(".!?。！？\n")
+_COMMAS = frozenset(",，、:：")
+_OPS = frozenset("=+×*/÷^<>≈~{}\\−-")
 _RELATIVE_AFTER = frozenset(
     "more less fewer greater higher lower larger smaller bigger longer shorter taller times percent % 倍 多 少".split()
 )
@@ -47,20 +48,34 @@ _LIST_JOIN = frozenset("and or 和 与".split())
 _COLOURS = frozenset(
     "red blue green yellow purple orange brown pink teal gray grey black white cyan magenta".split()
 )
+_ZERO_NOT_AFTER = frozenset("from above below to at than over under".split())
+_NORM: dict[str, str] = {}  # token -> name_token(token), shared by every call
+_LEX = lexicon()
 
 
-@dataclass(frozen=True)
-class _Tok:
-    kind: str
-    text: str  # normalised: labels (AB, B) keep their case, other words are lower-cased
-
-    @property
-    def is_num(self) -> bool:
-        return self.kind == "num"
+_NUM_START = frozenset("0123456789-−")
 
 
-def _tokens(text: str) -> list[_Tok]:
-    return [_Tok(m.lastgroup or "", name_token(m.group())) for m in _TOKEN_RE.finditer(text)]
+def _is_num(t: str) -> bool:
+    return t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit())
+
+
+def _tokens(text: str) -> list[str]:
+    """The back's tokens, each through ``name_token`` ("zero" before a noun becomes "0")."""
+    norm = _NORM
+    if len(norm) > 100_000:
+        norm.clear()
+    toks = []
+    for t in _TOKEN_RE.findall(text):
+        w = norm.get(t)
+        if w is None:
+            w = norm[t] = name_token(t)
+        toks.append(w)
+    if "zero" in toks:  # "zero green circles" is a count; "2 gridlines above zero" is a place
+        for i, t in enumerate(toks):
+            if t == "zero" and (i == 0 or toks[i - 1] not in _ZERO_NOT_AFTER):
+                toks[i] = "0"
+    return toks
 
 
 @dataclass(frozen=True)
@@ -84,61 +99,64 @@ def _close(value: float, stated: float, decimals: int) -> bool:
     return abs(value - stated) < 1e-6
 
 
-def _number_role(toks: list[_Tok], i: int, mention_ends: set[int]) -> str | None:
+def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> str | None:
     """``value``, ``count`` (of gridlines), ``step``, or None when the number is not a claim."""
-    lex = lexicon()
-    prev = toks[i - 1] if i > 0 else None
-    nxt = toks[i + 1] if i + 1 < len(toks) else None
-    after = toks[i + 2] if i + 2 < len(toks) else None
-    if prev is not None and prev.kind == "op":
-        if not (prev.text == "=" and (i - 1) in mention_ends):
-            return None
-    if nxt is not None and nxt.kind == "op":
+    lex = _LEX
+    n = len(toks)
+    prev = toks[i - 1] if i > 0 else ""
+    nxt = toks[i + 1] if i + 1 < n else ""
+    after = toks[i + 2] if i + 2 < n else ""
+    if prev in _OPS and not (prev == "=" and (i - 1) in mention_ends):
+        return None  # arithmetic ("30 - 20", "5^2", "\frac{5}{2}"), but "AB = 5" is a claim
+    if nxt in _OPS:
         return None
     # lists: "2, 3, 1 objects", "10 and 20", "(0, 2)"
-    if prev is not None and (prev.kind == "comma" or prev.text in _LIST_JOIN) and i >= 2 and toks[i - 2].is_num:
+    if (prev in _COMMAS or prev in _LIST_JOIN) and i >= 2 and _is_num(toks[i - 2]):
         return None
-    if nxt is not None and (nxt.kind == "comma" or nxt.text in _LIST_JOIN) and after is not None and after.is_num:
+    if (nxt in _COMMAS or nxt in _LIST_JOIN) and after and _is_num(after):
         return None
-    before = [t.text for t in toks[max(0, i - 3) : i] if t.kind != "stop"]
-    if any(w in lex.disown_before for w in before) or (
-        before and lex.zh_disown_before.search("".join(before))
-    ):
+    before = toks[max(0, i - 3) : i]
+    while any(t in _STOPS for t in before):  # within the sentence only
+        before = before[1:]
+    following = toks[i + 1 : i + 4]
+    for j, t in enumerate(following):
+        if t in _STOPS:
+            following = following[:j]
+            break
+    if not lex.disown_before.isdisjoint(before) or (cjk and lex.zh_disown_before.search("".join(before))):
+        return None  # "not the 25 …", "rather than 40", "my 25", "but I used 25", "不是25"
+    if not lex.disown_after.isdisjoint(following[:2]) or (cjk and lex.zh_disown_after.search("".join(following))):
+        return None  # "25 I wrote above", "18 cm was wrong", "25是错的"
+    if nxt in _RELATIVE_AFTER or prev in _RELATIVE_BEFORE:
         return None
-    following = [t.text for t in toks[i + 1 : i + 4]]
-    if any(w in lex.disown_after for w in following[:2]) or lex.zh_disown_after.search("".join(following)):
-        return None
-    if (nxt is not None and nxt.text in _RELATIVE_AFTER) or (prev is not None and prev.text in _RELATIVE_BEFORE):
-        return None
-    if nxt is not None and (nxt.text in _COUNT_NOUNS or (toks[i].text == "1" and nxt.text in _COUNT_NOUN_ONE)):
-        return "count"
-    if (prev is not None and prev.text in _STEP_BEFORE) or (nxt is not None and nxt.text == "apart"):
+    if prev != "the" and (nxt in _COUNT_NOUNS or (toks[i] == "1" and nxt in _COUNT_NOUN_ONE)):
+        return "count"  # "3 gridlines up", "1 gridline below zero"; not "the 4 gridline"
+    if prev in _STEP_BEFORE or nxt == "apart":
         return "step"
     return "value"
 
 
-def _mentions(toks: list[_Tok], facts: SceneFacts) -> list[_Mention]:
-    table, longest = facts.name_table
+def _mentions(toks: list[str], facts: SceneFacts) -> list[_Mention]:
+    table, firsts = facts.name_table
     out: list[_Mention] = []
-    i = 0
-    while i < len(toks):
-        found = None
-        if toks[i].kind not in ("stop", "comma"):
-            for n in range(min(longest, len(toks) - i), 0, -1):
-                hit = table.get(tuple(t.text for t in toks[i : i + n]))
-                if hit is not None:
-                    found = _Mention(hit[0], hit[1], hit[2], i, i + n)
-                    break
-        if found is not None:
-            out.append(found)
-            i = found.end
-        else:
-            i += 1
+    n_toks = len(toks)
+    end = 0
+    for i in [i for i, t in enumerate(toks) if t in firsts]:
+        if i < end:
+            continue
+        for n in firsts[toks[i]]:
+            hit = table.get(tuple(toks[i : i + n])) if i + n <= n_toks else None
+            if hit is not None:
+                out.append(_Mention(hit[0], hit[1], hit[2], i, i + n))
+                end = i + n
+                break
     return out
 
 
-def _bind(group: list[_Mention], toks: list[_Tok]) -> dict[str, list[Any]]:
+def _bind(group: list[_Mention], toks: list[str]) -> dict[str, list[Any]]:
     """The keys a number is bound to, per slot: the most specific names, the last of a comparison."""
+    if len(group) == 1:
+        return {group[0].slot: [group[0].key]}
     by_slot: dict[str, list[_Mention]] = {}
     for m in group:
         by_slot.setdefault(m.slot, []).append(m)
@@ -147,7 +165,7 @@ def _bind(group: list[_Mention], toks: list[_Tok]) -> dict[str, list[Any]]:
         top = max(m.specificity for m in ms)
         ms = [m for m in ms if m.specificity == top]
         for j in range(len(ms) - 1, 0, -1):  # "A is taller than B at 20": 20 is B's
-            if any(t.text in _COMPARE for t in toks[ms[j - 1].end : ms[j].start]):
+            if any(t in _COMPARE for t in toks[ms[j - 1].end : ms[j].start]):
                 ms = ms[j:]
                 break
         bound[slot] = list(dict.fromkeys(m.key for m in ms))
@@ -161,6 +179,28 @@ def _combos(bound: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return combos
 
 
+def _list_run(toks: list[str], i: int) -> list[int]:
+    """Indices of the numbers of the list starting at ``i`` ("2, 3, 1", "10 and 20"); [i] when none.
+
+    A number followed by "altogether", "in total" or "in all" ends a list without joining it."""
+    run = [i]
+    j = i
+    n = len(toks)
+    while True:
+        k = j + 1
+        while k < n and (toks[k] in _COMMAS or toks[k] in _LIST_JOIN) and k - j <= 2:
+            k += 1
+        if k == j + 1 or k >= n or not _is_num(toks[k]) or _is_total(toks, k):
+            return run
+        run.append(k)
+        j = k
+
+
+def _is_total(toks: list[str], k: int) -> bool:
+    nxt = toks[k + 1 : k + 3]
+    return bool(nxt) and (nxt[0] in ("altogether", "total") or nxt in (["in", "total"], ["in", "all"]))
+
+
 def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     """What ``back`` states about the figure that ``facts`` refute, one line each (empty: nothing)."""
     toks = _tokens(back)
@@ -168,20 +208,32 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     if not mentions:
         return []
     problems: list[str] = []
-    in_mention = {i for m in mentions for i in range(m.start, m.end)}
+    cjk = has_cjk(back)
     mention_ends = {m.end - 1 for m in mentions}
-    starts = {m.start: m for m in mentions}
-    sentence_mentions: list[_Mention] = []
-    group: list[_Mention] = []
-    pending: list[tuple[int, str]] = []  # numbers of this sentence waiting for a name after them
+    # events in text order: 0 = sentence end, 1 = a name, 2 = a number
+    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
+    events += [(i, 0, None) for i, t in enumerate(toks) if t in _STOPS]
+    taken = {i for m in mentions for i in range(m.start, m.end)}
+    events += [(i, 2, None) for i, t in enumerate(toks) if t[0] in _NUM_START and _is_num(t) and i not in taken]
+    events.sort(key=lambda e: (e[0], e[1]))
 
-    def settle(i: int, role: str, group_now: list[_Mention]) -> None:
+    def settle(run: list[int], role: str, group_now: list[_Mention]) -> None:
         bound = _bind(group_now, toks)
-        value, decimals = _parse_number(toks[i].text)
+        stated = [_parse_number(toks[j]) for j in run]
         for combo in _combos(bound):
+            if role == "list":
+                expected = facts.sequence(combo)
+                if expected is not None and (
+                    len(expected) != len(stated) or not all(_close(a, v, d) for a, (v, d) in zip(expected, stated))
+                ):
+                    said = ", ".join(toks[j] for j in run)
+                    problems.append(f"{_describe(combo)}: the back lists {said}, the figure has "
+                                    f"{', '.join(f'{a:g}' for a in expected)}")
+                continue
             allowed = facts.allowed(combo)
             if allowed is None:
                 continue
+            value, decimals = stated[0]
             if role == "value":
                 ok = any(_close(a, value, decimals) for a in allowed)
             elif role == "count":
@@ -190,53 +242,51 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
                 ok = facts.step is None or _close(float(facts.step), value, decimals)
             if not ok:
                 shown = ", ".join(f"{a:g}" for a in sorted(allowed))
-                problems.append(f"{_describe(combo)}: the back states {toks[i].text} ({role}), the figure has {shown}")
+                problems.append(f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}")
 
-    for i, tok in enumerate(toks):
-        if tok.kind == "stop":
-            sentence_mentions, group, pending = [], [], []
-            continue
-        m = starts.get(i)
-        if m is not None:
+    sentence: list[_Mention] = []
+    group: list[_Mention] = []
+    pending: list[tuple[list[int], str]] = []  # numbers of this sentence waiting for a name after them
+    skip_to = -1
+    for k, (i, kind, m) in enumerate(events):
+        if kind == 0:
+            sentence, group, pending = [], [], []
+        elif kind == 1:
             if pending:  # numbers before any name in this sentence take the names after them
-                for j, role in pending:
-                    settle(j, role, [m, *[x for x in mentions if m.end <= x.start < _next_num(toks, m.end)]])
+                after = [m]
+                for _, kind2, m2 in events[k + 1 :]:
+                    if kind2 != 1:
+                        break
+                    after.append(m2)
+                for run, role in pending:
+                    settle(run, role, after)
                 pending = []
             group.append(m)
-            sentence_mentions.append(m)
+            sentence.append(m)
             _check_colour(toks, m, facts, problems)
-            continue
-        if not tok.is_num or i in in_mention:
-            continue
-        role = _number_role(toks, i, mention_ends)
-        if role is None:
-            continue
-        if group:
-            settle(i, role, group)
-        elif sentence_mentions:
-            latest: dict[str, _Mention] = {}
-            for x in sentence_mentions:
-                latest[x.slot] = x
-            settle(i, role, list(latest.values()))
-        else:
-            pending.append((i, role))
-        group = []
+        elif i > skip_to:
+            run = _list_run(toks, i)
+            skip_to = run[-1]
+            role = "list" if len(run) > 1 else _number_role(toks, i, mention_ends, cjk)
+            if role is None:
+                continue
+            if group:
+                settle(run, role, group)
+            elif sentence:
+                latest = {x.slot: x for x in sentence}
+                settle(run, role, list(latest.values()))
+            else:
+                pending.append((run, role))
+            group = []
     return problems
 
 
-def _next_num(toks: list[_Tok], start: int) -> int:
-    for j in range(start, len(toks)):
-        if toks[j].is_num or toks[j].kind == "stop":
-            return j
-    return len(toks)
-
-
-def _check_colour(toks: list[_Tok], m: _Mention, facts: SceneFacts, problems: list[str]) -> None:
+def _check_colour(toks: list[str], m: _Mention, facts: SceneFacts, problems: list[str]) -> None:
     """"the red Mon bar", "the red bar for Mon": the colour named must be the bar's."""
     actual = facts.colour_of(m.key)
     if actual is None:
         return
-    before = [t.text for t in toks[max(0, m.start - 3) : m.start]]
+    before = toks[max(0, m.start - 3) : m.start]
     said = None
     if before and before[-1] in _COLOURS:
         said = before[-1]

@@ -2,9 +2,10 @@
 
 Measures over a segment's words (``Segment.words``: lower-cased, a CJK character is one word):
 
-- ``repeat_share`` — the most repeated word or phrase of 1–4 words: how much of the segment its
-  repeats take (``(count - 1) × n / words``; stop words alone do not count). "7 7 7 7 7 7 7 7" is 0.7
-  of "I see 7 7 7 7 7 7 7 7"; "the bar is taller" three times is 0.67; ordinary prose stays under 0.15;
+- ``repeat_share`` — how much is said again: the repeats of the most repeated content word
+  (``(count - 1) / words``: "7 7 7 7 7 7 7 7" is 0.7 of "I see 7 7 7 7 7 7 7 7") or the share of
+  4-word phrases that repeat an earlier one ("the bar is taller" three times: 0.56), whichever is
+  larger; ordinary prose stays under 0.15;
 - ``word_share`` — the share of real words: not bare numbers, not single letters ("image 1 2 3 4 5 6 7
   8" is 0.11); a CJK character other than a numeral is a real word;
 - ``content_words`` — distinct real words that are not stop words;
@@ -37,15 +38,40 @@ def _words(value: str | list[str]) -> list[str]:
     return value.split() if isinstance(value, str) else [str(v) for v in value]
 
 
-def _phrase_re(english: list[str], chinese: list[str]) -> re.Pattern[str]:
-    """One pattern for phrases of both languages: English on whole words, Chinese as substrings."""
-    parts = []
-    if english:
-        alts = "|".join(re.escape(p) for p in sorted(english, key=len, reverse=True))
-        parts.append(rf"(?<![\w'])(?:{alts})(?![\w'])")
-    if chinese:
-        parts.append("|".join(re.escape(p) for p in sorted(chinese, key=len, reverse=True)))
-    return re.compile("|".join(parts))
+Phrases = dict[str, tuple[tuple[str, ...], ...]]
+"""First word -> the phrases (as words) starting with it, longest first."""
+
+
+def _phrases(*lists: list[str]) -> Phrases:
+    """Phrases of any language as word tuples (a CJK character is a word, so Chinese phrases match too)."""
+    by_first: dict[str, set[tuple[str, ...]]] = {}
+    for phrase in (p for lst in lists for p in lst):
+        words = tuple(WORD_RE.findall(phrase.lower()))
+        if words:
+            by_first.setdefault(words[0], set()).add(words)
+    return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in by_first.items()}
+
+
+def covered_words(words: list[str], phrases: Phrases) -> int:
+    """How many of ``words`` lie inside one of ``phrases`` (longest match first, left to right)."""
+    if phrases.keys().isdisjoint(words):
+        return 0
+    covered = i = 0
+    n = len(words)
+    while i < n:
+        options = phrases.get(words[i])
+        if options:
+            for p in options:
+                k = len(p)
+                if tuple(words[i : i + k]) == p:
+                    covered += k
+                    i += k
+                    break
+            else:
+                i += 1
+        else:
+            i += 1
+    return covered
 
 
 def _substring_re(entries: list[str]) -> re.Pattern[str]:
@@ -65,8 +91,8 @@ class Lexicon:
     zh_relation: re.Pattern[str]
     zh_image: re.Pattern[str]
     zh_number: re.Pattern[str]
-    filler: re.Pattern[str]
-    look_again: re.Pattern[str]
+    filler: Phrases
+    look_again: Phrases  # look-again phrases and fillers
     disown_before: frozenset[str]
     disown_after: frozenset[str]
     zh_disown_before: re.Pattern[str]
@@ -92,8 +118,11 @@ def lexicon() -> Lexicon:
         zh_image=_substring_re(_words(img["zh"])),
         # a Chinese number: two numerals in a row (二十, 三十五) or one before a measure word (三个, 两条)
         zh_number=re.compile(f"[{zh_numerals}]{{2,}}|[{zh_numerals}](?=[{classifiers}])"),
-        filler=_phrase_re(_words(data["fillers"]["en"]), _words(data["fillers"]["zh"])),
-        look_again=_phrase_re(_words(data["look_again"]["en"]), _words(data["look_again"]["zh"])),
+        filler=_phrases(_words(data["fillers"]["en"]), _words(data["fillers"]["zh"])),
+        look_again=_phrases(
+            _words(data["look_again"]["en"]), _words(data["look_again"]["zh"]),
+            _words(data["fillers"]["en"]), _words(data["fillers"]["zh"]),
+        ),
         disown_before=frozenset(_words(disown["before_en"])),
         disown_after=frozenset(_words(disown["after_en"])),
         zh_disown_before=_substring_re(_words(disown["before_zh"])),
@@ -105,91 +134,97 @@ def has_cjk(text: str) -> bool:
     return CJK_RE.search(text) is not None
 
 
+_ZH_NUMERALS = frozenset("零一二两三四五六七八九十百千万")
+
+
 def _is_word(token: str) -> bool:
     """A real word: two or more characters with a letter, or one CJK character that is not a numeral."""
     if len(token) == 1:
-        return CJK_RE.match(token) is not None and token not in "零一二两三四五六七八九十百千万"
-    return not token.replace(".", "").replace(",", "").isdigit() and any(c.isalpha() for c in token)
+        return token >= "\u1100" and CJK_RE.match(token) is not None and token not in _ZH_NUMERALS
+    if token.isalpha():
+        return True
+    return any(c.isalpha() for c in token)
 
 
 def repeat_share(words: list[str]) -> float:
-    """How much of ``words`` the repeats of its most repeated 1–4-word phrase take (0 when none repeats)."""
+    """How much of ``words`` is said again: the larger of the most repeated content word's repeats
+    (``(count - 1) / words``; stop words alone do not count) and the share of 4-word phrases that
+    repeat an earlier one. 0 when nothing repeats."""
     n_words = len(words)
     if n_words < 2:
         return 0.0
-    stop = lexicon().stop_words
-    best = 0
     counts = Counter(words)
-    for word, c in counts.most_common():
-        if c < 2:
-            break
-        if word not in stop:
-            best = c - 1
-            break
-    if len(counts) == n_words:  # no word repeats, so no phrase does
-        return best / n_words
-    for n in (2, 3, 4):
-        if n_words < 2 * n:
-            break
-        (_, c), = Counter(zip(*(words[i:] for i in range(n)), strict=False)).most_common(1)
-        if c < 2:
-            break  # no n-gram repeats, so no longer one does
-        best = max(best, (c - 1) * n)
-    return min(best / n_words, 1.0)
+    if len(counts) == n_words:
+        return 0.0  # no word repeats, so no phrase does
+    best = (max(map(counts.__getitem__, counts.keys() - lexicon().stop_words), default=1) - 1) / n_words
+    if n_words >= 8:
+        grams = list(zip(words, words[1:], words[2:], words[3:]))
+        best = max(best, 1.0 - len(set(grams)) / len(grams))
+    return best
+
+
+def word_stats(words: list[str]) -> tuple[float, int]:
+    """``(word_share, content_words)`` in one pass: the share of real words (not bare numbers, not single
+    letters; 1.0 when empty) and how many distinct real words are not stop words."""
+    if not words:
+        return 1.0, 0
+    stop = lexicon().stop_words
+    real = [w for w in words if (len(w) > 1 and w.isalpha()) or _is_word(w)]
+    return len(real) / len(words), len(set(real) - stop)
 
 
 def word_share(words: list[str]) -> float:
     """Share of real words (not bare numbers, not single letters) among ``words`` (1.0 when empty)."""
-    if not words:
-        return 1.0
-    return sum(1 for w in words if _is_word(w)) / len(words)
+    return word_stats(words)[0]
 
 
 def content_words(words: list[str]) -> int:
     """Distinct real words that are not stop words."""
-    stop = lexicon().stop_words
-    return len({w for w in words if w not in stop and _is_word(w)})
+    return word_stats(words)[1]
 
 
-def filler_share(text: str, n_words: int) -> float:
-    """Share of the ``n_words`` words of ``text`` that are fillers."""
-    if not n_words:
-        return 0.0
-    left = len(WORD_RE.findall(lexicon().filler.sub(" ", text.lower())))
-    return max(0.0, 1.0 - left / n_words)
+def filler_share(words: list[str]) -> float:
+    """Share of ``words`` that are fillers."""
+    return covered_words(words, lexicon().filler) / len(words) if words else 0.0
 
 
-def informative_words(text: str) -> int:
-    """Words of ``text`` left once look-again phrases and fillers are taken out."""
-    lex = lexicon()
-    rest = lex.look_again.sub(" ", text.lower())
-    return len(WORD_RE.findall(lex.filler.sub(" ", rest)))
+def informative_words(words: list[str]) -> int:
+    """Words left once look-again phrases and fillers are taken out."""
+    return len(words) - covered_words(words, lexicon().look_again)
 
 
-def is_filler_text(text: str, words: list[str], config: ValidationConfig) -> bool:
-    """A think that says nothing: mostly fillers, or one word or phrase said again and again."""
+def is_filler_text(words: list[str], config: ValidationConfig, fillers: int | None = None) -> bool:
+    """A think that says nothing: mostly fillers, or one word or phrase said again and again.
+
+    ``fillers`` is ``covered_words(words, lexicon().filler)`` when the caller has it already."""
     if not words:
         return False
-    return filler_share(text, len(words)) > config.max_filler_share or repeat_share(words) > config.max_repeat_share
+    if fillers is None:
+        fillers = covered_words(words, lexicon().filler)
+    if fillers / len(words) > config.max_filler_share:
+        return True
+    return repeat_share(words) > config.max_repeat_share
 
 
 def think_reasons(parsed: ParsedTrace, config: ValidationConfig) -> list[str]:
     """``think_filler`` for a filler think before (or without) a back; ``rethink_filler`` for the think
-    after the last back when it is filler or has fewer than ``min_rethink_words`` informative words."""
+    after the last back when it is filler or has fewer than ``min_rethink_words`` words besides fillers."""
     reasons: list[str] = []
     segments = parsed.segments
     last_back = max((i for i, s in enumerate(segments) if s.kind == "back"), default=-1)
+    filler_phrases = lexicon().filler
     for i, seg in enumerate(segments):
-        if seg.kind != "think" or not seg.words:
+        words = seg.words
+        if seg.kind != "think" or not words:
             continue
+        fillers = covered_words(words, filler_phrases)
         if i > last_back >= 0:
-            n = len(seg.words)
-            informative = n - round(filler_share(seg.text, n) * n)
-            if is_filler_text(seg.text, seg.words, config) or (
-                n >= config.min_rethink_words > informative
+            n = len(words)  # a rethink shorter than min_rethink_words is no_rethink already
+            if n >= config.min_rethink_words and (
+                is_filler_text(words, config, fillers) or n - fillers < config.min_rethink_words
             ):
                 reasons.append("rethink_filler")
-        elif is_filler_text(seg.text, seg.words, config):
+        elif is_filler_text(words, config, fillers):
             reasons.append("think_filler")
     return list(dict.fromkeys(reasons))
 
@@ -197,6 +232,7 @@ def think_reasons(parsed: ParsedTrace, config: ValidationConfig) -> list[str]:
 __all__ = [
     "Lexicon",
     "content_words",
+    "covered_words",
     "filler_share",
     "has_cjk",
     "informative_words",
@@ -204,4 +240,5 @@ __all__ = [
     "repeat_share",
     "think_reasons",
     "word_share",
+    "word_stats",
 ]

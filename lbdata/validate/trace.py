@@ -147,7 +147,7 @@ def validate_trace(
     ``facts`` (``scene_facts(problem.meta)`` for a synthetic problem) adds ``back_contradicts_figure``
     when a back states a value, label, count or colour the figure does not have.
     Scores: ``answer_match``, ``backs``, ``words_before_back``, ``rethink_words``, ``back_words_min``,
-    ``back_copy_max``, ``back_repeat_max``, ``corrected`` (solution_back), ``insert_overlap`` (insert
+    ``back_copy_max``, ``corrected`` (solution_back), ``insert_overlap`` (insert
     mode) and ``figure_contradictions`` (with facts).
     """
     config = config or _DEFAULT_CONFIG

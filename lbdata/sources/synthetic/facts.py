@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 Names = dict[tuple[str, ...], tuple[str, Any, int]]
@@ -38,11 +38,13 @@ class SceneFacts(Protocol):
     def names(self) -> Names: ...
 
     @property
-    def name_table(self) -> tuple[Names, int]: ...
+    def name_table(self) -> tuple[Names, dict[str, tuple[int, ...]]]: ...
 
     def allowed(self, bound: dict[str, Any]) -> set[float] | None: ...
 
     def colour_of(self, key: Any) -> str | None: ...
+
+    def sequence(self, bound: dict[str, Any]) -> tuple[float, ...] | None: ...
 
 
 def name_token(text: str) -> str:
@@ -52,16 +54,27 @@ def name_token(text: str) -> str:
 
 
 class _Named:
-    """``name_table``: ``names()`` with every token through ``name_token``, and the longest name's length
-    (computed once per record)."""
+    """``name_table``: ``names()`` with every token through ``name_token``, and for each first token the
+    lengths of the names that start with it, longest first (computed once per record)."""
 
     def names(self) -> Names:
         raise NotImplementedError
 
+    def sequence(self, bound: dict[str, Any]) -> tuple[float, ...] | None:
+        """The numbers a list of numbers bound to ``bound`` must be, in order (None: lists are not checked)."""
+        return None
+
     @cached_property
-    def name_table(self) -> tuple[Names, int]:
-        table = {tuple(name_token(t) for t in k): v for k, v in self.names().items()}
-        return table, max((len(k) for k in table), default=1)
+    def name_table(self) -> tuple[Names, dict[str, tuple[int, ...]]]:
+        return _build_table(self.names())
+
+
+def _build_table(names: Names) -> tuple[Names, dict[str, tuple[int, ...]]]:
+    table = {tuple(name_token(t) for t in k): v for k, v in names.items()}
+    lengths: dict[str, set[int]] = {}
+    for k in table:
+        lengths.setdefault(k[0], set()).add(len(k))
+    return table, {first: tuple(sorted(ns, reverse=True)) for first, ns in lengths.items()}
 
 
 @dataclass(frozen=True)
@@ -88,9 +101,9 @@ class BarChartFacts(_Named):
         return {tuple(b.label.split()): ("entity", b.label, 1) for b in self.bars}
 
     def allowed(self, bound: dict[str, Any]) -> set[float] | None:
-        by = {b.label: b.value for b in self.bars}
         key = bound.get("entity")
-        return {float(by[key])} if key in by else None
+        bar = next((b for b in self.bars if b.label == key), None)
+        return {float(bar.value)} if bar is not None else None
 
     def colour_of(self, key: Any) -> str | None:
         return next((b.colour for b in self.bars if b.label == key), None)
@@ -151,19 +164,11 @@ class GeometryFacts(_Named):
         return cls(str(scene["shape"]), tuple(v), sides, angles, scene.get("right_angle"), str(scene.get("unit", "")))
 
     def names(self) -> Names:
-        out: Names = {}
-        for s in self.sides:
-            p, q = s[0], s[1]
-            for form in ((p + q,), (q + p,), ("segment", p + q), ("segment", q + p), ("from", p, "to", q),
-                         ("from", q, "to", p), ("vertices", p, "and", q), ("vertices", q, "and", p),
-                         ("joining", p, "and", q), ("joining", q, "and", p)):
-                out[form] = ("entity", ("side", s), 2)
-        for x in self.vertices:
-            for form in (("angle", x), ("angle", "at", x), ("∠", x), ("vertex", x), ("at", "vertex", x),
-                         ("angle", "at", "vertex", x), ("corner", "at", x), ("mark", "at", x), ("arc", "at", x),
-                         ("角", x), (x, "角"), (x, "处", "的", "角")):
-                out[form] = ("entity", ("angle", x), 2)
-        return out
+        return _geometry_table(self.vertices, tuple(self.sides))[0]
+
+    @cached_property
+    def name_table(self) -> tuple[Names, dict[str, tuple[int, ...]]]:
+        return _geometry_table(self.vertices, tuple(self.sides))
 
     def allowed(self, bound: dict[str, Any]) -> set[float] | None:
         key = bound.get("entity")
@@ -177,6 +182,24 @@ class GeometryFacts(_Named):
         return None
 
 
+@lru_cache(maxsize=512)
+def _geometry_table(vertices: tuple[str, ...], sides: tuple[str, ...]) -> tuple[Names, dict[str, tuple[int, ...]]]:
+    """Names of sides ("AB", "from A to B", "joining A and B") and angles ("angle at B", "vertex B", "∠B")."""
+    out: Names = {}
+    for s in sides:
+        p, q = s[0], s[1]
+        for form in ((p + q,), (q + p,), ("segment", p + q), ("segment", q + p), ("from", p, "to", q),
+                     ("from", q, "to", p), ("vertices", p, "and", q), ("vertices", q, "and", p),
+                     ("joining", p, "and", q), ("joining", q, "and", p)):
+            out[form] = ("entity", ("side", s), 2)
+    for x in vertices:
+        for form in (("angle", x), ("angle", "at", x), ("∠", x), ("vertex", x), ("at", "vertex", x),
+                     ("angle", "at", "vertex", x), ("corner", "at", x), ("mark", "at", x), ("arc", "at", x),
+                     ("角", x), (x, "角"), (x, "处", "的", "角")):
+            out[form] = ("entity", ("angle", x), 2)
+    return _build_table(out)
+
+
 @dataclass(frozen=True)
 class CountedObject:
     shape: str
@@ -187,31 +210,29 @@ class CountedObject:
 @dataclass(frozen=True)
 class CountingFacts(_Named):
     objects: tuple[CountedObject, ...]
+    rows: tuple[int, ...] = ()  # objects per non-empty row of the layout grid, top to bottom
     step: int | None = None
     family: str = "counting"
 
     @classmethod
     def from_scene(cls, scene: dict) -> CountingFacts:
-        return cls(tuple(CountedObject(str(o["shape"]), str(o["colour"]), str(o["size"])) for o in scene["objects"]))
+        objects = tuple(CountedObject(str(o["shape"]), str(o["colour"]), str(o["size"])) for o in scene["objects"])
+        per_row = [sum(1 for o in scene["objects"] if o["row"] == r) for r in range(int(scene["rows"]))]
+        return cls(objects, tuple(n for n in per_row if n))
 
     def count(self, **match: str) -> int:
         return sum(all(getattr(o, k) == v for k, v in match.items()) for o in self.objects)
 
     def names(self) -> Names:
-        out: Names = {}
-        for noun in ("objects", "object", "shapes", "shape"):
-            out[(noun,)] = ("entity", (), 0)
-        for s in COUNT_SHAPES:
-            for form in (s, s + "s"):
-                out[(form,)] = ("entity", (("shape", s),), 1)
-                for c in COUNT_COLOURS:
-                    out[(c, form)] = ("entity", (("colour", c), ("shape", s)), 2)
-                for z in COUNT_SIZES:
-                    out[(z, form)] = ("entity", (("shape", s), ("size", z)), 2)
-        for c in COUNT_COLOURS:
-            for noun in ("objects", "object", "shapes", "shape", "ones", "one"):
-                out[(c, noun)] = ("entity", (("colour", c),), 2)
-        return out
+        return _counting_table()[0]
+
+    @property
+    def name_table(self) -> tuple[Names, dict[str, tuple[int, ...]]]:
+        return _counting_table()
+
+    def sequence(self, bound: dict[str, Any]) -> tuple[float, ...] | None:
+        """The numbers a list bound to ``bound`` must be: the objects per row, top to bottom."""
+        return tuple(float(n) for n in self.rows) if bound.get("rows") else None
 
     def allowed(self, bound: dict[str, Any]) -> set[float] | None:
         key = bound.get("entity")
@@ -221,6 +242,27 @@ class CountingFacts(_Named):
 
     def colour_of(self, key: Any) -> str | None:
         return None
+
+
+@lru_cache(maxsize=1)
+def _counting_table() -> tuple[Names, dict[str, tuple[int, ...]]]:
+    """Names of counted categories ("red circles", "small squares", "blue objects", "stars", "objects")."""
+    out: Names = {}
+    for noun in ("objects", "object", "shapes", "shape"):
+        out[(noun,)] = ("entity", (), 0)
+    for s in COUNT_SHAPES:
+        for form in (s, s + "s"):
+            out[(form,)] = ("entity", (("shape", s),), 1)
+            for c in COUNT_COLOURS:
+                out[(c, form)] = ("entity", (("colour", c), ("shape", s)), 2)
+            for z in COUNT_SIZES:
+                out[(z, form)] = ("entity", (("shape", s), ("size", z)), 2)
+    for c in COUNT_COLOURS:
+        for noun in ("objects", "object", "shapes", "shape", "ones", "one"):
+            out[(c, noun)] = ("entity", (("colour", c),), 2)
+    for form in (("row", "by", "row"), ("rows",), ("rows", "of")):
+        out[form] = ("rows", "top_to_bottom", 1)
+    return _build_table(out)
 
 
 @dataclass(frozen=True)
