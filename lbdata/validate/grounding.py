@@ -210,6 +210,7 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     problems: list[str] = []
     cjk = has_cjk(back)
     mention_ends = {m.end - 1 for m in mentions}
+    starts = {m.start: m for m in mentions}
     # events in text order: 0 = sentence end, 1 = a name, 2 = a number
     events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
     events += [(i, 0, None) for i, t in enumerate(toks) if t in _STOPS]
@@ -236,10 +237,8 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
             value, decimals = stated[0]
             if role == "value":
                 ok = any(_close(a, value, decimals) for a in allowed)
-            elif role == "count":
+            else:  # a count of gridlines
                 ok = facts.step is None or any(_close(abs(a), value * facts.step, decimals) for a in allowed)
-            else:
-                ok = facts.step is None or _close(float(facts.step), value, decimals)
             if not ok:
                 shown = ", ".join(f"{a:g}" for a in sorted(allowed))
                 problems.append(f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}")
@@ -270,7 +269,15 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
             role = "list" if len(run) > 1 else _number_role(toks, i, mention_ends, cjk)
             if role is None:
                 continue
-            if group:
+            if role == "step":  # the gridline step is the chart's, whatever is named around it
+                value, decimals = _parse_number(toks[i])
+                if facts.step is not None and not _close(float(facts.step), value, decimals):
+                    problems.append(f"gridline step: the back states {toks[i]}, the figure has {facts.step}")
+                continue
+            ahead = starts.get(run[-1] + 1)
+            if ahead is not None and role != "list":  # "3 red circles", "1 red square": the name right after
+                settle(run, role, [ahead])
+            elif group:
                 settle(run, role, group)
             elif sentence:
                 latest = {x.slot: x for x in sentence}

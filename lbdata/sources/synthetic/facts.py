@@ -197,6 +197,7 @@ def _geometry_table(vertices: tuple[str, ...], sides: tuple[str, ...]) -> tuple[
                      ("angle", "at", "vertex", x), ("corner", "at", x), ("mark", "at", x), ("arc", "at", x),
                      ("角", x), (x, "角"), (x, "处", "的", "角")):
             out[form] = ("entity", ("angle", x), 2)
+        out[("at", x)] = ("entity", ("angle", x), 1)  # "the right angle is at B (90°)"
     return _build_table(out)
 
 
