@@ -197,7 +197,7 @@ def back_reasons(
                     seg.text, labels, has_question=question is not None, words=words
                 ) or informative_words(words) < (config.min_back_words + 1) // 2:
                     reasons.append("back_filler")
-                if repeat_share(words) > config.max_repeat_share:
+                if repeat_share(words, config.max_repeat_share) > config.max_repeat_share:
                     reasons.append("back_repetitive")
                 share, content = word_stats(words)
                 if share < config.min_word_share or content < config.min_content_words:

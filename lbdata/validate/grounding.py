@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from lbdata.sources.synthetic.facts import SceneFacts, name_token
@@ -27,8 +28,9 @@ from lbdata.validate.information import has_cjk, lexicon
 from lbdata.validate.tags import CJK_CHARS
 
 _TOKEN_RE = re.compile(
-    r"(?:(?<![\w.])[-−](?=\d))?\d+(?:\.\d+)?"  # a number (a sign only when attached: "-3")
-    rf"|[^\W\d_{CJK_CHARS}][^\W_{CJK_CHARS}]*(?:'[a-z]+)?"  # a word
+    r"[A-Za-z][A-Za-z0-9']*"  # an ASCII word (most tokens: tried first)
+    rf"|[^\W\d_{CJK_CHARS}][^\W_{CJK_CHARS}]*"  # any other word
+    r"|(?:(?<![\w.])[-−](?=\d))?\d+(?:\.\d+)?"  # a number (a sign only when attached: "-3")
     rf"|[{CJK_CHARS}]"  # one CJK character
     r"|(?<!\d)\.(?!\d)|\.(?=\s|$)"  # a full stop, not a decimal point
     r"|[!?。！？\n,，、:：;；=+×*/÷^<>≈~{}\\−\-∠°%()]"
@@ -49,7 +51,6 @@ _COLOURS = frozenset(
     "red blue green yellow purple orange brown pink teal gray grey black white cyan magenta".split()
 )
 _ZERO_NOT_AFTER = frozenset("from above below to at than over under".split())
-_NORM: dict[str, str] = {}  # token -> name_token(token), shared by every call
 _LEX = lexicon()
 
 
@@ -60,17 +61,12 @@ def _is_num(t: str) -> bool:
     return t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit())
 
 
+_norm = lru_cache(maxsize=1 << 16)(name_token)
+
+
 def _tokens(text: str) -> list[str]:
     """The back's tokens, each through ``name_token`` ("zero" before a noun becomes "0")."""
-    norm = _NORM
-    if len(norm) > 100_000:
-        norm.clear()
-    toks = []
-    for t in _TOKEN_RE.findall(text):
-        w = norm.get(t)
-        if w is None:
-            w = norm[t] = name_token(t)
-        toks.append(w)
+    toks = list(map(_norm, _TOKEN_RE.findall(text)))
     if "zero" in toks:  # "zero green circles" is a count; "2 gridlines above zero" is a place
         for i, t in enumerate(toks):
             if t == "zero" and (i == 0 or toks[i - 1] not in _ZERO_NOT_AFTER):
@@ -173,6 +169,8 @@ def _bind(group: list[_Mention], toks: list[str]) -> dict[str, list[Any]]:
 
 
 def _combos(bound: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    if all(len(keys) == 1 for keys in bound.values()):
+        return [{slot: keys[0] for slot, keys in bound.items()}]
     combos: list[dict[str, Any]] = [{}]
     for slot, keys in bound.items():
         combos = [{**c, slot: k} for c in combos for k in keys]

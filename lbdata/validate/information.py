@@ -54,23 +54,16 @@ def _phrases(*lists: list[str]) -> Phrases:
 
 def covered_words(words: list[str], phrases: Phrases) -> int:
     """How many of ``words`` lie inside one of ``phrases`` (longest match first, left to right)."""
-    if phrases.keys().isdisjoint(words):
-        return 0
-    covered = i = 0
-    n = len(words)
-    while i < n:
-        options = phrases.get(words[i])
-        if options:
-            for p in options:
-                k = len(p)
-                if tuple(words[i : i + k]) == p:
-                    covered += k
-                    i += k
-                    break
-            else:
-                i += 1
-        else:
-            i += 1
+    covered = end = 0
+    for i in [i for i, w in enumerate(words) if w in phrases]:
+        if i < end:
+            continue  # inside the phrase matched last
+        for p in phrases[words[i]]:
+            k = len(p)
+            if tuple(words[i : i + k]) == p:
+                covered += k
+                end = i + k
+                break
     return covered
 
 
@@ -146,10 +139,14 @@ def _is_word(token: str) -> bool:
     return any(c.isalpha() for c in token)
 
 
-def repeat_share(words: list[str]) -> float:
+def repeat_share(words: list[str], limit: float = 0.0) -> float:
     """How much of ``words`` is said again: the larger of the most repeated content word's repeats
     (``(count - 1) / words``; stop words alone do not count) and the share of 4-word phrases that
-    repeat an earlier one. 0 when nothing repeats."""
+    repeat an earlier one. 0 when nothing repeats.
+
+    With ``limit``, the phrases are not counted when they cannot take more than ``limit`` (a repeated
+    phrase starts with a repeated word): the result is exact when above ``limit``, at most ``limit``
+    otherwise."""
     n_words = len(words)
     if n_words < 2:
         return 0.0
@@ -157,7 +154,7 @@ def repeat_share(words: list[str]) -> float:
     if len(counts) == n_words:
         return 0.0  # no word repeats, so no phrase does
     best = (max(map(counts.__getitem__, counts.keys() - lexicon().stop_words), default=1) - 1) / n_words
-    if n_words >= 8:
+    if n_words >= 8 and (n_words - len(counts)) / (n_words - 3) > limit:
         grams = list(zip(words, words[1:], words[2:], words[3:]))
         best = max(best, 1.0 - len(set(grams)) / len(grams))
     return best
@@ -203,7 +200,7 @@ def is_filler_text(words: list[str], config: ValidationConfig, fillers: int | No
         fillers = covered_words(words, lexicon().filler)
     if fillers / len(words) > config.max_filler_share:
         return True
-    return repeat_share(words) > config.max_repeat_share
+    return repeat_share(words, config.max_repeat_share) > config.max_repeat_share
 
 
 def think_reasons(parsed: ParsedTrace, config: ValidationConfig) -> list[str]:
