@@ -54,7 +54,11 @@ def _label_spans(back: str, facts: SceneFacts) -> list[tuple[int, int]]:
     if isinstance(facts, BarChartFacts):
         names = [b.label for b in facts.bars]
     elif isinstance(facts, LinePlotFacts):
-        names = [f"x = {p.x}" for p in facts.points] if facts.series == "linear" else [p.label for p in facts.points]
+        names = (
+            [f"x = {p.x}" for p in facts.points]
+            if facts.series == "linear"
+            else [p.label for p in facts.points]
+        )
     elif isinstance(facts, TableFacts):
         names = list(facts.columns) + list(facts.cells)
     spans = []
@@ -119,8 +123,10 @@ def tamper_label(back: str, facts: SceneFacts, rng: random.Random) -> str | None
             others = [o for o, w in sides.items() if abs(w - v) > 1e-6]
             side_choices[s] = others
             side_choices[s[::-1]] = others
-        angle_choices = {x: [o for o in facts.angles if abs(facts.angles[o] - facts.angles[x]) > 1e-6]
-                         for x in facts.angles}
+        angle_choices = {
+            x: [o for o in facts.angles if abs(facts.angles[o] - facts.angles[x]) > 1e-6]
+            for x in facts.angles
+        }
         text = _swap(back, r"(?<![A-Za-z])([A-Z]{2})(?![A-Za-z])", side_choices, rng)
         if text is None or (angle_choices and rng.random() < 0.5):
             alt = _swap(back, r"(?:vertex|angle at|corner at|mark at) ([A-Z])\b", angle_choices, rng)
@@ -167,8 +173,14 @@ def main() -> None:
         family = _family(p)
         for variant in ("semantic_back", "solution_back"):
             trace = write_trace(p, variant, seed=i)
-            v = validate_trace(trace.text, variant=variant, gold=p.answer, question=p.question, choices=p.choices,
-                               facts=facts)
+            v = validate_trace(
+                trace.text,
+                variant=variant,
+                gold=p.answer,
+                question=p.question,
+                choices=p.choices,
+                facts=facts,
+            )
             clean[family] += 1
             false_alarm[family] += "back_contradicts_figure" in v.reasons
             not_accepted[family] += not v.accepted
@@ -186,8 +198,9 @@ def main() -> None:
             if new_back is None or new_back == back.text:
                 continue
             text = trace.text[: back.span[0]] + f"<back>{new_back}</back>" + trace.text[back.span[1] :]
-            tv = validate_trace(text, variant=variant, gold=p.answer, question=p.question, choices=p.choices,
-                                facts=facts)
+            tv = validate_trace(
+                text, variant=variant, gold=p.answer, question=p.question, choices=p.choices, facts=facts
+            )
             tampered[(family, kind)] += 1
             hit = "back_contradicts_figure" in tv.reasons
             caught[(family, kind)] += hit
@@ -195,9 +208,13 @@ def main() -> None:
                 missed_examples.append(f"{family}/{kind}: {new_back.strip()}")
 
     families = sorted(clean)
-    print(f"## Figure grounding ({sum(clean.values())} clean traces from {args.problems} problems, seed {args.seed})\n")
-    print("| family | clean traces | accepted | false alarms | tampered (number) | caught | tampered (label) "
-          "| caught | caught % |")
+    print(
+        f"## Figure grounding ({sum(clean.values())} clean traces from {args.problems} problems, seed {args.seed})\n"
+    )
+    print(
+        "| family | clean traces | accepted | false alarms | tampered (number) | caught | tampered (label) "
+        "| caught | caught % |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f in [*families, "all"]:
         fams = families if f == "all" else [f]

@@ -21,43 +21,96 @@ from lbdata.teachers.scene import write_trace
 from lbdata.validate import format_ok, parse_trace, validate_trace
 from lbdata.validate.grounding import figure_contradictions
 
-BARS = BarChartFacts.from_scene({
-    "step": 10, "axis_max": 80, "orientation": "vertical",
-    "bars": [{"label": "Mon", "value": 40, "colour": "red"}, {"label": "Tue", "value": 20, "colour": "blue"},
-             {"label": "Week 3", "value": 70, "colour": "green"}],
-})
-RIGHT = GeometryFacts.from_scene({
-    "shape": "triangle", "vertices": ["A", "B", "C"], "right_angle": "B", "unit": "cm", "angles": {},
-    "sides": {"AB": {"length": 6, "label": "6 cm"}, "BC": {"length": 8, "label": "8 cm"},
-              "AC": {"length": None, "label": "x"}},
-})
-ANGLES = GeometryFacts.from_scene({
-    "shape": "triangle", "vertices": ["P", "Q", "R"], "right_angle": None, "unit": "", "sides": {},
-    "angles": {"P": {"degrees": 50, "label": "50°"}, "Q": {"degrees": 60, "label": "60°"},
-               "R": {"degrees": None, "label": "x"}},
-})
-RECT = GeometryFacts.from_scene({
-    "shape": "rectangle", "vertices": ["A", "B", "C", "D"], "right_angle": None, "unit": "", "angles": {},
-    "sides": {"AB": {"length": 5, "label": "5"}, "BC": {"length": 3, "label": "3"}},
-})
-OBJECTS = [("circle", "red", "small", 0), ("circle", "red", "large", 0), ("square", "red", "small", 1),
-           ("circle", "blue", "large", 1), ("star", "green", "small", 3)]
-COUNTS = CountingFacts.from_scene({
-    "rows": 5,
-    "objects": [{"shape": s, "colour": c, "size": z, "row": r} for s, c, z, r in OBJECTS],
-})
-LINE = LinePlotFacts.from_scene({
-    "series": "linear", "step": 2, "y_min": -4, "y_max": 12,
-    "points": [{"x": x, "label": str(x), "y": 2 * x - 2} for x in range(6)],
-})
-SERIES = LinePlotFacts.from_scene({
-    "series": "data", "step": 5, "y_min": 0, "y_max": 40,
-    "points": [{"x": i, "label": lab, "y": y} for i, (lab, y) in enumerate([("Jan", 10), ("Feb", 25), ("2019", 15)])],
-})
-TABLE = TableFacts.from_scene({
-    "columns": ["Math", "Game 2"],
-    "rows": [{"name": "Ana", "Math": 42, "Game 2": 7}, {"name": "Ben", "Math": 37, "Game 2": 9}],
-})
+BARS = BarChartFacts.from_scene(
+    {
+        "step": 10,
+        "axis_max": 80,
+        "orientation": "vertical",
+        "bars": [
+            {"label": "Mon", "value": 40, "colour": "red"},
+            {"label": "Tue", "value": 20, "colour": "blue"},
+            {"label": "Week 3", "value": 70, "colour": "green"},
+        ],
+    }
+)
+RIGHT = GeometryFacts.from_scene(
+    {
+        "shape": "triangle",
+        "vertices": ["A", "B", "C"],
+        "right_angle": "B",
+        "unit": "cm",
+        "angles": {},
+        "sides": {
+            "AB": {"length": 6, "label": "6 cm"},
+            "BC": {"length": 8, "label": "8 cm"},
+            "AC": {"length": None, "label": "x"},
+        },
+    }
+)
+ANGLES = GeometryFacts.from_scene(
+    {
+        "shape": "triangle",
+        "vertices": ["P", "Q", "R"],
+        "right_angle": None,
+        "unit": "",
+        "sides": {},
+        "angles": {
+            "P": {"degrees": 50, "label": "50°"},
+            "Q": {"degrees": 60, "label": "60°"},
+            "R": {"degrees": None, "label": "x"},
+        },
+    }
+)
+RECT = GeometryFacts.from_scene(
+    {
+        "shape": "rectangle",
+        "vertices": ["A", "B", "C", "D"],
+        "right_angle": None,
+        "unit": "",
+        "angles": {},
+        "sides": {"AB": {"length": 5, "label": "5"}, "BC": {"length": 3, "label": "3"}},
+    }
+)
+OBJECTS = [
+    ("circle", "red", "small", 0),
+    ("circle", "red", "large", 0),
+    ("square", "red", "small", 1),
+    ("circle", "blue", "large", 1),
+    ("star", "green", "small", 3),
+]
+COUNTS = CountingFacts.from_scene(
+    {
+        "rows": 5,
+        "objects": [{"shape": s, "colour": c, "size": z, "row": r} for s, c, z, r in OBJECTS],
+    }
+)
+LINE = LinePlotFacts.from_scene(
+    {
+        "series": "linear",
+        "step": 2,
+        "y_min": -4,
+        "y_max": 12,
+        "points": [{"x": x, "label": str(x), "y": 2 * x - 2} for x in range(6)],
+    }
+)
+SERIES = LinePlotFacts.from_scene(
+    {
+        "series": "data",
+        "step": 5,
+        "y_min": 0,
+        "y_max": 40,
+        "points": [
+            {"x": i, "label": lab, "y": y}
+            for i, (lab, y) in enumerate([("Jan", 10), ("Feb", 25), ("2019", 15)])
+        ],
+    }
+)
+TABLE = TableFacts.from_scene(
+    {
+        "columns": ["Math", "Game 2"],
+        "rows": [{"name": "Ana", "Math": 42, "Game 2": 7}, {"name": "Ben", "Math": 37, "Game 2": 9}],
+    }
+)
 
 # (facts, back, contradicted?)
 CASES = [
@@ -158,8 +211,14 @@ def scene_traces():
 def test_the_scene_teachers_traces_pass_with_their_facts_misread_ones_included(scene_traces):
     assert any(t.misread for *_, t in scene_traces)
     for p, variant, t in scene_traces:
-        v = validate_trace(t.text, variant=variant, gold=p.answer, question=p.question, choices=p.choices,
-                           facts=scene_facts(p.meta))
+        v = validate_trace(
+            t.text,
+            variant=variant,
+            gold=p.answer,
+            question=p.question,
+            choices=p.choices,
+            facts=scene_facts(p.meta),
+        )
         assert v.accepted, (v.reasons, t.text)
         assert v.scores["figure_contradictions"] == 0.0
 
@@ -171,11 +230,15 @@ def test_a_changed_value_in_a_scene_back_is_back_contradicts_figure(scene_traces
             continue
         facts = scene_facts(p.meta)
         back = parse_trace(t.text).backs[0]
-        bar = next(b for b in facts.bars if f"{b.label} bar" in back.text or f"bar for {b.label}" in back.text)
+        bar = next(
+            b for b in facts.bars if f"{b.label} bar" in back.text or f"bar for {b.label}" in back.text
+        )
         wrong = bar.value + facts.step
         new_back = re.sub(rf"(?<![\w.]){bar.value}(?![\w.])", str(wrong), back.text)
         text = t.text.replace(back.text, new_back)
-        v = validate_trace(text, variant=variant, gold=p.answer, question=p.question, choices=p.choices, facts=facts)
+        v = validate_trace(
+            text, variant=variant, gold=p.answer, question=p.question, choices=p.choices, facts=facts
+        )
         n += 1
         caught += "back_contradicts_figure" in v.reasons
         assert not format_ok(text, variant, question=p.question, facts=facts)

@@ -85,7 +85,10 @@ def test_chinese_placement_answers_and_candidates():
         # Chinese frame, English evidence
         ("回看图片，the A bar ends exactly on the 30 gridline and the B bar on 20.", True),
         # filler in both languages is still filler
-        ("Let me look back at the image again, 再看一下图，确保一切都是正确的 and everything is right.", False),
+        (
+            "Let me look back at the image again, 再看一下图，确保一切都是正确的 and everything is right.",
+            False,
+        ),
     ],
 )
 def test_mixed_language_backs_are_judged_on_their_content(back, accepted):
@@ -105,7 +108,10 @@ def test_measures():
     assert filler_share(words("hmm okay let me think um")) == 1.0
     assert filler_share(words("嗯嗯，让我想想")) == 1.0
     assert filler_share(words(prose)) == 0.0
-    assert informative_words(words("Let me look back at the image once more to make sure everything is right")) == 0
+    assert (
+        informative_words(words("Let me look back at the image once more to make sure everything is right"))
+        == 0
+    )
     assert informative_words(words("再看一下图，A柱是30")) == 4  # A, 柱, 是, 30
 
 
@@ -113,8 +119,10 @@ def test_thresholds_come_from_the_config():
     salad = trace(ZH_T1, "image 1 2 3 4 5 6 7 8 9", ZH_T2)
     assert "back_low_information" in validate_trace(salad, variant="semantic_back", gold="10").reasons
     lenient = ValidationConfig(min_word_share=0.0, min_content_words=0)
-    assert "back_low_information" not in validate_trace(salad, variant="semantic_back", gold="10",
-                                                         config=lenient).reasons
+    assert (
+        "back_low_information"
+        not in validate_trace(salad, variant="semantic_back", gold="10", config=lenient).reasons
+    )
     hmm = trace("hmm " * 12, ZH_BACK, ZH_T2)
     assert "think_filler" in validate_trace(hmm, variant="semantic_back", gold="10").reasons
     loose = ValidationConfig(max_filler_share=1.0, max_repeat_share=1.0)
@@ -123,7 +131,9 @@ def test_thresholds_come_from_the_config():
 
 
 def test_plain_trace_of_fillers_is_think_filler():
-    v = validate_trace("<think> 嗯嗯嗯，好吧，让我想想，嗯。 </think> \\boxed{10}", variant="plain", gold="10")
+    v = validate_trace(
+        "<think> 嗯嗯嗯，好吧，让我想想，嗯。 </think> \\boxed{10}", variant="plain", gold="10"
+    )
     assert v.reasons == ["think_filler"]
     good = "<think> A柱是30，B柱是20，差值为30-20=10。 </think> \\boxed{10}"
     assert validate_trace(good, variant="plain", gold="10").accepted

@@ -39,18 +39,55 @@ _STOPS = frozenset(".!?。！？\n")
 _COMMAS = frozenset(",，、:：")
 _OPS = frozenset("=+×*/÷^<>≈~{}\\−-")
 _RELATIVE_AFTER = frozenset(
-    "more less fewer greater higher lower larger smaller bigger longer shorter taller times percent % 倍 多 少".split()
+    [
+        "more",
+        "less",
+        "fewer",
+        "greater",
+        "higher",
+        "lower",
+        "larger",
+        "smaller",
+        "bigger",
+        "longer",
+        "shorter",
+        "taller",
+        "times",
+        "percent",
+        "%",
+        "倍",
+        "多",
+        "少",
+    ]
 )
-_RELATIVE_BEFORE = frozenset("by about approximately roughly around nearly almost ≈ ~ 约 大约".split())
-_COUNT_NOUNS = frozenset("gridlines steps ticks units lines intervals squares 格".split())
-_COUNT_NOUN_ONE = frozenset("gridline step tick unit line interval square".split())
-_STEP_BEFORE = frozenset("every each".split())
-_COMPARE = frozenset("than 比 vs versus".split())
-_LIST_JOIN = frozenset("and or 和 与".split())
+_RELATIVE_BEFORE = frozenset(
+    ["by", "about", "approximately", "roughly", "around", "nearly", "almost", "≈", "~", "约", "大约"]
+)
+_COUNT_NOUNS = frozenset(["gridlines", "steps", "ticks", "units", "lines", "intervals", "squares", "格"])
+_COUNT_NOUN_ONE = frozenset(["gridline", "step", "tick", "unit", "line", "interval", "square"])
+_STEP_BEFORE = frozenset(["every", "each"])
+_COMPARE = frozenset(["than", "比", "vs", "versus"])
+_LIST_JOIN = frozenset(["and", "or", "和", "与"])
 _COLOURS = frozenset(
-    "red blue green yellow purple orange brown pink teal gray grey black white cyan magenta".split()
+    [
+        "red",
+        "blue",
+        "green",
+        "yellow",
+        "purple",
+        "orange",
+        "brown",
+        "pink",
+        "teal",
+        "gray",
+        "grey",
+        "black",
+        "white",
+        "cyan",
+        "magenta",
+    ]
 )
-_ZERO_NOT_AFTER = frozenset("from above below to at than over under".split())
+_ZERO_NOT_AFTER = frozenset(["from", "above", "below", "to", "at", "than", "over", "under"])
 _LEX = lexicon()
 
 
@@ -121,7 +158,9 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
             break
     if not lex.disown_before.isdisjoint(before) or (cjk and lex.zh_disown_before.search("".join(before))):
         return None  # "not the 25 …", "rather than 40", "my 25", "but I used 25", "不是25"
-    if not lex.disown_after.isdisjoint(following[:2]) or (cjk and lex.zh_disown_after.search("".join(following))):
+    if not lex.disown_after.isdisjoint(following[:2]) or (
+        cjk and lex.zh_disown_after.search("".join(following))
+    ):
         return None  # "25 I wrote above", "18 cm was wrong", "25是错的"
     if nxt in _RELATIVE_AFTER or prev in _RELATIVE_BEFORE:
         return None
@@ -213,7 +252,9 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
     events += [(i, 0, None) for i, t in enumerate(toks) if t in _STOPS]
     taken = {i for m in mentions for i in range(m.start, m.end)}
-    events += [(i, 2, None) for i, t in enumerate(toks) if t[0] in _NUM_START and _is_num(t) and i not in taken]
+    events += [
+        (i, 2, None) for i, t in enumerate(toks) if t[0] in _NUM_START and _is_num(t) and i not in taken
+    ]
     events.sort(key=lambda e: (e[0], e[1]))
 
     def settle(run: list[int], role: str, group_now: list[_Mention]) -> None:
@@ -223,11 +264,14 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
             if role == "list":
                 expected = facts.sequence(combo)
                 if expected is not None and (
-                    len(expected) != len(stated) or not all(_close(a, v, d) for a, (v, d) in zip(expected, stated))
+                    len(expected) != len(stated)
+                    or not all(_close(a, v, d) for a, (v, d) in zip(expected, stated, strict=False))
                 ):
                     said = ", ".join(toks[j] for j in run)
-                    problems.append(f"{_describe(combo)}: the back lists {said}, the figure has "
-                                    f"{', '.join(f'{a:g}' for a in expected)}")
+                    problems.append(
+                        f"{_describe(combo)}: the back lists {said}, the figure has "
+                        f"{', '.join(f'{a:g}' for a in expected)}"
+                    )
                 continue
             allowed = facts.allowed(combo)
             if allowed is None:
@@ -239,7 +283,9 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
                 ok = facts.step is None or any(_close(abs(a), value * facts.step, decimals) for a in allowed)
             if not ok:
                 shown = ", ".join(f"{a:g}" for a in sorted(allowed))
-                problems.append(f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}")
+                problems.append(
+                    f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}"
+                )
 
     sentence: list[_Mention] = []
     group: list[_Mention] = []
@@ -287,7 +333,7 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
 
 
 def _check_colour(toks: list[str], m: _Mention, facts: SceneFacts, problems: list[str]) -> None:
-    """"the red Mon bar", "the red bar for Mon": the colour named must be the bar's."""
+    """ "the red Mon bar", "the red bar for Mon": the colour named must be the bar's."""
     actual = facts.colour_of(m.key)
     if actual is None:
         return
@@ -298,7 +344,9 @@ def _check_colour(toks: list[str], m: _Mention, facts: SceneFacts, problems: lis
     elif len(before) == 3 and before[1] == "bar" and before[2] in ("for", "of") and before[0] in _COLOURS:
         said = before[0]
     if said is not None and said.replace("grey", "gray") != actual:
-        problems.append(f"{_describe({m.slot: m.key})}: the back calls it {said}, the figure draws it {actual}")
+        problems.append(
+            f"{_describe({m.slot: m.key})}: the back calls it {said}, the figure draws it {actual}"
+        )
 
 
 def _describe(combo: dict[str, Any]) -> str:

@@ -96,7 +96,12 @@ class Lexicon:
 def lexicon() -> Lexicon:
     """The lists of ``lexicon.yaml`` (read once per process)."""
     data = yaml.safe_load(LEXICON_PATH.read_text(encoding="utf-8"))
-    vn, rel, img, num = data["visual_nouns"], data["relation_words"], data["image_words"], data["number_words"]
+    vn, rel, img, num = (
+        data["visual_nouns"],
+        data["relation_words"],
+        data["image_words"],
+        data["number_words"],
+    )
     zh_numerals = "".join(_words(num["zh"]))
     classifiers = "".join(_words(data["number_classifiers_zh"]))
     disown = data["disown"]
@@ -113,8 +118,10 @@ def lexicon() -> Lexicon:
         zh_number=re.compile(f"[{zh_numerals}]{{2,}}|[{zh_numerals}](?=[{classifiers}])"),
         filler=_phrases(_words(data["fillers"]["en"]), _words(data["fillers"]["zh"])),
         look_again=_phrases(
-            _words(data["look_again"]["en"]), _words(data["look_again"]["zh"]),
-            _words(data["fillers"]["en"]), _words(data["fillers"]["zh"]),
+            _words(data["look_again"]["en"]),
+            _words(data["look_again"]["zh"]),
+            _words(data["fillers"]["en"]),
+            _words(data["fillers"]["zh"]),
         ),
         disown_before=frozenset(_words(disown["before_en"])),
         disown_after=frozenset(_words(disown["after_en"])),
@@ -155,7 +162,7 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
         return 0.0  # no word repeats, so no phrase does
     best = (max(map(counts.__getitem__, counts.keys() - lexicon().stop_words), default=1) - 1) / n_words
     if n_words >= 8 and (n_words - len(counts)) / (n_words - 3) > limit:
-        grams = list(zip(words, words[1:], words[2:], words[3:]))
+        grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
         best = max(best, 1.0 - len(set(grams)) / len(grams))
     return best
 

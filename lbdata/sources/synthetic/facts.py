@@ -136,8 +136,14 @@ class GeometryFacts(_Named):
             w = next((x for k, x in known.items() if {k[0], k[1]} in ({v[0], v[1]}, {v[3], v[2]})), None)
             h = next((x for k, x in known.items() if {k[0], k[1]} in ({v[1], v[2]}, {v[0], v[3]})), None)
             if w is not None and h is not None:
-                sides = {v[0] + v[1]: w, v[3] + v[2]: w, v[1] + v[2]: h, v[0] + v[3]: h,
-                         v[0] + v[2]: math.hypot(w, h), v[1] + v[3]: math.hypot(w, h)}
+                sides = {
+                    v[0] + v[1]: w,
+                    v[3] + v[2]: w,
+                    v[1] + v[2]: h,
+                    v[0] + v[3]: h,
+                    v[0] + v[2]: math.hypot(w, h),
+                    v[1] + v[3]: math.hypot(w, h),
+                }
             angles = dict.fromkeys(v, 90.0)
         elif len(angles) == 2 and len(v) == 3:  # two marked angles fix the third
             missing = next(x for x in v if x not in angles)
@@ -161,7 +167,9 @@ class GeometryFacts(_Named):
                 for i, (opp, s1, s2) in enumerate(((a, b, c), (b, a, c), (c, a, b))):
                     cos = (s1 * s1 + s2 * s2 - opp * opp) / (2 * s1 * s2)  # type: ignore[operator]
                     angles[v[i]] = math.degrees(math.acos(max(-1.0, min(1.0, cos))))
-        return cls(str(scene["shape"]), tuple(v), sides, angles, scene.get("right_angle"), str(scene.get("unit", "")))
+        return cls(
+            str(scene["shape"]), tuple(v), sides, angles, scene.get("right_angle"), str(scene.get("unit", ""))
+        )
 
     def names(self) -> Names:
         return _geometry_table(self.vertices, tuple(self.sides))[0]
@@ -183,19 +191,41 @@ class GeometryFacts(_Named):
 
 
 @lru_cache(maxsize=512)
-def _geometry_table(vertices: tuple[str, ...], sides: tuple[str, ...]) -> tuple[Names, dict[str, tuple[int, ...]]]:
+def _geometry_table(
+    vertices: tuple[str, ...], sides: tuple[str, ...]
+) -> tuple[Names, dict[str, tuple[int, ...]]]:
     """Names of sides ("AB", "from A to B", "joining A and B") and angles ("angle at B", "vertex B", "∠B")."""
     out: Names = {}
     for s in sides:
         p, q = s[0], s[1]
-        for form in ((p + q,), (q + p,), ("segment", p + q), ("segment", q + p), ("from", p, "to", q),
-                     ("from", q, "to", p), ("vertices", p, "and", q), ("vertices", q, "and", p),
-                     ("joining", p, "and", q), ("joining", q, "and", p)):
+        for form in (
+            (p + q,),
+            (q + p,),
+            ("segment", p + q),
+            ("segment", q + p),
+            ("from", p, "to", q),
+            ("from", q, "to", p),
+            ("vertices", p, "and", q),
+            ("vertices", q, "and", p),
+            ("joining", p, "and", q),
+            ("joining", q, "and", p),
+        ):
             out[form] = ("entity", ("side", s), 2)
     for x in vertices:
-        for form in (("angle", x), ("angle", "at", x), ("∠", x), ("vertex", x), ("at", "vertex", x),
-                     ("angle", "at", "vertex", x), ("corner", "at", x), ("mark", "at", x), ("arc", "at", x),
-                     ("角", x), (x, "角"), (x, "处", "的", "角")):
+        for form in (
+            ("angle", x),
+            ("angle", "at", x),
+            ("∠", x),
+            ("vertex", x),
+            ("at", "vertex", x),
+            ("angle", "at", "vertex", x),
+            ("corner", "at", x),
+            ("mark", "at", x),
+            ("arc", "at", x),
+            ("角", x),
+            (x, "角"),
+            (x, "处", "的", "角"),
+        ):
             out[form] = ("entity", ("angle", x), 2)
         out[("at", x)] = ("entity", ("angle", x), 1)  # "the right angle is at B (90°)"
     return _build_table(out)
@@ -217,7 +247,9 @@ class CountingFacts(_Named):
 
     @classmethod
     def from_scene(cls, scene: dict) -> CountingFacts:
-        objects = tuple(CountedObject(str(o["shape"]), str(o["colour"]), str(o["size"])) for o in scene["objects"])
+        objects = tuple(
+            CountedObject(str(o["shape"]), str(o["colour"]), str(o["size"])) for o in scene["objects"]
+        )
         per_row = [sum(1 for o in scene["objects"] if o["row"] == r) for r in range(int(scene["rows"]))]
         return cls(objects, tuple(n for n in per_row if n))
 
