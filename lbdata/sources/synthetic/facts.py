@@ -391,7 +391,7 @@ def scene_facts(meta: dict | None) -> SceneFacts | None:
         return None
     try:
         return reader(scene)
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
         return None  # a scene from another generator version: nothing to check against
 
 
