@@ -243,3 +243,32 @@ def test_a_changed_value_in_a_scene_back_is_back_contradicts_figure(scene_traces
         caught += "back_contradicts_figure" in v.reasons
         assert not format_ok(text, variant, question=p.question, facts=facts)
     assert n >= 20 and caught == n
+
+
+def test_lbdata_validate_checks_a_synthetic_run_against_its_scene_facts(tmp_path):
+    from lbdata.generate import GenerateConfig, generate
+    from lbdata.ledger import Ledger
+    from lbdata.validate import validate_run
+
+    run = tmp_path / "run"
+    generate(GenerateConfig(source="synthetic:bar_chart", limit=6, seed=3), run)
+    tampered = set()
+    with Ledger.open(run) as ledger:
+        for trace in ledger.iter_traces():
+            problem = ledger.get_problem(trace.problem_id)
+            if trace.variant != "semantic_back" or len(tampered) >= 3:
+                continue
+            back = parse_trace(trace.text).backs[0].text
+            bar = next(b for b in problem.meta["scene"]["bars"] if b["label"] in back)
+            new_back = re.sub(rf"(?<![\w.]){bar['value']}(?![\w.])", str(bar["value"] + 1000), back)
+            ledger.put_trace(trace.model_copy(update={"text": trace.text.replace(back, new_back)}))
+            tampered.add(trace.id)
+        assert len(tampered) == 3
+    report = validate_run(run, progress=False)
+    assert report.reasons.get("back_contradicts_figure") == 3
+    assert report.rejected == 3
+    with Ledger.open(run) as ledger:
+        from lbdata.validate import ValidationConfig
+
+        flagged = {v.trace_id for v in ledger.iter_verdicts(ValidationConfig().config_hash) if not v.accepted}
+    assert flagged == tampered
