@@ -137,3 +137,7 @@ def test_plain_trace_of_fillers_is_think_filler():
     assert v.reasons == ["think_filler"]
     good = "<think> A柱是30，B柱是20，差值为30-20=10。 </think> \\boxed{10}"
     assert validate_trace(good, variant="plain", gold="10").accepted
+
+
+def test_a_chinese_text_answer_is_a_candidate():
+    assert find_candidate("图中最大的形状是三角形，它有一个直角。所以答案是直角三角形。") == "直角三角形"

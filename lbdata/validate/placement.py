@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from lbdata.validate import normalize as nz
 from lbdata.validate.answers import answers_match
 from lbdata.validate.config import ValidationConfig
-from lbdata.validate.tags import ParsedTrace, count_words
+from lbdata.validate.tags import CJK_RE, ParsedTrace, count_words
 
 _ZH_IS = r"(?:应该是|应为|是|为|等于|＝|=|：|:)"
 _STATES_ANSWER_RE = re.compile(
@@ -91,6 +91,7 @@ def _comparable(candidate: str) -> bool:
         or nz.pred_letter(candidate) is not None
         or nz.yes_no(candidate) is not None
         or count_words(candidate) <= 3
+        or (CJK_RE.search(candidate) is not None and len(candidate) <= 8)  # 直角三角形: a CJK character is a word
     )
 
 
