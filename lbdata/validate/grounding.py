@@ -19,9 +19,8 @@ must have that colour. A decimal is compared at the precision it is written with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from lbdata.sources.synthetic.facts import SceneFacts, name_token
 from lbdata.validate.information import has_cjk, lexicon
@@ -111,8 +110,7 @@ def _tokens(text: str) -> list[str]:
     return toks
 
 
-@dataclass(frozen=True)
-class _Mention:
+class _Mention(NamedTuple):
     slot: str
     key: Any
     specificity: int
