@@ -261,12 +261,16 @@ def test_lbdata_validate_checks_a_synthetic_run_against_its_scene_facts(tmp_path
             back = parse_trace(trace.text).backs[0].text
             bar = next(b for b in problem.meta["scene"]["bars"] if b["label"] in back)
             new_back = re.sub(rf"(?<![\w.]){bar['value']}(?![\w.])", str(bar["value"] + 1000), back)
-            ledger.put_trace(trace.model_copy(update={"text": trace.text.replace(back, new_back)}))
-            tampered.add(trace.id)
+            # a new trace (a trace once written is never replaced): the same one with a wrong value
+            copy = trace.model_copy(
+                update={"id": trace.id + "-tampered", "text": trace.text.replace(back, new_back)}
+            )
+            assert ledger.put_trace(copy) is not False
+            tampered.add(copy.id)
         assert len(tampered) == 3
     report = validate_run(run, progress=False)
     assert report.reasons.get("back_contradicts_figure") == 3
-    assert report.rejected == 3
+    assert report.rejected == 3 and report.accepted == report.traces - 3
     with Ledger.open(run) as ledger:
         from lbdata.validate import ValidationConfig
 
