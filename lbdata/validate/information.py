@@ -54,6 +54,8 @@ def _phrases(*lists: list[str]) -> Phrases:
 
 def covered_words(words: list[str], phrases: Phrases) -> int:
     """How many of ``words`` lie inside one of ``phrases`` (longest match first, left to right)."""
+    if phrases.keys().isdisjoint(words):
+        return 0
     covered = end = 0
     for i in [i for i, w in enumerate(words) if w in phrases]:
         if i < end:
@@ -151,17 +153,18 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
     (``(count - 1) / words``; stop words alone do not count) and the share of 4-word phrases that
     repeat an earlier one. 0 when nothing repeats.
 
-    With ``limit``, the phrases are not counted when they cannot take more than ``limit`` (a repeated
-    phrase starts with a repeated word): the result is exact when above ``limit``, at most ``limit``
+    With ``limit``, nothing is counted that cannot take more than ``limit`` (every repeat of a word or
+    phrase is a word seen before): the result is exact when above ``limit``, at most ``limit``
     otherwise."""
     n_words = len(words)
     if n_words < 2:
         return 0.0
+    repeats = n_words - len(set(words))  # occurrences of a word after its first
+    if repeats <= limit * min(n_words, n_words - 3):
+        return repeats / n_words  # neither a word nor a phrase can repeat past the limit
     counts = Counter(words)
-    if len(counts) == n_words:
-        return 0.0  # no word repeats, so no phrase does
     best = (max(map(counts.__getitem__, counts.keys() - lexicon().stop_words), default=1) - 1) / n_words
-    if n_words >= 8 and (n_words - len(counts)) / (n_words - 3) > limit:
+    if n_words >= 8 and repeats / (n_words - 3) > limit:
         grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
         best = max(best, 1.0 - len(set(grams)) / len(grams))
     return best
