@@ -276,3 +276,19 @@ def test_lbdata_validate_checks_a_synthetic_run_against_its_scene_facts(tmp_path
 
         flagged = {v.trace_id for v in ledger.iter_verdicts(ValidationConfig().config_hash) if not v.accepted}
     assert flagged == tampered
+
+
+def test_a_huge_back_without_full_stops_is_checked_in_linear_time():
+    import time
+
+    back = (
+        "Looking again, the Mon bar is 40, the Tue bar 20 and Week 3 is not 60 but 70, " * 1500 + "1 " * 5000
+    )
+    text = (
+        f"<think>{'The chart has three bars and I need two of them. ' * 50}</think><back>{back}</back>"
+        f"<think>So the difference is 40 - 20 = 20.</think> \\boxed{{20}}"
+    )
+    t0 = time.process_time()
+    v = validate_trace(text, variant="semantic_back", gold="20", facts=BARS)
+    assert time.process_time() - t0 < 5  # CPU time: quadratic binding took minutes here
+    assert v.scores["figure_contradictions"] >= 4999  # each stray 1 is bound to Week 3, which is 70

@@ -97,7 +97,10 @@ def test_mixed_language_backs_are_judged_on_their_content(back, accepted):
 
 
 def test_measures():
-    assert repeat_share(words("I see 7 7 7 7 7 7 7 7")) == pytest.approx(0.7)
+    assert repeat_share(words("I see 7 7 7 7 7 7 7 7")) == pytest.approx(4 / 7)  # 4-word phrases again
+    assert repeat_share(words("ok ok ok ok ok")) == pytest.approx(0.8)
+    math = "Using 2 for side BC, AC = \\sqrt{2^2 + 2^2} = \\sqrt{8} = 2\\sqrt{2}. Hence the answer is 2\\sqrt{2}."
+    assert repeat_share(words(math)) < 0.3  # numbers repeat in arithmetic
     assert repeat_share(words("the bar is taller the bar is taller the bar is taller")) > 0.5
     assert repeat_share(words("柱子很高柱子很高柱子很高柱子很高")) > 0.5
     prose = "Looking at the chart again, the Tuesday bar ends exactly at the 19 gridline and the Monday bar at 12."

@@ -147,7 +147,7 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
     if (nxt in _COMMAS or nxt in _LIST_JOIN) and after and _is_num(after):
         return None
     before = toks[max(0, i - 3) : i]
-    while any(t in _STOPS for t in before):  # within the sentence only
+    while any(t in _STOPS or _is_num(t) for t in before):  # since the sentence or the number before it
         before = before[1:]
     following = toks[i + 1 : i + 4]
     for j, t in enumerate(following):
@@ -285,25 +285,25 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
                     f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}"
                 )
 
-    sentence: list[_Mention] = []
+    latest: dict[str, _Mention] = {}  # the last name of each slot in this sentence
     group: list[_Mention] = []
     pending: list[tuple[list[int], str]] = []  # numbers of this sentence waiting for a name after them
     skip_to = -1
     for k, (i, kind, m) in enumerate(events):
         if kind == 0:
-            sentence, group, pending = [], [], []
+            latest, group, pending = {}, [], []
         elif kind == 1:
             if pending:  # numbers before any name in this sentence take the names after them
                 after = [m]
-                for _, kind2, m2 in events[k + 1 :]:
-                    if kind2 != 1:
+                for j in range(k + 1, len(events)):
+                    if events[j][1] != 1:
                         break
-                    after.append(m2)
+                    after.append(events[j][2])
                 for run, role in pending:
                     settle(run, role, after)
                 pending = []
             group.append(m)
-            sentence.append(m)
+            latest[m.slot] = m
             _check_colour(toks, m, facts, problems)
         elif i > skip_to:
             run = _list_run(toks, i)
@@ -321,8 +321,7 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
                 settle(run, role, [ahead])
             elif group:
                 settle(run, role, group)
-            elif sentence:
-                latest = {x.slot: x for x in sentence}
+            elif latest:
                 settle(run, role, list(latest.values()))
             else:
                 pending.append((run, role))

@@ -3,9 +3,9 @@
 Measures over a segment's words (``Segment.words``: lower-cased, a CJK character is one word):
 
 - ``repeat_share`` — how much is said again: the repeats of the most repeated content word
-  (``(count - 1) / words``: "7 7 7 7 7 7 7 7" is 0.7 of "I see 7 7 7 7 7 7 7 7") or the share of
-  4-word phrases that repeat an earlier one ("the bar is taller" three times: 0.56), whichever is
-  larger; ordinary prose stays under 0.15;
+  (``(count - 1) / words``; numbers do not count, "2^2 + 2^2" is arithmetic) or the share of 4-word
+  phrases that repeat an earlier one ("the bar is taller" three times: 0.56, "I see 7 7 7 7 7 7 7 7":
+  0.57), whichever is larger; ordinary prose stays under 0.15;
 - ``word_share`` — the share of real words: not bare numbers, not single letters ("image 1 2 3 4 5 6 7
   8" is 0.11); a CJK character other than a numeral is a real word;
 - ``content_words`` — distinct real words that are not stop words;
@@ -150,8 +150,8 @@ def _is_word(token: str) -> bool:
 
 def repeat_share(words: list[str], limit: float = 0.0) -> float:
     """How much of ``words`` is said again: the larger of the most repeated content word's repeats
-    (``(count - 1) / words``; stop words alone do not count) and the share of 4-word phrases that
-    repeat an earlier one. 0 when nothing repeats.
+    (``(count - 1) / words``; stop words, numbers and single letters alone do not count) and the
+    share of 4-word phrases that repeat an earlier one. 0 when nothing repeats.
 
     With ``limit``, nothing is counted that cannot take more than ``limit`` (every repeat of a word or
     phrase is a word seen before): the result is exact when above ``limit``, at most ``limit``
@@ -163,7 +163,8 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
     if repeats <= limit * min(n_words, n_words - 3):
         return repeats / n_words  # neither a word nor a phrase can repeat past the limit
     counts = Counter(words)
-    best = (max(map(counts.__getitem__, counts.keys() - lexicon().stop_words), default=1) - 1) / n_words
+    content = [counts[w] for w in counts.keys() - lexicon().stop_words if _is_word(w)]
+    best = (max(content, default=1) - 1) / n_words
     if n_words >= 8 and repeats / (n_words - 3) > limit:
         grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
         best = max(best, 1.0 - len(set(grams)) / len(grams))
