@@ -131,6 +131,12 @@ CASES = [
     (BARS, "The Mon bar minus the Tue bar is 40 - 20 = 20.", False),  # arithmetic
     (BARS, "The Mon bar is taller than the Tue bar at 20.", False),  # 20 belongs to Tue
     (BARS, "The Mon bar is taller than the Tue bar at 40.", True),
+    (BARS, "The Mon bar reaches 40 and the Tue bar 20, so the difference is 20.", False),  # computed
+    (BARS, "The Mon bar reaches 40 and the Tue bar 20, so the difference is 25.", False),
+    (BARS, "The Mon bar (40) minus the Tue bar (20) gives 20.", False),
+    (BARS, "The Mon bar at 40 and the Tue bar at 20 make a total of 60.", False),
+    (BARS, "The Mon bar at 40 and the Tue bar at 20: 40 - 20 = 20.", False),
+    (BARS, "The Mon bar (45) is taller than the Tue bar (20).", True),
     (BARS, "回看图片，Mon柱的顶端与40的网格线对齐。", False),
     (BARS, "回看图片，Mon柱的顶端与60的网格线对齐。", True),
     (BARS, "回看图片，Mon柱是40，不是30。", False),

@@ -37,57 +37,18 @@ _TOKEN_RE = re.compile(
 _STOPS = frozenset(".!?。！？\n")
 _COMMAS = frozenset(",，、:：")
 _OPS = frozenset("=+×*/÷^<>≈~{}\\−-")
-_RELATIVE_AFTER = frozenset(
-    [
-        "more",
-        "less",
-        "fewer",
-        "greater",
-        "higher",
-        "lower",
-        "larger",
-        "smaller",
-        "bigger",
-        "longer",
-        "shorter",
-        "taller",
-        "times",
-        "percent",
-        "%",
-        "倍",
-        "多",
-        "少",
-    ]
-)
-_RELATIVE_BEFORE = frozenset(
-    ["by", "about", "approximately", "roughly", "around", "nearly", "almost", "≈", "~", "约", "大约"]
-)
-_COUNT_NOUNS = frozenset(["gridlines", "steps", "ticks", "units", "lines", "intervals", "squares", "格"])
-_COUNT_NOUN_ONE = frozenset(["gridline", "step", "tick", "unit", "line", "interval", "square"])
-_STEP_BEFORE = frozenset(["every", "each"])
-_COMPARE = frozenset(["than", "比", "vs", "versus"])
-_LIST_JOIN = frozenset(["and", "or", "和", "与"])
-_COLOURS = frozenset(
-    [
-        "red",
-        "blue",
-        "green",
-        "yellow",
-        "purple",
-        "orange",
-        "brown",
-        "pink",
-        "teal",
-        "gray",
-        "grey",
-        "black",
-        "white",
-        "cyan",
-        "magenta",
-    ]
-)
-_ZERO_NOT_AFTER = frozenset(["from", "above", "below", "to", "at", "than", "over", "under"])
 _LEX = lexicon()
+_WORDS = _LEX.grounding
+_RELATIVE_AFTER = _WORDS["relative_after"]
+_RELATIVE_BEFORE = _WORDS["relative_before"]
+_DERIVED = _WORDS["derived"]
+_COUNT_NOUNS = _WORDS["count_nouns"]
+_COUNT_NOUN_ONE = _WORDS["count_noun_one"]
+_STEP_BEFORE = _WORDS["step_before"]
+_COMPARE = _WORDS["compare"]
+_LIST_JOIN = _WORDS["list_join"]
+_COLOURS = _WORDS["colours"]
+_ZERO_NOT_AFTER = _WORDS["zero_not_after"]
 
 
 _NUM_START = frozenset("0123456789-−")
@@ -146,7 +107,7 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
         return None
     if (nxt in _COMMAS or nxt in _LIST_JOIN) and after and _is_num(after):
         return None
-    before = toks[max(0, i - 3) : i]
+    before = toks[max(0, i - 4) : i]
     while any(t in _STOPS or _is_num(t) for t in before):  # since the sentence or the number before it
         before = before[1:]
     following = toks[i + 1 : i + 4]
@@ -160,7 +121,7 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
         cjk and lex.zh_disown_after.search("".join(following))
     ):
         return None  # "25 I wrote above", "18 cm was wrong", "25是错的"
-    if nxt in _RELATIVE_AFTER or prev in _RELATIVE_BEFORE:
+    if nxt in _RELATIVE_AFTER or prev in _RELATIVE_BEFORE or not _DERIVED.isdisjoint(before):
         return None
     if prev != "the" and (nxt in _COUNT_NOUNS or (toks[i] == "1" and nxt in _COUNT_NOUN_ONE)):
         return "count"  # "3 gridlines up", "1 gridline below zero"; not "the 4 gridline"

@@ -92,6 +92,7 @@ class Lexicon:
     disown_after: frozenset[str]
     zh_disown_before: re.Pattern[str]
     zh_disown_after: re.Pattern[str]
+    grounding: dict[str, frozenset[str]]  # the figure check's word sets, by name
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +130,7 @@ def lexicon() -> Lexicon:
         disown_after=frozenset(_words(disown["after_en"])),
         zh_disown_before=_substring_re(_words(disown["before_zh"])),
         zh_disown_after=_substring_re(_words(disown["after_zh"])),
+        grounding={k: frozenset(_words(v)) for k, v in data["grounding"].items()},
     )
 
 
