@@ -11,9 +11,11 @@ next: "3 red circles", "42 is the entry in the Ben row") and checked against the
 - a step ("gridlines every 10", "5 apart") must be the step.
 
 Numbers that are not claims are left alone: rejected values ("not the 25 I wrote above", "rather than
-40", "my 25", "but I used 25"), relative ones ("10 more", "by 10", "about 7"), arithmetic ("30 - 20",
-"5^2", ``\\frac{5}{2}``), and lists ("2, 3, 1 objects"). A bar named with a colour ("the red Mon bar")
-must have that colour. A decimal is compared at the precision it is written with.
+40", "my 25", "but I used 25"), relative ones ("10 more", "by 10", "about 7"), computed ones ("so the
+difference is 25", "which gives 60"), arithmetic ("30 - 20", "5^2", ``\\frac{5}{2}``), and lists
+("2, 3, 1 objects") unless the facts know the list (objects per row). The words that decide this are
+in ``lexicon.yaml``. A bar named with a colour ("the red Mon bar") must have that colour. A decimal is
+compared at the precision it is written with.
 """
 
 from __future__ import annotations
