@@ -163,6 +163,8 @@ CASES = [
     (COUNTS, "Row by row from the top the picture holds 2, 2, 1 objects, 5 in total.", False),
     (COUNTS, "Row by row from the top the picture holds 2, 3, 1 objects, 5 in total.", True),
     (COUNTS, "The large circles are at the top and the left, which makes 2.", False),
+    (COUNTS, "The red circles are at the top and the left, which makes 3.", True),  # "makes" after a name
+    (COUNTS, "Taking the rows from the top down, the objects number 2, 2 and 1, 6 altogether.", True),
     (LINE, "The marker at x = 3 lies on the gridline labelled 4.", False),
     (LINE, "The marker at x = 3 lies on the gridline labelled 6.", True),
     (LINE, "The dot at x = 0 is 1 gridline below zero, with gridlines 2 apart, which is -2.", False),

@@ -94,7 +94,8 @@ def _close(value: float, stated: float, decimals: int) -> bool:
 
 
 def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> str | None:
-    """``value``, ``count`` (of gridlines), ``step``, or None when the number is not a claim."""
+    """``value``, ``count`` (of gridlines), ``step``, ``derived`` (after "difference", "gives": a value
+    only when a name comes between it and the number before), or None when it is not a claim."""
     lex = _LEX
     n = len(toks)
     prev = toks[i - 1] if i > 0 else ""
@@ -105,8 +106,8 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
     if nxt in _OPS:
         return None
     # lists: "2, 3, 1 objects", "10 and 20", "(0, 2)"
-    if (prev in _COMMAS or prev in _LIST_JOIN) and i >= 2 and _is_num(toks[i - 2]):
-        return None
+    if (prev in _COMMAS or prev in _LIST_JOIN) and i >= 2 and _is_num(toks[i - 2]) and not _is_total(toks, i):
+        return None  # "2, 3, 1, 6 altogether": the 6 is not in the list
     if (nxt in _COMMAS or nxt in _LIST_JOIN) and after and _is_num(after):
         return None
     before = toks[max(0, i - 4) : i]
@@ -123,12 +124,14 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
         cjk and lex.zh_disown_after.search("".join(following))
     ):
         return None  # "25 I wrote above", "18 cm was wrong", "25是错的"
-    if nxt in _RELATIVE_AFTER or prev in _RELATIVE_BEFORE or not _DERIVED.isdisjoint(before):
+    if nxt in _RELATIVE_AFTER or prev in _RELATIVE_BEFORE:
         return None
     if prev != "the" and (nxt in _COUNT_NOUNS or (toks[i] == "1" and nxt in _COUNT_NOUN_ONE)):
         return "count"  # "3 gridlines up", "1 gridline below zero"; not "the 4 gridline"
     if prev in _STEP_BEFORE or nxt == "apart":
         return "step"
+    if not _DERIVED.isdisjoint(before):
+        return "derived"  # "so the difference is 25", "which gives 25": a value only right after a name
     return "value"
 
 
@@ -279,6 +282,10 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
                 if facts.step is not None and not _close(float(facts.step), value, decimals):
                     problems.append(f"gridline step: the back states {toks[i]}, the figure has {facts.step}")
                 continue
+            if role == "derived":
+                if not group:
+                    continue  # computed from what was named before: not a part of the figure
+                role = "value"  # "the red circles are at the top and the left, which makes 2"
             ahead = starts.get(run[-1] + 1)
             if ahead is not None and role != "list":  # "3 red circles", "1 red square": the name right after
                 settle(run, role, [ahead])
