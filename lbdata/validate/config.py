@@ -50,8 +50,8 @@ class ValidationConfig(BaseModel):
         default=0.3,
         ge=0.0,
         le=1.0,
-        description="back_repetitive, think_filler, rethink_filler: most of a segment its most repeated 1-4 word "
-        "phrase may take with its repeats",
+        description="back_repetitive, think_filler, rethink_filler above this share said again (repeats of the "
+        "most repeated content word, or repeated 4-word phrases)",
     )
     min_word_share: float = Field(
         default=0.3,

@@ -130,8 +130,8 @@ REASONS: dict[str, Reason] = {
         Reason(
             "back_repetitive",
             "back",
-            "a back says one word or phrase again and again: the repeats of its most repeated 1-4 word phrase "
-            "take more than max_repeat_share (0.3) of its words, whatever its length or language",
+            "a back says one word or phrase again and again: the repeats of its most repeated content word, or its "
+            "repeated 4-word phrases, take more than max_repeat_share (0.3) of it, whatever its length or language",
             "<back>I see 7 7 7 7 7 7 7 7</back>; <back>the bar is taller the bar is taller the bar is taller</back>",
         ),
         Reason(
