@@ -141,6 +141,7 @@ def has_cjk(text: str) -> bool:
 _ZH_NUMERALS = frozenset("零一二两三四五六七八九十百千万")
 
 
+@lru_cache(maxsize=1 << 16)
 def _is_word(token: str) -> bool:
     """A real word: two or more characters with a letter, or one CJK character that is not a numeral."""
     if len(token) == 1:
@@ -165,8 +166,10 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
     if repeats <= limit * min(n_words, n_words - 3):
         return repeats / n_words  # neither a word nor a phrase can repeat past the limit
     counts = Counter(words)
-    content = [counts[w] for w in counts.keys() - lexicon().stop_words if _is_word(w)]
-    best = (max(content, default=1) - 1) / n_words
+    stop = lexicon().stop_words
+    best = (
+        max((c for w, c in counts.items() if c > 1 and w not in stop and _is_word(w)), default=1) - 1
+    ) / n_words
     if n_words >= 8 and repeats / (n_words - 3) > limit:
         grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
         best = max(best, 1.0 - len(set(grams)) / len(grams))
@@ -179,7 +182,7 @@ def word_stats(words: list[str]) -> tuple[float, int]:
     if not words:
         return 1.0, 0
     stop = lexicon().stop_words
-    real = [w for w in words if (len(w) > 1 and w.isalpha()) or _is_word(w)]
+    real = [w for w in words if _is_word(w)]
     return len(real) / len(words), len(set(real) - stop)
 
 
