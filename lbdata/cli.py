@@ -1011,6 +1011,13 @@ def main() -> None:
         if line is not None:
             typer.echo(f"error: {line}", err=True)
             sys.exit(2)
+        import errno
+
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            name = str(exc.filename or "")
+            typer.echo(f"error: a path is too long for this system ({name[:60]}…, {len(name):,} characters); "
+                       "pass a shorter one", err=True)
+            sys.exit(2)
         if not _disk_full(exc):
             raise
         where = getattr(exc, "filename2", None) or getattr(exc, "filename", None)

@@ -876,17 +876,19 @@ def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
             f"{out} holds an evaluation with other settings (different {', '.join(changed)}); "
             "pass another --out or delete that folder"
         )
-    rows: list[EvalRow] = []
+    rows: dict[tuple[str, str], EvalRow] = {}
     path = out / RESULTS_FILE
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
             try:
-                rows.append(EvalRow.model_validate_json(line))
+                row = EvalRow.model_validate_json(line)
             except ValidationError:  # a line cut short by a crash: that problem is answered again
                 log.warning("ignoring an unreadable line of %s", path)
-    return rows
+                continue
+            rows.setdefault((row.dataset, row.problem_id), row)  # two evals into one folder: count it once
+    return list(rows.values())
 
 
 def evaluate(

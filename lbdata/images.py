@@ -89,8 +89,11 @@ DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024
 """Largest encoded image accepted from a source, in bytes, checked before reading it whole."""
 PASS_THROUGH = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 """Formats every OpenAI-compatible server takes: their bytes go out as they are, with their own MIME type."""
-DECODABLE = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "TGA", "ICO")
-"""Formats decoded (and converted to PNG when not in ``PASS_THROUGH``); Pillow tries no other plug-in."""
+DECODABLE = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "TGA")
+"""Formats decoded (and converted to PNG when not in ``PASS_THROUGH``); Pillow tries no other plug-in.
+Not ICO: Pillow decodes an icon while opening it, at the size of the image inside (not the size the
+icon declares), so its pixels cannot be counted before decoding."""
+_ICO_MAGIC = b"\x00\x00\x01\x00"
 _REFUSED_MAGIC = ((b"%!PS", "PostScript"), (b"\xc5\xd0\xd3\xc6", "EPS"), (b"%PDF", "PDF"))
 
 
@@ -156,6 +159,9 @@ def accept_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         if head.startswith(magic):
             raise ImageRejected("unsupported_image_format",
                                 f"{name} is refused (it is a program, not a picture); convert it to PNG first")
+    if data.startswith(_ICO_MAGIC):
+        raise ImageRejected("unsupported_image_format", "ICO is refused (an icon is decoded before its size can be "
+                                                        "checked); convert it to PNG first")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:

@@ -32,11 +32,18 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MASK}@{'[' + host + ']' if ':' in host else host}{port}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    query, fragment = _redact_params(parts.query), parts.fragment
+    if "=" in fragment:  # a fragment in key=value form (``#access_token=…``)
+        fragment = _redact_params(fragment)
+    # a key in the path (``/v1/keys/sk-…/``) or a bare fragment: the URL is not a file name, mask it
+    return urlunsplit((parts.scheme, netloc, _BARE_KEY.sub(MASK, parts.path), query, _BARE_KEY.sub(MASK, fragment)))
+
+
+def _redact_params(query: str) -> str:
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, MASK if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
 
 
 def _redact_urls(text: str) -> str:

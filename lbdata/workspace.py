@@ -43,7 +43,7 @@ def ensure_writable_dir(path: Path, what: str = "lbdata home") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # another process probing the same folder may have removed it
     except OSError as exc:
         with contextlib.suppress(OSError):
             probe.unlink(missing_ok=True)
@@ -155,7 +155,12 @@ class RunLock:
     def __init__(self, run_dir: Path, *, wait: bool = False, poll_s: float = 0.5,
                  on_wait: Callable[[str], None] | None = None):
         self.path = Path(run_dir) / LOCK_FILE
-        self._fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:  # never through a link: the holder's line is written over the file's content
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise LedgerError(f"cannot open the lock file {self.path} ({exc.strerror or exc}); if it is a link, "
+                              "remove it (lbdata makes it a plain file)") from None
+        self._fh = open(fd, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
         told = False
         while True:
             try:
@@ -240,7 +245,7 @@ class RunBusy(UsageError):
 # killed half-way leaves only such a sibling; the next writer in the same folder removes the ones
 # whose process (on this host) is gone.
 
-_PARTIAL = re.compile(r"~(?:partial|old|build)~(?P<pid>\d+)~(?P<host>[0-9a-f]{8})~")
+_PARTIAL = re.compile(r"~(?P<kind>partial|old|build)~(?P<pid>\d+)~(?P<host>[0-9a-f]{8})~")
 _LEGACY_BUILD = re.compile(r"^\.build-(?P<pid>\d+)-")  # work folders of builds by lbdata before host tags
 
 
@@ -250,7 +255,7 @@ def _host_tag() -> str:
 
 def partial_prefix(name: str, kind: str = "partial") -> str:
     """Prefix of a hidden work folder for ``name`` owned by this process (``kind``: partial, old, build)."""
-    return f".{name}~{kind}~{os.getpid()}~{_host_tag()}~"
+    return f".{name[:40]}~{kind}~{os.getpid()}~{_host_tag()}~"  # fits a 255-byte file name, in any script
 
 
 def _alive(pid: int) -> bool:
@@ -263,20 +268,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_partials(parent: Path) -> list[Path]:
-    """Remove the work folders in ``parent`` left by processes of this host that no longer run."""
+def sweep_partials(parent: Path, *, legacy_builds: bool = False) -> list[Path]:
+    """Remove the work folders in ``parent`` left by processes of this host that no longer run.
+
+    An output set aside by a ``replace_dir`` killed before the new one took its place is put back.
+    ``legacy_builds``: also the ``.build-PID-*`` folders of older builds (only in a corpus folder: in
+    a folder of the user's such a name is not lbdata's).
+    """
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
     host = _host_tag()
     for entry in parent.iterdir():
         m = _PARTIAL.search(entry.name)
-        legacy = _LEGACY_BUILD.match(entry.name) if m is None else None
+        legacy = _LEGACY_BUILD.match(entry.name) if m is None and legacy_builds else None
         if legacy is not None:
             if _alive(int(legacy["pid"])):
                 continue
         elif not entry.name.startswith(".") or m is None or m["host"] != host or _alive(int(m["pid"])):
             continue
+        if m is not None and m["kind"] == "old" and entry.is_dir() and not entry.is_symlink():
+            for kept in entry.iterdir():  # killed between the renames: the output it replaced goes back
+                if not (parent / kept.name).exists() and not (parent / kept.name).is_symlink():
+                    os.replace(kept, parent / kept.name)
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -287,13 +301,19 @@ def sweep_partials(parent: Path) -> list[Path]:
 
 def make_partial_dir(final: Path, kind: str = "partial") -> Path:
     """A new hidden work folder next to ``final`` (leftovers of dead processes removed first)."""
+    final = Path(os.path.realpath(final))  # an output that is a link is written where it points
+    with contextlib.suppress(OSError):  # the folder a shell is in would be swapped under it: refuse
+        if final.is_dir() and Path(os.path.realpath(os.getcwd())).is_relative_to(os.path.realpath(final)):
+            raise UsageError(f"{str(final)!r} is the current folder (or holds it), and an output folder is "
+                             "replaced whole; run from another folder or write beside it (e.g. --out ../site)")
     parent = ensure_writable_dir(final.parent, "output folder")
-    sweep_partials(parent)
+    sweep_partials(parent, legacy_builds=kind == "build")
     return Path(tempfile.mkdtemp(prefix=partial_prefix(final.name, kind), dir=parent))
 
 
 def replace_dir(tmp: Path, final: Path) -> None:
     """Move the finished folder ``tmp`` to ``final``, replacing what was there (renames only)."""
+    final = Path(os.path.realpath(final))  # a link stays: the folder it points to is replaced
     if final.exists() or final.is_symlink():
         old = Path(tempfile.mkdtemp(prefix=partial_prefix(final.name, "old"), dir=final.parent))
         os.replace(final, old / final.name)

@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from lbdata.corpus import BuildConfig, build_corpus, load_corpus
-from lbdata.errors import UsageError
+from lbdata.errors import LedgerError, UsageError
 from lbdata.images import ImageRejected, accept_image
 from lbdata.ledger import Ledger
 from lbdata.records import BadRow
@@ -110,6 +110,12 @@ HOSTILE_ROWS = [
     ("TIFF is converted to PNG", {"images": ["img/scan.tiff"]}, None),
     ("PPM is converted to PNG", {"images": ["img/photo.ppm"]}, None),
     ("an absolute path inside the folder", {"images": ["FOLDER/img/good.png"]}, None),
+    ("image bytes given as a number too big for memory", {"images": [{"bytes": 2**40}]}, "unreadable_image"),
+    ("image bytes given as a number too big for an index", {"images": [{"bytes": 10**20}]}, "unreadable_image"),
+    ("image path given as a number", {"images": [7]}, "unreadable_image"),
+    ("image dict path given as a dict", {"images": [{"path": {"path": "img/good.png"}}]}, "unreadable_image"),
+    ("image path with a NUL byte", {"images": ["img/good.png\x00.txt"]}, "unreadable_image"),
+    ("image path longer than the system allows", {"images": ["img/" + "a" * 5000 + ".png"]}, "unreadable_image"),
 ]
 
 
@@ -180,6 +186,18 @@ def test_pixel_and_byte_limits_are_checked_before_decoding(hostile, monkeypatch)
     assert not ok and bad[0].reason == "image_too_large"
 
 
+def test_an_icon_is_refused_before_anything_is_decoded(monkeypatch):
+    """Pillow decodes an ICO while opening it, at the size of the PNG inside, not the size its header
+    declares: a 16x16 icon holding a 12000x12000 PNG was decoded (144 M pixels) before any limit."""
+    png = bomb_png(12000, 12000)
+    ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 16, 16, 0, 0, 1, 32, len(png), 22) + png
+    calls = []
+    monkeypatch.setattr(Image.core, "new", lambda *a: calls.append(a) or pytest.fail("decoded"))
+    with pytest.raises(ImageRejected) as exc:
+        accept_image(ico)
+    assert exc.value.reason == "unsupported_image_format" and not calls
+
+
 def test_bad_bytes_bom_and_line_numbers(tmp_path):
     (tmp_path / "a.png").write_bytes(png_bytes())
     good = json.dumps({"id": "1", "image": "a.png", "question": "Q?", "answer": "1"}).encode()
@@ -191,6 +209,64 @@ def test_bad_bytes_bom_and_line_numbers(tmp_path):
     assert [r.problem.id for r in ok] == ["mixed:1", "mixed:2", "mixed:4"]
     assert [(b.key, b.reason) for b in bad] == [("line3", "bad_encoding")]
     assert "line 3" in bad[0].detail and "0xe9" in bad[0].detail
+
+
+def test_a_line_longer_than_the_limit_is_a_bad_row_read_in_bounded_memory(tmp_path, monkeypatch):
+    """A file without newlines (a binary named .jsonl, a sparse file) was read whole as one line."""
+    from lbdata.sources import files
+
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 1 << 20)
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    good = json.dumps({"id": "1", "image": "a.png", "question": "Q?", "answer": "1"}).encode()
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(good + b"\n" + b'{"id": "2", "q": "' + b"x" * (3 << 20) + b'"}\n' + good.replace(b'"1"', b'"3"'))
+    reads = []
+    real_readline = files._read_line
+    monkeypatch.setattr(files, "_read_line", lambda fh, n: reads.append(n) or real_readline(fh, n))
+    ok, bad = _rows(load_source(f"jsonl:{path}"))
+    assert [r.problem.id for r in ok] == ["long:1", "long:3"]
+    assert [(b.key, b.reason) for b in bad] == [("line2", "line_too_long")] and "line 2" in bad[0].detail
+    assert reads and max(reads) <= (1 << 20) + 1
+
+
+def test_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
+    """``"\\ud800"`` is valid JSON but not text: it used to pass the source and crash generate at storing."""
+    (tmp_path / "a.png").write_bytes(png_bytes())
+    rows = [{"id": "1", "image": "a.png", "question": "Q?", "answer": "1"},
+            {"id": "2", "image": "a.png", "question": "Q \ud800?", "answer": "2"},
+            {"id": "3", "image": "a.png", "question": "Smile \U0001f600?", "answer": "3"}]  # a pair is fine
+    path = tmp_path / "sur.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ok, bad = _rows(load_source(f"jsonl:{path}"))
+    assert [r.problem.id for r in ok] == ["sur:1", "sur:3"]
+    assert [(b.key, b.reason) for b in bad] == [("line2", "bad_encoding")] and "line 2" in bad[0].detail
+    for row in ok:
+        row.problem.model_dump_json()  # storable
+
+
+def test_text_that_is_not_utf8_in_a_parquet_file_or_saved_dataset_is_a_bad_row(tmp_path):
+    """Parquet keeps whatever bytes a writer put in a string column; reading one that is not UTF-8 raised
+    UnicodeDecodeError out of the whole batch and stopped the run."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = pa.array(["Q1?", "caf\u00e9?", "Q3?"], type=pa.string())
+    offsets, data = good.buffers()[1], bytearray(good.buffers()[2].to_pybytes())
+    data[data.find(b"\xc3")] = 0xFF
+    question = pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(bytes(data))])
+    image = png_bytes()
+    table = pa.table({"id": ["1", "2", "3"], "question": question, "answer": ["1", "2", "3"],
+                      "image": [image, image, image]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    ok, bad = _rows(load_source(f"parquet:{tmp_path / 't.parquet'}"))
+    assert [r.problem.id for r in ok] == ["t:1", "t:3"]
+    assert [(b.key, b.reason) for b in bad] == [("1", "bad_encoding")] and "row 1" in bad[0].detail
+    import datasets
+
+    datasets.Dataset(table).save_to_disk(tmp_path / "saved")  # a saved dataset keeps the bytes too
+    ok, bad = _rows(load_source(str(tmp_path / "saved")))
+    assert [r.problem.id for r in ok] == ["saved:1", "saved:3"]
+    assert [(b.key, b.reason) for b in bad] == [("1", "bad_encoding")]
 
 
 def test_bomb_in_a_saved_dataset_is_a_bad_row(tmp_path):
@@ -276,6 +352,19 @@ def test_lock_in_process(tmp_path):
     with RunLock(tmp_path):
         pass
     assert issubclass(RunBusy, UsageError)
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_kept(tmp_path):
+    """A run folder copied from elsewhere may hold ``writer.lock`` as a link: the lock used to follow it
+    and empty the file it pointed to."""
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_FILE).symlink_to(target)
+    with pytest.raises(LedgerError, match=LOCK_FILE):
+        RunLock(run)
+    assert target.read_text() == "keep me\n"
 
 
 # ---------------------------------------------------------------------------- a verdict names its text

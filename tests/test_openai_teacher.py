@@ -263,3 +263,51 @@ def test_n_samples_come_back_as_choices(server):
     response = _send(teacher, dataclasses.replace(_request(reveal_answer=True), n=3))
     assert len(response.choices) == 3 and all(t.endswith("\\boxed{7}") for t, _ in response.choices)
     assert len(server.log) == 1  # one request for the three
+
+
+def test_a_lone_surrogate_in_an_answer_is_kept_as_a_replacement_character():
+    """``"\\ud800"`` is valid JSON but not text: storing such an answer crashed generate, and every re-run
+    paid for it again."""
+    from lbdata.teachers.openai import _read_completion
+
+    body = (b'{"choices":[{"message":{"content":"a \\ud800 b \\ud83d\\ude00 \\\\boxed{7}"},"finish_reason":"stop"}],'
+            b'"usage":{"prompt_tokens":3,"completion_tokens":2}}')
+    text, finish, usage, _ = _read_completion(body)
+    assert text == "a \ufffd b \U0001f600 \\boxed{7}" and finish == "stop" and usage.completion_tokens == 2
+    text.encode("utf-8")
+
+
+def test_usage_counts_that_are_not_integers_are_a_malformed_answer():
+    from lbdata.teachers.openai import _read_completion
+
+    body = b'{"choices":[{"message":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1e400}}'
+    with pytest.raises(TransientError) as info:
+        _read_completion(body)
+    assert info.value.reason == "malformed_response"
+
+
+def test_a_lone_surrogate_in_a_server_error_can_be_stored(server):
+    """The server's error text goes into the ledger's failure rows; SQLite refuses a lone surrogate."""
+    import sqlite3
+
+    message = _teacher(server)._scrub('{"error": "bad \ud800 input"}')
+    sqlite3.connect(":memory:").execute("SELECT ?", (message,))
+
+
+@pytest.mark.parametrize("url", [
+    "htp:/user:sk-proj-Secret0123456789@127.0.0.1/v1",  # one slash: no URL, so nothing could mask the password
+    "127.0.0.1:8000/v1",
+    "ftp://127.0.0.1/v1",
+    "http://user:sk-proj-Secret0123456789@127.0.0.1:99999/v1",
+    "http://[::1/v1",
+    "http:///v1",
+])
+def test_a_base_url_that_is_not_an_http_url_is_one_line_before_anything_is_written(url):
+    with pytest.raises(UsageError, match="--base-url") as info:
+        OpenAITeacher("m", base_url=url, api_key=KEY)
+    assert "Secret0123456789" not in str(info.value)
+
+
+def test_a_base_url_with_user_info_port_and_query_is_accepted():
+    t = OpenAITeacher("m", base_url="https://u:p@gw.example.com:8443/v1?api-version=1", api_key=KEY)
+    assert t.base_url == "https://u:p@gw.example.com:8443/v1?api-version=1"

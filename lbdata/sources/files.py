@@ -243,18 +243,24 @@ class FileSource:
                 except (json.JSONDecodeError, TypeError, RecursionError) as exc:
                     yield f"line{lineno}", None, f"line {lineno} is not a JSON object ({exc})"
                     continue
+                if ("\\ud" in line or "\\uD" in line) and _has_lone_surrogate(row):
+                    yield f"line{lineno}", None, RowProblem(
+                        "bad_encoding", f"line {lineno} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                                        "which is not text and cannot be stored; fix or drop the row")
+                    continue
                 yield str(lineno - 1), row, ""
         elif self.kind == "parquet":
             import pyarrow.parquet as pq
 
             index = 0
             for batch in pq.ParquetFile(self.location).iter_batches(batch_size=256):
-                for row in batch.to_pylist():
-                    yield str(index), row, ""
-                    index += 1
-        else:
-            for index, row in enumerate(self._dataset()):
-                yield str(index), row, ""
+                yield from _batch_rows(batch, index)
+                index += batch.num_rows
+        else:  # Arrow batches, read as the parquet ones: a cell that is not UTF-8 spoils one row, not the run
+            index = 0
+            for batch in self._dataset().with_format("arrow").iter(batch_size=256):
+                yield from _batch_rows(batch, index)
+                index += batch.num_rows
 
     def __iter__(self) -> Iterator[SourceRow | BadRow]:
         seen: set[str] = set()
@@ -328,10 +334,15 @@ class FileSource:
         if isinstance(item, bytes | bytearray):
             return bytes(item)
         if isinstance(item, dict):
-            if item.get("bytes"):
-                return bytes(item["bytes"])
-            if item.get("path"):
-                return self._image_bytes(item["path"])
+            data, path = item.get("bytes"), item.get("path")
+            if data:  # binary only: bytes(<a number>) would allocate that many zero bytes
+                if not isinstance(data, bytes | bytearray | memoryview | list):
+                    raise TypeError(f"image bytes must be binary data, not a {type(data).__name__}")
+                return bytes(data)
+            if path:
+                if not isinstance(path, str):
+                    raise TypeError(f"image path must be text, not a {type(path).__name__}")
+                return self._image_bytes(path)
             raise ValueError("image dict has neither bytes nor path")
         if isinstance(item, str):
             path = Path(item)
@@ -346,7 +357,7 @@ class FileSource:
 def _parse_spec(spec: str) -> tuple[str, str, str]:
     if spec.startswith("jsonl:") or spec.startswith("parquet:"):
         kind, _, path = spec.partition(":")
-        if not Path(path).is_file():
+        if not os.path.isfile(path):  # False, not OSError, for a name over the system's limit
             raise SourceError(f"{kind} file {path!r} not found; check the path after '{kind}:'")
         return kind, path, "train"
     if spec.startswith("hf:"):
@@ -366,10 +377,10 @@ def split_saved_spec(spec: str) -> tuple[str | None, str | None]:
 
     The whole spec is tried as a folder first, so a folder whose name holds an ``@`` still works.
     """
-    if Path(spec).is_dir():
+    if os.path.isdir(spec):  # os.path: False, not OSError, for a name too long for the filesystem
         return spec, None
     location, at, split = spec.rpartition("@")
-    if at and location and split and Path(location).is_dir():
+    if at and location and split and os.path.isdir(location):
         return location, split
     return None, None
 
@@ -380,11 +391,29 @@ def _source_name(kind: str, location: str) -> str:
     return Path(location).stem if kind in ("jsonl", "parquet") else Path(location).name
 
 
+MAX_LINE_BYTES = 256 * 1024 * 1024
+"""A longer JSON Lines line is a bad row (``line_too_long``), read in bounded memory: a file without
+newlines (a binary named .jsonl) would otherwise be read whole as one line."""
+
+
+def _read_line(fh: Any, limit: int) -> bytes:
+    return fh.readline(limit)
+
+
 def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | RowProblem]]:
     """(line number, text) of a JSON Lines file read as bytes: a line that is not UTF-8 becomes a
     ``bad_encoding`` problem naming the line and byte; a byte-order mark on the first line is dropped."""
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        lineno = 0
+        while raw := _read_line(fh, MAX_LINE_BYTES + 1):
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES:
+                size = len(raw)
+                while not raw.endswith(b"\n") and (raw := _read_line(fh, MAX_LINE_BYTES + 1)):  # skip the rest
+                    size += len(raw)
+                yield lineno, RowProblem("line_too_long", f"line {lineno} is {size:,}+ bytes, more than "
+                                                          f"{MAX_LINE_BYTES:,}; is the file JSON Lines?")
+                continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
@@ -395,6 +424,33 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | RowProblem]]:
                     f"line {lineno} is not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
                     "re-save the file as UTF-8",
                 )
+
+
+def _batch_rows(batch: Any, start: int) -> Iterator[tuple[str, dict[str, Any] | None, str | RowProblem]]:
+    """The rows of an Arrow record batch; a row with a string cell that is not UTF-8 (Parquet stores
+    whatever bytes it was given) is a ``bad_encoding`` problem instead of an error for the whole batch."""
+    try:
+        rows = batch.to_pylist()
+    except UnicodeDecodeError:
+        rows = None
+    for i in range(batch.num_rows):
+        try:
+            row = rows[i] if rows is not None else batch.slice(i, 1).to_pylist()[0]
+        except UnicodeDecodeError as exc:
+            yield str(start + i), None, RowProblem(
+                "bad_encoding", f"row {start + i} holds text that is not UTF-8 ({exc.reason}); write the file "
+                                "again with UTF-8 strings")
+            continue
+        yield str(start + i), row, ""
+
+
+def _has_lone_surrogate(row: dict[str, Any]) -> bool:
+    """Whether a parsed row holds a lone surrogate (only a ``\\udXXX`` escape in the line can put one there)."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _undecoded(ds: Any) -> Any:

@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import os
+import re
 from typing import Any, ClassVar, Literal
 
 import jinja2
@@ -99,7 +100,7 @@ class OpenAITeacher(RemoteTeacher):
             raise UsageError("max_tokens must be at least 1")
         from lbdata.teachers.fleet import Fleet
 
-        urls = [u.rstrip("/") for u in ([base_url] if isinstance(base_url, str) else base_url or [])]
+        urls = [_check_base_url(u).rstrip("/") for u in ([base_url] if isinstance(base_url, str) else base_url or [])]
         if endpoint_concurrency is not None and endpoint_concurrency < 1:
             raise UsageError("endpoint_concurrency must be at least 1")
         key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -287,7 +288,7 @@ class OpenAITeacher(RemoteTeacher):
 
     def _scrub(self, text: str) -> str:
         text = text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
-        return redact_text(text)
+        return _LONE_SURROGATE.sub("\ufffd", redact_text(text))  # it may be stored: text only
 
     async def generate(self, request: TraceRequest) -> TeacherResponse:
         import httpx2
@@ -383,6 +384,24 @@ def read_response(content: bytes, rate_limits: dict[str, str] | None = None) -> 
     return TeacherResponse(text=text, usage=usage, finish_reason=finish, rate_limits=rate_limits)
 
 
+def _check_base_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host and a valid port, else a one-line error (that masks it:
+    a malformed address is no URL to redact, and may hold a password)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = redact_text(url) if "://" in url or "@" not in url else "(not shown: it holds '@')"
+        raise UsageError(f"--base-url {shown} is not an http(s) URL with a host; pass e.g. "
+                         "--base-url http://127.0.0.1:8000/v1")
+    return url
+
+
 def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage, tuple[tuple[str, str | None], ...]]:
     """(text, finish_reason, usage, every choice's (text, finish_reason)) of a chat-completion body;
     ``TransientError`` when it is not one."""
@@ -411,10 +430,17 @@ def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage, tup
             cached_tokens=int(details.get("cached_tokens") or 0),
             requests=1,
         )
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # OverflowError: a count of 1e400
         raise TransientError("malformed_response", "the body is not a chat completion") from None
+    if b"\\u" in content:  # only a \uXXXX escape can put a lone surrogate into the text
+        read = [(_LONE_SURROGATE.sub("\ufffd", t) if t else t, f) for t, f in read]
     text, finish = read[0]
     return text, finish, usage, tuple((t or "", f) for t, f in read)
+
+
+# A lone ``\udXXX`` escape is valid JSON but not text: such an answer could not be stored (nor written to any
+# file), so it is kept with U+FFFD in its place, as a decoder does with bytes that are not UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _retry_after(headers: Any) -> float | None:
