@@ -40,6 +40,7 @@ import select
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -86,8 +87,9 @@ def answers_match(
 ) -> bool:
     """True when ``pred`` states the same answer as ``gold`` (see the module docstring for the rules).
 
-    ``choices`` are the option texts of a multiple-choice question, A first. Never raises on odd
-    input and never runs longer than about ``timeout_s`` (a timeout is a False, counted).
+    ``pred`` may be a bare answer or a whole response (its final answer is found first). ``choices``
+    are the option texts of a multiple-choice question, A first. Never raises on odd input and never
+    runs longer than about ``timeout_s`` (a timeout is a False, counted).
     """
     if gold is None or pred is None:
         return False
@@ -95,59 +97,187 @@ def answers_match(
     return _match_cached(str(gold), str(pred), tuple(choices) if choices else None, float(timeout_s))
 
 
+def extract_answer(text: str) -> str:
+    """The cleaned final answer of a response or answer (``normalize.final_answer`` then ``normalize.clean``).
+
+    Over-long answers (more than ``MAX_ANSWER_CHARS`` once extracted) come back unchanged; they never match.
+    """
+    return nz.clean(nz.final_answer(text))
+
+
+def is_hedged(pred: str, gold: str | None = None) -> bool:
+    """True when ``pred`` hedges between answers instead of giving one.
+
+    Hedges: words of doubt ("maybe 5", "probably B", "5?"), several option letters (``B, C``,
+    ``B and C``, ``(B) or (C)``), and alternatives joined by "or" (``5 or 6``, ``B: 5 or C: 7``). With
+    ``gold`` given, alternatives are a hedge only when the gold names one answer: ``x = 3 or x = -2``
+    for a gold of two solutions is a solution list, not a hedge; an inequality union (``x < 1 or
+    x > 2``) never is. A hedged answer never matches a single gold.
+    """
+    p = extract_answer(pred)
+    if not p or len(p) > nz.MAX_ANSWER_CHARS:
+        return False
+    g = extract_answer(gold) if gold is not None else None
+    if nz.hedge_words(p):
+        return g is None or not nz.hedge_words(g)
+    if nz.option_list(p):
+        return g is None or not nz.option_list(g)
+    items, by_or = nz.alternatives(p)
+    if not by_or or len(items) < 2 or nz.interval_union(p) is not None:
+        return False
+    return g is None or len(nz.alternatives(g)[0]) < 2
+
+
 @lru_cache(maxsize=1 << 16)
 def _match_cached(gold: str, pred: str, choices: tuple[str, ...] | None, timeout_s: float) -> bool:
-    if len(gold) > nz.MAX_ANSWER_CHARS or len(pred) > nz.MAX_ANSWER_CHARS:
+    deadline = time.monotonic() + timeout_s
+    g, p = extract_answer(gold), extract_answer(pred)
+    if len(g) > nz.MAX_ANSWER_CHARS or len(p) > nz.MAX_ANSWER_CHARS:
         _STATS["refused"] += 1
         return False
-    g, p = nz.clean(gold), nz.clean(pred)
     if not g or not p:
         return False
+    if (nz.hedge_words(p) and not nz.hedge_words(g)) or (nz.option_list(p) and not nz.option_list(g)):
+        return False
     g_letter = nz.gold_letter(g, has_choices=bool(choices))
+    g_text = None
+    if g_letter is None and nz.pred_letter(g) is None:
+        lettered = nz.gold_letter_text(g)
+        if lettered is not None:
+            g_letter, g_text = lettered
     p_pick = nz.pred_letter(p)
     if g_letter is not None:
-        if p_pick is not None:
+        if p_pick is None:
+            lettered = nz.gold_letter_text(p)
+            p_pick = (lettered[0], lettered[1]) if lettered else None
+        if p_pick is not None and not (g_text and len(p) > 1 and p == g_text):
             return p_pick[0] == g_letter
+        if g_text is not None and _match_value(nz.clean(g_text), p, deadline):
+            return True
         if choices:
             hits = [
                 chr(65 + i)
                 for i, c in enumerate(choices)
-                if _match_value(nz.clean(nz.option_text(c)), p, timeout_s)
+                if _match_value(nz.clean(nz.option_text(c)), p, deadline)
             ]
             return hits == [g_letter]
         return False
     if p_pick is not None and choices:
         idx = ord(p_pick[0]) - 65
         if 0 <= idx < len(choices) and len(p) <= 40:
-            return _match_value(g, nz.clean(nz.option_text(choices[idx])), timeout_s)
-    return _match_value(g, p, timeout_s)
+            return _match_value(g, nz.clean(nz.option_text(choices[idx])), deadline)
+    return _match_value(g, p, deadline)
 
 
-def _match_value(g: str, p: str, timeout_s: float) -> bool:
-    """Compare two cleaned non-letter answers."""
-    if not g or not p:
+def _percent_scaled(num: nz.Num) -> nz.Num:
+    """``25`` read as ``25%``: the number divided by 100 (a decimal keeps its shown precision)."""
+    decimals = None if num.decimals is None else num.decimals + 2
+    return nz.Num(num.value / 100, decimals=decimals, sig=num.sig)
+
+
+def _all_pair(golds: list[str], preds: list[str], deadline: float, *, ordered: bool) -> bool:
+    """Every gold item matched by its own pred item (in order, or any order)."""
+    if len(golds) != len(preds):
         return False
-    if nz.is_hedged(p) and not nz.is_hedged(g):
+    if ordered:
+        return all(_match_value(a, b, deadline) for a, b in zip(golds, preds, strict=True))
+    left = list(preds)
+    for a in golds:
+        hit = next((i for i, b in enumerate(left) if _match_value(a, b, deadline)), None)
+        if hit is None:
+            return False
+        left.pop(hit)
+    return True
+
+
+def _intervals_match(g: list[tuple[str, str, str, str]], p: list[tuple[str, str, str, str]], deadline: float) -> bool:
+    if len(g) != len(p):
+        return False
+    left = list(p)
+    for a in g:
+        hit = next(
+            (
+                i
+                for i, b in enumerate(left)
+                if a[0] == b[0] and a[3] == b[3] and _match_value(a[1], b[1], deadline)
+                and _match_value(a[2], b[2], deadline)
+            ),
+            None,
+        )
+        if hit is None:
+            return False
+        left.pop(hit)
+    return True
+
+
+def _strip_common_lhs(items: list[str]) -> list[str]:
+    """``["x=3", "x=-2"]`` → ``["3", "-2"]`` when every item assigns the same unknown."""
+    split = [nz.split_assignment(it) for it in items]
+    lhs = {s[0].lower() if s[0] else None for s in split}
+    if len(lhs) == 1 and None not in lhs:
+        return [s[1] for s in split]
+    return items
+
+
+def _match_value(g: str, p: str, deadline: float) -> bool:
+    """Compare two cleaned non-letter answers, within ``deadline`` (``time.monotonic()``)."""
+    if not g or not p:
         return False
     if g == p:
         _STATS["fast"] += 1
         return True
+    g_iv, p_iv = nz.interval_union(g), nz.interval_union(p)
+    if g_iv is not None and p_iv is not None:
+        _STATS["fast"] += 1
+        return _intervals_match(g_iv, p_iv, deadline)
+    g_items, g_or = nz.alternatives(g)
+    p_items, p_or = nz.alternatives(p)
+    if len(p_items) > 1 and p_or and len(g_items) == 1:
+        return False  # "5 or 6" hedges
+    if len(g_items) > 1 and len(p_items) > 1:
+        _STATS["fast"] += 1
+        return _all_pair(_strip_common_lhs(g_items), _strip_common_lhs(p_items), deadline, ordered=False)
+    g_mat, p_mat = nz.matrix_rows(g), nz.matrix_rows(p)
+    if g_mat is not None or p_mat is not None:
+        return _matrices_match(g, p, g_mat, p_mat, deadline)
+    g, p = nz.strip_point_label(g), nz.strip_point_label(p)
     g_shape, p_shape = nz.outer_shape(g), nz.outer_shape(p)
     if g_shape and p_shape and g_shape != p_shape:
         return False  # a set is no tuple, (1,3) is no [1,3]
+    g_vec, p_vec = nz.vector_entries(g), nz.vector_entries(p)
+    if g_vec is not None and p_vec is not None:
+        _STATS["fast"] += 1
+        return _all_pair(g_vec, p_vec, deadline, ordered=True)
     g_yn = nz.yes_no(g)
     if g_yn is not None:
         return nz.yes_no(p) == g_yn
+    if nz.is_equation(g) and nz.is_equation(p):
+        g_lhs, g_rhs = nz.split_assignment(g)
+        p_lhs, p_rhs = nz.split_assignment(p)
+        if g_lhs and p_lhs and g_lhs.lower() == p_lhs.lower():
+            return _match_value(g_rhs, p_rhs, deadline)
+        if nz.simple_number(g_rhs) is not None and nz.simple_number(p_rhs) is not None:
+            return False  # x = 3 against y = 3
+        return _ask_sympy(g, p, deadline, mode="equation")
     g_lhs, g = nz.split_assignment(g)
     p_lhs, p = nz.split_assignment(p)
     if g_lhs and p_lhs and g_lhs.lower() != p_lhs.lower():
         return False
+    if g_lhs or p_lhs:
+        return _match_value(g, p, deadline)
+    g_num, p_num = nz.simple_number(g), nz.simple_number(p)
+    if g_num is not None and p_num is not None:
+        _STATS["fast"] += 1
+        return nz.numbers_match(g_num, p_num)
+    ratio = nz.ratios_match(g, p)
+    if ratio is not None:
+        _STATS["fast"] += 1
+        return ratio
     g, p = nz.leading_number_word(g), nz.leading_number_word(p)
     g, g_unit = nz.split_unit(g)
     p, p_unit = nz.split_unit(p)
     if g_unit and p_unit and g_unit != p_unit:
         return False
-
     if g == p:
         _STATS["fast"] += 1
         return True
@@ -156,7 +286,13 @@ def _match_value(g: str, p: str, timeout_s: float) -> bool:
     g_num, p_num = nz.simple_number(g), nz.simple_number(p)
     if g_num is not None and p_num is not None:
         _STATS["fast"] += 1
-        return nz.numbers_match(g_num, p_num)
+        if nz.numbers_match(g_num, p_num):
+            return True
+        if g_unit == "%" and not p_unit:
+            return nz.numbers_match(_percent_scaled(g_num), p_num)
+        if p_unit == "%" and not g_unit:
+            return nz.numbers_match(g_num, _percent_scaled(p_num))
+        return False
     surds = nz.surd_matches(g, p)
     if surds is not None:
         _STATS["fast"] += 1
@@ -164,11 +300,37 @@ def _match_value(g: str, p: str, timeout_s: float) -> bool:
     if nz.is_text(g) or nz.is_text(p) or (nz.is_label(g) and nz.is_label(p)):
         _STATS["fast"] += 1
         return nz.norm_text(g) == nz.norm_text(p)
+    return _ask_sympy(g, p, deadline)
+
+
+def _matrices_match(
+    g: str, p: str, g_mat: list[list[str]] | None, p_mat: list[list[str]] | None, deadline: float
+) -> bool:
+    """Matrices match entry by entry and never across shapes; a flat tuple matches a row or column vector."""
+    _STATS["fast"] += 1
+    if g_mat is not None and p_mat is not None:
+        if [len(r) for r in g_mat] != [len(r) for r in p_mat]:
+            return False
+        return _all_pair([x for r in g_mat for x in r], [x for r in p_mat for x in r], deadline, ordered=True)
+    mat, other = (g_mat, p) if g_mat is not None else (p_mat, g)
+    assert mat is not None
+    vec = nz.vector_entries(other)
+    if vec is None or not (len(mat) == 1 or all(len(r) == 1 for r in mat)):
+        return False
+    flat = [x for r in mat for x in r]
+    return _all_pair(flat, vec, deadline, ordered=True) if g_mat is not None else _all_pair(vec, flat, deadline, ordered=True)
+
+
+def _ask_sympy(g: str, p: str, deadline: float, *, mode: str = "value") -> bool:
     if nz.too_hard(g) or nz.too_hard(p):
         _STATS["refused"] += 1
         return False
+    left = deadline - time.monotonic()
+    if left <= 0:
+        _STATS["timeouts"] += 1
+        return False
     _STATS["sympy"] += 1
-    return _worker().ask(g, p, timeout_s)
+    return _worker().ask(g, p, left, mode=mode)
 
 
 # ----------------------------------------------------------------------------- the sympy worker process
@@ -225,13 +387,13 @@ class _SympyWorker:
         self.proc = None
         self.ready = False
 
-    def ask(self, gold: str, pred: str, timeout_s: float) -> bool:
+    def ask(self, gold: str, pred: str, timeout_s: float, *, mode: str = "value") -> bool:
         if not self._ensure_ready():
             return False
         proc = self.proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(json.dumps({"gold": gold, "pred": pred}).encode() + b"\n")
+            proc.stdin.write(json.dumps({"gold": gold, "pred": pred, "mode": mode}).encode() + b"\n")
             proc.stdin.flush()
         except OSError:
             self.kill()

@@ -72,6 +72,30 @@ def sympy_match(gold: str, pred: str) -> bool:
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True))
 
 
+def equations_match(gold: str, pred: str) -> bool:
+    """Two equations match when they describe the same relation: ``y = 2x + 1`` = ``y - 2x - 1 = 0``.
+
+    math-verify's comparison first; then the differences of the two sides must be proportional by a
+    nonzero constant (``3 = x`` = ``x = 3``, ``2y = 4x + 2`` = ``y = 2x + 1``).
+    """
+    import sympy
+    from math_verify import verify
+
+    gold_parsed, pred_parsed = _parse(gold), _parse(pred)
+    if not gold_parsed or not pred_parsed:
+        return False
+    if verify(gold_parsed, pred_parsed, timeout_seconds=None):
+        return True
+    ge, pe = gold_parsed[0], pred_parsed[0]
+    if not isinstance(ge, sympy.Equality) or not isinstance(pe, sympy.Equality):
+        return False
+    d1, d2 = ge.lhs - ge.rhs, pe.lhs - pe.rhs
+    if d1 == 0 or d2 == 0:
+        return False
+    ratio = sympy.simplify(d1 / d2)
+    return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+
+
 def main() -> None:
     try:
         import resource
@@ -88,7 +112,8 @@ def main() -> None:
     for line in sys.stdin:
         try:
             req = json.loads(line)
-            ok = sympy_match(req["gold"], req["pred"])
+            check = equations_match if req.get("mode") == "equation" else sympy_match
+            ok = check(req["gold"], req["pred"])
         except (MemoryError, RecursionError):
             ok = False
         except Exception:  # noqa: BLE001 - any failure inside sympy is "no match"
