@@ -22,7 +22,7 @@ def load_table() -> list[tuple[str, str, str, bool, list[str] | None, str]]:
     for line in TABLE.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#") or line.startswith("kind\t"):
             continue
-        kind, gold, pred, expected, choices, note = line.split("\t")
+        kind, gold, pred, expected, choices, note = line.replace("⏎", "\n").split("\t")
         opts = [c.strip() for c in choices.split(" | ")] if choices else None
         rows.append((kind, gold, pred, expected == "1", opts, note))
     return rows

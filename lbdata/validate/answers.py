@@ -117,7 +117,11 @@ def is_hedged(pred: str, gold: str | None = None) -> bool:
     p = extract_answer(pred)
     if not p or len(p) > nz.MAX_ANSWER_CHARS:
         return False
-    g = extract_answer(gold) if gold is not None else None
+    return _hedges(extract_answer(gold) if gold is not None else None, p)
+
+
+def _hedges(g: str | None, p: str) -> bool:
+    """``is_hedged`` on cleaned answers."""
     if nz.hedge_words(p):
         return g is None or not nz.hedge_words(g)
     if nz.option_list(p):
@@ -137,13 +141,13 @@ def _match_cached(gold: str, pred: str, choices: tuple[str, ...] | None, timeout
         return False
     if not g or not p:
         return False
-    if (nz.hedge_words(p) and not nz.hedge_words(g)) or (nz.option_list(p) and not nz.option_list(g)):
+    if _hedges(g, p):
         return False
     g_letter = nz.gold_letter(g, has_choices=bool(choices))
     g_text = None
-    if g_letter is None and nz.pred_letter(g) is None:
-        lettered = nz.gold_letter_text(g)
-        if lettered is not None:
+    if g_letter is None and g[:2].lstrip("([")[:1].isupper():
+        lettered = nz.gold_letter_text(g) or nz.pred_letter(g)
+        if lettered is not None and lettered[1]:
             g_letter, g_text = lettered
     p_pick = nz.pred_letter(p)
     if g_letter is not None:

@@ -44,7 +44,7 @@ _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _LEFT_RIGHT_RE = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)\s*(\.|\\\{|\\\}|[()\[\]|]|\\langle|\\rangle)"
 )
-_SPACING_RE = re.compile(r"\\[,;:!>]|\\quad|\\qquad|\\ |~|\\displaystyle|\\textstyle|\\limits")
+_SPACING_RE = re.compile(r"(?<!\\)(?:\\[,;:!>]|\\ )|\\quad|\\qquad|~|\\displaystyle|\\textstyle|\\limits")
 _DIGIT_GROUP_RE = re.compile(r"(?<=\d)(?:\{,\}|\\,|\\!|\\ )(?=\d{3}(?!\d))")
 _LEAD_RE = re.compile(
     r"^(?:(?:so|thus|therefore|hence)\s*,?\s*)?(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is|:|=)\s*",
@@ -64,6 +64,12 @@ _UNICODE = {
     "≤": "\\le ",
     "≥": "\\ge ",
     "≠": "\\ne ",
+    "½": "\\frac{1}{2}",
+    "⅓": "\\frac{1}{3}",
+    "⅔": "\\frac{2}{3}",
+    "¼": "\\frac{1}{4}",
+    "¾": "\\frac{3}{4}",
+    "\\varnothing": "\\emptyset",
     "\u00a0": " ",
     "\u2009": " ",
     "\u202f": " ",
@@ -162,7 +168,7 @@ _ANSWER_PHRASE_RE = re.compile(
 )
 _DISPLAY_RE = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$", re.S)
 _INLINE_RE = re.compile(r"\\\((.+?)\\\)|\$([^$]+)\$")
-_PROSE_LINE_RE = re.compile(r"^(?:[*_#>\s-]*)(?!(?:Yes|No|True|False)\b)[A-Z][a-z]+,?\s.*\s(?:is|are|equals|was|be)\s+(?P<value>\S.*)$")
+_PROSE_LINE_RE = re.compile(r"^(?:[*_#>\s-]*)(?!(?:Yes|No|True|False)\b)[A-Z][a-z]+,?\s.*?\s(?:is|are|equals|was|be)\s+(?P<value>\S.*)$")
 _BOX_GAP_RE = re.compile(r"^(?:[\s$,;&]|\\quad|\\qquad|\\[,;]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*$")
 _SENTENCE_END_RE = re.compile(r"(?<![\d\\])\.\s+(?=[A-Z(])|\s+(?:since|because|as|which|where)\s+")
 SHORT_ANSWER_CHARS = 80
@@ -185,7 +191,7 @@ def _math_or_sentence(segment: str) -> str:
     if m:
         return next(g for g in m.groups() if g is not None)
     seg = _SENTENCE_END_RE.split(seg, maxsplit=1)[0]
-    return seg.rstrip("*_ ").strip()
+    return seg.rstrip("*_,;: ").strip()
 
 
 def final_answer(text: str) -> str:
@@ -930,7 +936,10 @@ _MATRIX_RE = re.compile(
 
 def matrix_rows(s: str) -> list[list[str]] | None:
     """The entries of a matrix: ``\\begin{pmatrix}``/``bmatrix``/``matrix``/… or a nested list ``[[1,2],[3,4]]``."""
-    m = _MATRIX_RE.match(s.strip())
+    t = s.strip()
+    if t.startswith("(") and t.endswith(")") and t[1:].lstrip().startswith("\\begin"):
+        t = t[1:-1].strip()
+    m = _MATRIX_RE.match(t)
     if m:
         rows = [r for r in re.split(r"\\\\", m.group("body")) if r.strip()]
         return [[c.strip() for c in r.split("&")] for r in rows] or None
