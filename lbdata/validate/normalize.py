@@ -331,7 +331,7 @@ _LHS = (
     r"|[A-Z]{1,3}|\\(?:theta|alpha|beta|gamma|phi|angle)\b|[A-Za-z]{1,3}\([^()=,]{1,12}\)"
 )
 _LHS_RE = re.compile(r"^(?P<lhs>" + _LHS + r")\s*=\s*(?P<rhs>.+)$")
-_RHS_VAR_RE = re.compile(r"^(?P<rhs>[^=A-Za-z]+?)\s*=\s*(?P<lhs>" + _LHS + r")$")
+_RHS_VAR_RE = re.compile(r"^(?P<rhs>[^=]+?)\s*=\s*(?P<lhs>" + _LHS + r")$")
 _INEQ_CHARS_RE = re.compile(r"\\le|\\ge|\\lt|\\gt|<|>|\\ne")
 
 
@@ -835,7 +835,7 @@ def rounds_to(exact: Fraction | Decimal, approx: Num) -> bool:
     """
     if approx.decimals is None:
         return False
-    if isinstance(exact, Fraction) and exact == approx.value:
+    if exact == approx.value or (isinstance(exact, Decimal) and Fraction(exact) == approx.value):
         return True
     if approx.sig < MIN_SIG_DIGITS:
         return False
