@@ -1,32 +1,58 @@
-"""``answers_match(gold, pred)``: does a final answer match the gold answer?
+"""``answers_match(gold, pred)``: does a response state the gold answer?
 
-Layers, cheapest first; the first layer that can decide, decides:
+Layers, cheapest first; the first layer that can decide, decides. Every equality and inequality
+between quoted answers below is a claim checked, both ways round, by ``tests/test_validate_answers.py``.
 
-1. guards — empty, over-long (> ``MAX_ANSWER_CHARS``) or hedged answers ("5 or 6", "maybe 5") are wrong;
+1. extraction (``normalize.final_answer``) — ``pred`` may be a whole response: the last ``\\boxed{}``
+   (several boxes at the end are one answer: ``\\boxed{2}, \\boxed{3}`` = ``2, 3``), else the last
+   "answer is X" / "Answer: X" / "**Final answer:** X" (``The answer is 9`` = ``9``), else a closing
+   ``\\[ … \\]`` block, else the last line (``Thus the total is 12.`` = ``12``). The last stated answer
+   wins. The length guard (``MAX_ANSWER_CHARS``) applies to the extracted answer, not the response;
 2. presentation is stripped (``normalize.clean``): ``\\boxed``, ``$``, ``\\text``/``\\mathrm``,
-   ``\\left``/``\\right``, ``\\dfrac``, spacing, "the answer is", a trailing full stop;
-3. multiple choice — a gold letter is matched by ``B``, ``(B)``, ``B.``, ``Option B``, ``B: 12``; any
-   other letter never matches; with ``choices`` the option text matches its letter (and a letter
-   matches a gold option text);
-4. yes/no and short text — case and punctuation insensitive, a leading article ignored;
-5. ``x = 3`` / ``AB = 5`` → the right-hand side (two different left-hand sides never match);
-6. units — degrees (``30^\\circ`` = ``30`` = ``30 degrees``), percent, lengths, counted nouns; one side
-   without a unit matches on the value; two different explicit units never match (``5 cm`` ≠ ``5 m``,
-   and no conversion: ``5 cm`` ≠ ``50 mm``);
-7. simple numbers, exactly (``fractions``): integers, decimals, ``1,000``, ``a/b``, ``\\frac{a}{b}``;
-   value over form (``2/4`` = ``1/2``); a decimal matches an exact value only when it is that value
-   correctly rounded at the precision shown and shows at least three significant digits;
-8. everything else — math-verify (sympy) in a worker process with a hard time limit: sets unordered,
-   tuples and intervals ordered (``(1,3)`` ≠ ``[1,3]``), an inequality matches its interval, ``3!`` = 6.
+   ``\\left``/``\\right``, ``\\dfrac`` (``\\dfrac{1}{2}`` = ``\\tfrac12``), spacing, a trailing full stop;
+3. hedges are wrong (``is_hedged``): words of doubt (``maybe 5`` ≠ ``5``), several options
+   (``(B) or (C)`` ≠ ``B``, ``B, C`` ≠ ``B``, ``B and C`` ≠ ``B``) and alternatives against a single
+   gold (``5 or 6`` ≠ ``5``);
+4. multiple choice — a gold letter is matched by ``B``, ``(B)``, ``B.``, ``Option B``, ``B: 12``; any
+   other letter never matches (``C`` ≠ ``B``); a gold written as a letter and its option text matches
+   the letter and the text (``C Cecile`` = ``C``, ``C Cecile`` = ``Cecile``); with ``choices`` the
+   option text matches its letter;
+5. lists — inequality unions are interval unions (``x<1 \\text{ or } x>2`` = ``(-\\infty,1)\\cup(2,\\infty)``,
+   ``x \\ge 3`` = ``[3,\\infty)``); solution lists match in any order (``x=3 \\text{ or } x=-2`` =
+   ``x=-2, x=3``, ``\\pm 2`` = ``2, -2``); matrices entry by entry (``\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}`` =
+   ``\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}`` = ``[[1,2],[3,4]]``), never across shapes
+   (``\\begin{pmatrix}1&2\\end{pmatrix}`` ≠ ``\\begin{pmatrix}1\\\\2\\end{pmatrix}``); a labelled point
+   is its coordinates (``A(3,-2)`` = ``(3,-2)``); tuples are ordered (``(1,2)`` ≠ ``(2,1)``) and
+   brackets count (``(1,3)`` ≠ ``[1,3]``);
+6. yes/no and short text — case and punctuation insensitive (``Yes.`` = ``yes``);
+7. equations and labelled values — ``x = 3`` = ``3``, ``3=x`` = ``x=3``, ``|AB| = 1`` = ``1``,
+   ``m\\angle ABC = 40`` = ``40``; a rearranged equation is the same (``y-2x-1=0`` = ``y=2x+1``);
+   two different left-hand sides never match (``x=3`` ≠ ``y=3``);
+8. numbers in every dress, exactly: mixed numbers (``1\\frac{1}{2}`` = ``\\frac{3}{2}``, ``1 1/2`` =
+   ``3/2``), scientific notation (``1.2e3`` = ``1200``, ``3\\times10^{-4}`` = ``0.0003``, ``10^{-3}`` =
+   ``0.001``, ``6.02e23`` = ``602000000000000000000000``), scale words (``2.5 million`` = ``2500000``),
+   repeating decimals (``0.\\overline{3}`` = ``\\frac{1}{3}``), digit groups (``10,455`` = ``10455``),
+   a Unicode minus (``−5`` = ``-5``); value over form (``2/4`` = ``1/2``);
+9. ratios and times — ``14:64`` = ``7:32`` = ``\\frac{7}{32}``, ``8:34 PM`` = ``20:34``;
+10. units — degrees (``30^\\circ`` = ``30``), lengths, counted nouns; one side without a unit matches
+    on the value (``5 \\text{ cm}`` = ``5``); two different explicit units never match and are not
+    converted (``5 cm`` ≠ ``5 m``, ``5 cm`` ≠ ``50 mm``);
+11. tolerance — a decimal matches an exact value only when it is that value correctly rounded at the
+    precision shown, with at least three significant digits (``0.333`` = ``1/3``, ``0.33`` ≠ ``1/3``,
+    ``3.46`` = ``2\\sqrt{3}``, ``3.5`` ≠ ``2\\sqrt{3}``); an integer is never a rounding
+    (``17`` ≠ ``12\\sqrt{2}``); tuples follow the rule entry by entry
+    (``(0.333, 0.667)`` = ``(\\frac{1}{3}, \\frac{2}{3})``);
+12. everything else — math-verify (sympy) in a worker process with a hard time limit
+    (``\\sqrt{12}`` = ``2\\sqrt{3}``, ``(x+1)^2`` = ``x^2+2x+1``, ``3!`` = ``6``).
 
-Percent policy: ``%`` is a unit of the number written. ``25%`` = ``25`` = ``25 percent`` = ``25\\%``,
-and ``25%`` ≠ ``0.25``: the two numbers differ, and the question fixes which one it asks for.
+Percent policy (as math-verify): the sign means hundredths and may be dropped. ``25\\%`` = ``0.25``,
+``25\\%`` = ``25``, ``25\\%`` = ``25 percent``; without the sign the numbers differ (``25`` ≠ ``0.25``).
 
 Time limit: sympy runs in a persistent child process (``sympy_worker``); a call that takes longer than
-``timeout_s`` kills it (restarted on the next call), returns False and is counted in
-``answer_stats()["timeouts"]``. This holds in any thread and in worker processes, unlike math-verify's
-``signal.alarm``. Pathological inputs (power towers, huge factorials, deep nesting) are refused before
-sympy sees them. Results are memoised per process.
+``timeout_s`` kills it, returns False and is counted in ``answer_stats()["timeouts"]``; a spare child
+takes over at once. This holds in any thread and in worker processes, unlike math-verify's
+``signal.alarm``. Pathological inputs (power towers, huge factorials, deep nesting, answers over
+``MAX_ANSWER_CHARS``) are refused before sympy sees them. Results are memoised per process.
 """
 
 from __future__ import annotations
@@ -49,6 +75,9 @@ from pathlib import Path
 from lbdata.validate import normalize as nz
 
 logger = logging.getLogger(__name__)
+
+KILL_MARGIN_S = 0.2
+"""Part of a call's time limit kept for killing a late worker and starting its replacement."""
 
 STARTUP_TIMEOUT_S = 120.0
 """How long a fresh sympy worker may take to import (not counted against a call's time limit)."""
@@ -145,7 +174,7 @@ def _match_cached(gold: str, pred: str, choices: tuple[str, ...] | None, timeout
         return False
     g_letter = nz.gold_letter(g, has_choices=bool(choices))
     g_text = None
-    if g_letter is None and g[:2].lstrip("([")[:1].isupper():
+    if g_letter is None and g[:2].lstrip("([")[:1].isupper() and not _hedges(None, g):
         lettered = nz.gold_letter_text(g) or nz.pred_letter(g)
         if lettered is not None and lettered[1]:
             g_letter, g_text = lettered
@@ -166,6 +195,10 @@ def _match_cached(gold: str, pred: str, choices: tuple[str, ...] | None, timeout
             ]
             return hits == [g_letter]
         return False
+    if p_pick is None and not choices:
+        lettered = nz.gold_letter_text(p)  # "C Cecile" against a gold "Cecile"
+        if lettered is not None and _match_value(g, nz.clean(lettered[1]), deadline):
+            return True
     if p_pick is not None and choices:
         idx = ord(p_pick[0]) - 65
         if 0 <= idx < len(choices) and len(p) <= 40:
@@ -227,6 +260,9 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     """Compare two cleaned non-letter answers, within ``deadline`` (``time.monotonic()``)."""
     if not g or not p:
         return False
+    if time.monotonic() > deadline:
+        _STATS["timeouts"] += 1
+        return False
     if g == p:
         _STATS["fast"] += 1
         return True
@@ -270,6 +306,8 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     if g_lhs or p_lhs:
         return _match_value(g, p, deadline)
     g_num, p_num = nz.simple_number(g), nz.simple_number(p)
+    if g_num is not None and p_num is None and g_num.decimals is not None:
+        p_num = nz.decimal_comma(p)  # "1000,99" against a gold written 1000.99
     if g_num is not None and p_num is not None:
         _STATS["fast"] += 1
         return nz.numbers_match(g_num, p_num)
@@ -341,58 +379,94 @@ def _ask_sympy(g: str, p: str, deadline: float, *, mode: str = "value") -> bool:
 
 
 class _SympyWorker:
-    """A persistent ``python -m lbdata.validate.sympy_worker`` child, killed and restarted on timeout.
+    """A persistent ``python -m lbdata.validate.sympy_worker`` child, killed on timeout.
 
-    After a kill the replacement is spawned at once, so its imports overlap with the caller's other
-    work; waiting for it to say ``ready`` is never counted against a call's time limit.
+    The first start of a thread's worker is not counted against a call's time limit (``warm_up``
+    starts it early). After the first kill a spare child is kept importing in the background, so
+    the next call finds a ready worker at once; waiting for a restarting worker counts against
+    the call's own limit, so no call ever waits longer than its ``timeout_s``.
     """
 
     def __init__(self) -> None:
         self.owner_pid = os.getpid()
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = False
+        self.spare: subprocess.Popen[bytes] | None = None
+        self.ever_ready = False
 
-    def spawn(self) -> None:
+    @staticmethod
+    def _start() -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("OMP_NUM_THREADS", "1")
-        self.proc = subprocess.Popen(
+        _STATS["restarts"] += 1
+        return subprocess.Popen(
             [sys.executable, "-m", "lbdata.validate.sympy_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        self.ready = False
-        _STATS["restarts"] += 1
 
-    def _ensure_ready(self) -> bool:
+    def spawn(self) -> None:
+        """Make a child the worker: the spare when there is one (and start a new spare), else a new one."""
+        if self.spare is not None and self.spare.poll() is None:
+            self.proc, self.spare = self.spare, self._start()
+        else:
+            self.proc = self._start()
+            if self.ever_ready:
+                self.spare = self._start()
+        self.ready = False
+
+    def _ensure_ready(self, deadline: float) -> bool:
         if self.proc is None or self.proc.poll() is not None:
             self.spawn()
         if self.ready:
             return True
         assert self.proc is not None and self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT_S)
-        if not ready or self.proc.stdout.readline().strip() != b"ready":
+        wait = deadline - time.monotonic() if self.ever_ready else STARTUP_TIMEOUT_S
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, wait))
+        if not ready:
+            if self.ever_ready:
+                return False  # still starting after a kill: this call's time is up, the child keeps going
             logger.warning("the sympy answer worker did not start; answers needing sympy count as no match")
             self.kill()
             return False
-        self.ready = True
+        if self.proc.stdout.readline().strip() != b"ready":
+            self.kill()
+            return False
+        self.ready = self.ever_ready = True
         return True
 
-    def kill(self) -> None:
+    def kill(self, *, wait: bool = True) -> None:
+        """Kill the child; without ``wait`` it is reaped later (a late call returns at once)."""
         if self.proc is not None and self.owner_pid == os.getpid():
             try:
                 self.proc.kill()
-                self.proc.wait(timeout=5)
+                if wait:
+                    self.proc.wait(timeout=5)
+                else:
+                    _dying.append(self.proc)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.proc = None
         self.ready = False
 
+    def close(self) -> None:
+        self.kill()
+        if self.spare is not None and self.owner_pid == os.getpid():
+            try:
+                self.spare.kill()
+                self.spare.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.spare = None
+
     def ask(self, gold: str, pred: str, timeout_s: float, *, mode: str = "value") -> bool:
-        if not self._ensure_ready():
+        deadline = time.monotonic() + timeout_s
+        if not self._ensure_ready(deadline):
+            _STATS["timeouts"] += 1
             return False
         proc = self.proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
@@ -402,11 +476,13 @@ class _SympyWorker:
         except OSError:
             self.kill()
             return False
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, timeout_s))
+        left = deadline - time.monotonic() - KILL_MARGIN_S
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, left))
         if not ready:
             _STATS["timeouts"] += 1
             logger.info("answer check timed out after %.1fs; counted as no match", timeout_s)
-            self.kill()
+            self.kill(wait=False)
+            _reap()
             self.spawn()
             return False
         line = proc.stdout.readline()
@@ -418,6 +494,14 @@ class _SympyWorker:
         except (ValueError, KeyError):
             self.kill()
             return False
+
+
+_dying: list[subprocess.Popen[bytes]] = []
+"""Killed workers not yet reaped (reaped on the next timeout or at exit, never waited for in a call)."""
+
+
+def _reap() -> None:
+    _dying[:] = [p for p in _dying if p.poll() is None]
 
 
 _local = threading.local()
@@ -448,5 +532,8 @@ def shutdown_workers() -> None:
     """Kill the sympy workers this process started."""
     with _workers_lock:
         for w in _workers:
-            w.kill()
+            w.close()
         _workers.clear()
+    for proc in _dying:
+        proc.wait(timeout=5)
+    _dying.clear()

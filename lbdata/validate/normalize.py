@@ -716,7 +716,7 @@ class Num:
 _NUM_SPACE_RE = re.compile(r"(?<=[+\-/{}])\s+|\s+(?=[/{}])|(?<=\\frac)\s+")
 _SPACED_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _DEC_RE = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac\s*\{\s*([+-]?\d+)\s*\}\s*\{\s*([+-]?\d+)\s*\}$")
 _FRAC_SHORT_RE = re.compile(r"^([+-]?)\\frac\s*(\d)\s*(\d)$")
@@ -820,6 +820,17 @@ def simple_number(s: str) -> Num | None:
         num, den = int(m.group(1)), int(m.group(2))
         return Num(Fraction(num, den)) if den else None
     return None
+
+
+_DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def decimal_comma(s: str) -> Num | None:
+    """``1000,99`` / ``1,22`` / ``0,111`` read with a decimal comma (not a digit group); else None."""
+    t = s.strip()
+    if not _DECIMAL_COMMA_RE.match(t) or (_THOUSANDS_RE.match(t) and not t.lstrip("+-").startswith("0")):
+        return None
+    return simple_number(t.replace(",", "."))
 
 
 MIN_SIG_DIGITS = 3
@@ -1107,11 +1118,36 @@ _BIG_EXP_RE = re.compile(r"\^\s*\{?\s*[+-]?\d{4,}")
 _BIG_FACT_RE = re.compile(r"\d{4,}\s*!|\)\s*!\s*!|!\s*!")
 
 
+_BIG_FACT_ARG_RE = re.compile(r"\^[^!]*\)\s*!|\d{3,}\s*!|\\(?:Gamma|binom)\s*[({]\s*\d{4,}")
+
+
+def _power_depth(s: str) -> int:
+    """How many exponents are nested in each other (``e^{x^{2}}`` → 2)."""
+    best = 0
+    stack: list[bool] = []  # for each open brace: does it open an exponent?
+    depth = 0
+    prev = ""
+    for c in s:
+        if c == "{":
+            stack.append(prev == "^")
+            depth += prev == "^"
+            best = max(best, depth)
+        elif c == "}" and stack:
+            depth -= stack.pop()
+        elif prev == "^" and not c.isspace():
+            best = max(best, depth + 1)
+        if not c.isspace():
+            prev = c
+    return best
+
+
 def too_hard(s: str) -> bool:
     """Inputs no answer has and sympy may choke on: power towers, huge exponents or factorials, deep nesting."""
     if len(s) > MAX_ANSWER_CHARS:
         return True
-    if _TOWER_RE.search(s) or _BIG_EXP_RE.search(s) or _BIG_FACT_RE.search(s):
+    if _TOWER_RE.search(s) or _BIG_EXP_RE.search(s) or _BIG_FACT_RE.search(s) or _BIG_FACT_ARG_RE.search(s):
+        return True
+    if _power_depth(s) >= 3:
         return True
     depth = best = 0
     for c in s:
