@@ -284,10 +284,13 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     g_shape, p_shape = nz.outer_shape(g), nz.outer_shape(p)
     if g_shape and p_shape and g_shape != p_shape:
         return False  # a set is no tuple, (1,3) is no [1,3]
-    g_vec, p_vec = nz.vector_entries(g), nz.vector_entries(p)
-    if g_vec is not None and p_vec is not None:
+    if g_shape == p_shape == "{}":
         _STATS["fast"] += 1
-        return _all_pair(g_vec, p_vec, deadline, ordered=True)
+        return _all_pair(nz.alternatives(g[2:-2])[0], nz.alternatives(p[2:-2])[0], deadline, ordered=False)
+    g_vec, p_vec = nz.vector_entries(g), nz.vector_entries(p)
+    if g_vec is not None and (p_vec is not None or (len(p_items) > 1 and not p_shape)):
+        _STATS["fast"] += 1  # a tuple against a tuple, or against its bare entries "1, 2"
+        return _all_pair(g_vec, p_vec or p_items, deadline, ordered=True)
     g_yn = nz.yes_no(g)
     if g_yn is not None:
         return nz.yes_no(p) == g_yn
@@ -305,7 +308,7 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         return False
     if g_lhs or p_lhs:
         return _match_value(g, p, deadline)
-    g_num, p_num = nz.simple_number(g), nz.simple_number(p)
+    g_num, p_num = _number(g), _number(p)
     if g_num is not None and p_num is None and g_num.decimals is not None:
         p_num = nz.decimal_comma(p)  # "1000,99" against a gold written 1000.99
     if g_num is not None and p_num is not None:
@@ -343,6 +346,15 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         _STATS["fast"] += 1
         return nz.norm_text(g) == nz.norm_text(p)
     return _ask_sympy(g, p, deadline)
+
+
+def _number(s: str) -> nz.Num | None:
+    """A simple number (``normalize.simple_number``) or the exact value of plain arithmetic (``2^3+2``)."""
+    num = nz.simple_number(s)
+    if num is None:
+        value = nz.arithmetic_value(s)
+        return nz.Num(value) if value is not None else None
+    return num
 
 
 def _matrices_match(
