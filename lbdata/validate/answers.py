@@ -156,8 +156,8 @@ def _hedges(g: str | None, p: str) -> bool:
     if nz.option_list(p):
         return g is None or not nz.option_list(g)
     items, by_or = nz.alternatives(p)
-    if not by_or or len(items) < 2 or nz.interval_union(p) is not None:
-        return False
+    if not by_or or len(set(items)) < 2 or nz.interval_union(p) is not None:
+        return False  # "x=2 or x=2" repeats one answer
     return g is None or len(nz.alternatives(g)[0]) < 2
 
 
@@ -273,6 +273,8 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     g_items, g_or = nz.alternatives(g)
     p_items, p_or = nz.alternatives(p)
     if len(p_items) > 1 and p_or and len(g_items) == 1:
+        if len(set(p_items)) == 1:  # "x=2 or x=2": a repeated root
+            return _match_value(g, p_items[0], deadline)
         return False  # "5 or 6" hedges
     if len(g_items) > 1 and len(p_items) > 1:
         _STATS["fast"] += 1

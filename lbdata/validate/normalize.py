@@ -1150,6 +1150,7 @@ _ONE_SIDED_RE = re.compile(r"^" + _VAR + r"\s*" + _CMP_RE + r"\s*([^<>=]+)$")
 _ONE_SIDED_REV_RE = re.compile(r"^([^<>=]+?)\s*" + _CMP_RE + r"\s*" + _VAR + r"$")
 _TWO_SIDED_RE = re.compile(r"^([^<>=]+?)\s*" + _CMP_RE + r"\s*" + _VAR + r"\s*" + _CMP_RE + r"\s*([^<>=]+)$")
 _INTERVAL_RE = re.compile(r"^([(\[])\s*([^,()\[\]]+?)\s*,\s*([^,()\[\]]+?)\s*([)\]])$")
+_SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\\mid|\||:)\s*(.+?)\s*\\\}$")
 _IN_RE = re.compile(r"^" + _VAR + r"\s*\\in\s*")
 _INF = {"\\infty": "\\infty", "+\\infty": "\\infty", "\\inf": "\\infty", "oo": "\\infty", "infty": "\\infty",
         "-\\infty": "-\\infty", "-\\inf": "-\\infty", "-oo": "-\\infty", "-infty": "-\\infty"}
@@ -1193,7 +1194,7 @@ def interval_union(s: str) -> list[tuple[str, str, str, str]] | None:
     ``x < 1 or x > 2`` = ``(-\\infty,1)\\cup(2,\\infty)``; ``x \\in [1,2]`` = ``[1,2]``; ``\\mathbb{R}`` =
     ``(-\\infty,\\infty)``; None when ``s`` is none of these.
     """
-    t = _IN_RE.sub("", s.strip())
+    t = _IN_RE.sub("", _SET_BUILDER_RE.sub(r"\1", s.strip()))
     if t in ("\\mathbb{R}", "\\mathbb R", "\\R", "ℝ"):
         return [("(", "-\\infty", "\\infty", ")")]
     pieces = [x.strip() for x in re.split(r"\\cup", t)]
