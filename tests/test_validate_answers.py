@@ -275,6 +275,9 @@ def test_differential_slice_against_math_verify_has_no_unexplained_disagreement(
     assert len(pairs) > 3 * len(ROWS)  # the variants really multiply the table
     assert {p.variant for p in pairs} >= {"table", "boxed", "prose", "redressed", "reordered", "perturbed"}
     assert set(bench.POLICY) >= {r[0] for r in ROWS}  # every family has its policy row
+    readme = (TABLE.parents[2] / "README.md").read_text(encoding="utf-8")
+    policy_rows = set(re.findall(r"^\| ([a-z/ ]+) \| ", readme.split("*Policies*", 1)[1].split("*Time limit:*")[0], re.M))
+    assert set(bench.POLICY.values()) <= policy_rows - {"policy"}  # … and the README explains each row
     picked = pairs[::25]
     results, _, _ = bench.run(picked)
     assert bench.unexplained(results) == []
