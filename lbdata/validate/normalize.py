@@ -261,7 +261,7 @@ def final_answer(text: str) -> str:
 _HEDGE_RE = re.compile(r"\bor\b|\\lor\b|\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\?", re.I)
 _HEDGE_WORD_RE = re.compile(r"\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\bnot sure\b|\?", re.I)
 _OR_RE = re.compile(r"\s+or\s+|\s*\\lor\s*|\s*\\vee\s*|\s*\\text\{\s*or\s*\}\s*", re.I)
-_OPTION_LIST_RE = re.compile(r"^\(?[A-Z]\)?(?:\s*(?:,|/|&|;|\band\b|\bor\b)\s*\(?[A-Z]\)?)+$")
+_OPTION_LIST_RE = re.compile(r"^\(?[A-Z]\)?(?:(?:\s*(?:,|/|&|;|\band\b|\bor\b)\s*|\s+)\(?[A-Z]\)?)+$")
 
 
 def is_hedged(s: str) -> bool:
