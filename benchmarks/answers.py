@@ -160,11 +160,26 @@ def variants(rows: list[Pair]) -> list[Pair]:
         one_line = "\n" not in r.pred and "\\boxed" not in r.pred and r.kind not in ("extract", "long")
         if one_line:
             add(Pair(r.kind, "boxed", r.gold, f"\\boxed{{{r.pred}}}", r.expected, r.choices))
-            add(Pair(r.kind, "prose", r.gold, f"We work it out step by step.\nThe answer is {r.pred}.", r.expected,
-                     r.choices))
-            add(Pair(r.kind, "boxed_prose", r.gold,
-                     f"First we read the figure, then we compute.\n\nFinal answer: $\\boxed{{{r.pred}}}$", r.expected,
-                     r.choices))
+            add(
+                Pair(
+                    r.kind,
+                    "prose",
+                    r.gold,
+                    f"We work it out step by step.\nThe answer is {r.pred}.",
+                    r.expected,
+                    r.choices,
+                )
+            )
+            add(
+                Pair(
+                    r.kind,
+                    "boxed_prose",
+                    r.gold,
+                    f"First we read the figure, then we compute.\n\nFinal answer: $\\boxed{{{r.pred}}}$",
+                    r.expected,
+                    r.choices,
+                )
+            )
         dressed = _redress(r.pred)
         if dressed is not None and dressed != r.pred:
             add(Pair(r.kind, "redressed", r.gold, dressed, r.expected, r.choices))
@@ -232,8 +247,10 @@ def _short(text: str, n: int = 70) -> str:
 
 def report(results: list[Result], t_ours: float, t_theirs: float, *, quiet: bool = False) -> int:
     n = len(results)
-    print(f"## answers_match against plain math-verify on {n} pairs "
-          f"({sum(r.pair.variant == 'table' for r in results)} table rows + mechanical variants)\n")
+    print(
+        f"## answers_match against plain math-verify on {n} pairs "
+        f"({sum(r.pair.variant == 'table' for r in results)} table rows + mechanical variants)\n"
+    )
     print("| checker | agreement with labels | false positives | false negatives | pairs/s (memo off) |")
     print("|---|---:|---:|---:|---:|")
     for name, attr, secs in (("answers_match", "ours", t_ours), ("math-verify (plain)", "theirs", t_theirs)):
@@ -252,15 +269,19 @@ def report(results: list[Result], t_ours: float, t_theirs: float, *, quiet: bool
     print("|---|---|---|---:|---|")
     for (policy, kind, direction), rs in sorted(groups.items()):
         ours_right = sum(r.ours == r.pair.expected for r in rs)
-        side = "lbdata" if ours_right == len(rs) else f"lbdata {ours_right}, math-verify {len(rs) - ours_right}"
+        side = (
+            "lbdata" if ours_right == len(rs) else f"lbdata {ours_right}, math-verify {len(rs) - ours_right}"
+        )
         print(f"| {policy} | {kind} | {direction} | {len(rs)} | {side} |")
     if not quiet:
         for (policy, kind, direction), rs in sorted(groups.items()):
             print(f"\n### {policy} / {kind}: {direction}\n")
             for r in rs:
                 mark = "" if r.ours == r.pair.expected else "  <-- UNEXPLAINED"
-                print(f"- [{r.pair.variant}] gold `{_short(r.pair.gold)}` pred `{_short(r.pair.pred)}` "
-                      f"label {'match' if r.pair.expected else 'no match'}{mark}")
+                print(
+                    f"- [{r.pair.variant}] gold `{_short(r.pair.gold)}` pred `{_short(r.pair.pred)}` "
+                    f"label {'match' if r.pair.expected else 'no match'}{mark}"
+                )
     bad = unexplained(results)
     print(f"\nunexplained disagreements (lbdata against the label): {len(bad)}")
     for r in bad:

@@ -121,7 +121,15 @@ def test_none_and_empty_never_match():
 
 
 def test_hedges_are_detected_and_never_match_a_single_gold():
-    for pred in ["(B) or (C)", "B, C", "B and C", "B/C", "B: 5 or C: 7", "maybe B", "\\boxed{B \\text{ or } C}"]:
+    for pred in [
+        "(B) or (C)",
+        "B, C",
+        "B and C",
+        "B/C",
+        "B: 5 or C: 7",
+        "maybe B",
+        "\\boxed{B \\text{ or } C}",
+    ]:
         assert is_hedged(pred), pred
         assert is_hedged(pred, "B"), pred
         assert answers_match("B", pred) is False, pred
@@ -178,7 +186,9 @@ PATHOLOGICAL = [
 
 @pytest.mark.parametrize("pred", PATHOLOGICAL, ids=range(len(PATHOLOGICAL)))
 def test_pathological_inputs_decide_within_the_limit(pred):
-    answers_match("1", f"x+{next(_fresh)}")  # the sympy worker is up: its first start is not part of the limit
+    answers_match(
+        "1", f"x+{next(_fresh)}"
+    )  # the sympy worker is up: its first start is not part of the limit
     for gold in ("3", pred[:900]):
         t0 = time.perf_counter()
         assert answers_match(gold, pred, timeout_s=LIMIT_S) in (True, False)
@@ -229,7 +239,9 @@ def test_time_limit_holds_in_threads():
 
 
 def _in_child(pred: str) -> tuple[bool, float]:
-    answers_match("1", f"x+{os.getpid()}")  # start this process's own sympy worker (not memoised from the parent)
+    answers_match(
+        "1", f"x+{os.getpid()}"
+    )  # start this process's own sympy worker (not memoised from the parent)
     t0 = time.perf_counter()
     ok = answers_match("3", pred, timeout_s=LIMIT_S)
     return ok, time.perf_counter() - t0
@@ -248,7 +260,9 @@ def test_time_limit_holds_in_worker_processes():
 def test_answer_hedged_is_a_reason_of_validate_trace():
     from lbdata.validate import validate_trace
 
-    think = "<think>The bars show 3 and 4 in the chart, so the total of the two bars is seven in all.</think> "
+    think = (
+        "<think>The bars show 3 and 4 in the chart, so the total of the two bars is seven in all.</think> "
+    )
     hedged = validate_trace(think + "\\boxed{(B) or (C)}", variant="plain", gold="B")
     assert "answer_hedged" in hedged.reasons and not hedged.accepted
     assert "answer_wrong" not in hedged.reasons
@@ -261,7 +275,9 @@ def test_answer_hedged_is_a_reason_of_validate_trace():
 
 
 def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("bench_answers", TABLE.parents[2] / "benchmarks" / "answers.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_answers", TABLE.parents[2] / "benchmarks" / "answers.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look themselves up there
@@ -276,7 +292,9 @@ def test_differential_slice_against_math_verify_has_no_unexplained_disagreement(
     assert {p.variant for p in pairs} >= {"table", "boxed", "prose", "redressed", "reordered", "perturbed"}
     assert set(bench.POLICY) >= {r[0] for r in ROWS}  # every family has its policy row
     readme = (TABLE.parents[2] / "README.md").read_text(encoding="utf-8")
-    policy_rows = set(re.findall(r"^\| ([a-z/ ]+) \| ", readme.split("*Policies*", 1)[1].split("*Time limit:*")[0], re.M))
+    policy_rows = set(
+        re.findall(r"^\| ([a-z/ ]+) \| ", readme.split("*Policies*", 1)[1].split("*Time limit:*")[0], re.M)
+    )
     assert set(bench.POLICY.values()) <= policy_rows - {"policy"}  # … and the README explains each row
     picked = pairs[::25]
     results, _, _ = bench.run(picked)

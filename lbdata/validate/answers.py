@@ -227,7 +227,9 @@ def _all_pair(golds: list[str], preds: list[str], deadline: float, *, ordered: b
     return True
 
 
-def _intervals_match(g: list[tuple[str, str, str, str]], p: list[tuple[str, str, str, str]], deadline: float) -> bool:
+def _intervals_match(
+    g: list[tuple[str, str, str, str]], p: list[tuple[str, str, str, str]], deadline: float
+) -> bool:
     if len(g) != len(p):
         return False
     left = list(p)
@@ -236,7 +238,9 @@ def _intervals_match(g: list[tuple[str, str, str, str]], p: list[tuple[str, str,
             (
                 i
                 for i, b in enumerate(left)
-                if a[0] == b[0] and a[3] == b[3] and _match_value(a[1], b[1], deadline)
+                if a[0] == b[0]
+                and a[3] == b[3]
+                and _match_value(a[1], b[1], deadline)
                 and _match_value(a[2], b[2], deadline)
             ),
             None,
@@ -374,7 +378,11 @@ def _matrices_match(
     if vec is None or not (len(mat) == 1 or all(len(r) == 1 for r in mat)):
         return False
     flat = [x for r in mat for x in r]
-    return _all_pair(flat, vec, deadline, ordered=True) if g_mat is not None else _all_pair(vec, flat, deadline, ordered=True)
+    return (
+        _all_pair(flat, vec, deadline, ordered=True)
+        if g_mat is not None
+        else _all_pair(vec, flat, deadline, ordered=True)
+    )
 
 
 def _ask_sympy(g: str, p: str, deadline: float, *, mode: str = "value") -> bool:

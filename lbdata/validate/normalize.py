@@ -173,11 +173,20 @@ _ANSWER_PHRASE_RE = re.compile(
 )
 _DISPLAY_RE = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$", re.S)
 _INLINE_RE = re.compile(r"\\\((.+?)\\\)|\$([^$]+)\$")
-_PROSE_LINE_RE = re.compile(r"^(?:[*_#>\s-]*)(?!(?:Yes|No|True|False)\b)[A-Z][a-z]+,?\s.*?\s(?:is|are|equals|was|be)\s+(?P<value>\S.*)$")
+_PROSE_LINE_RE = re.compile(
+    r"^(?:[*_#>\s-]*)(?!(?:Yes|No|True|False)\b)[A-Z][a-z]+,?\s.*?\s(?:is|are|equals|was|be)\s+(?P<value>\S.*)$"
+)
 _BOX_GAP_RE = re.compile(r"^(?:[\s$,;&]|\\quad|\\qquad|\\[,;]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*$")
 _SENTENCE_END_RE = re.compile(r"(?<![\d\\])\.\s+(?=[A-Z(])|\s+(?:since|because|as|which|where)\s+")
 SHORT_ANSWER_CHARS = 80
 """A one-line response at most this long with no answer phrase is itself the answer."""
+
+
+def _last_match(rx: re.Pattern[str], text: str) -> re.Match[str] | None:
+    last = None
+    for last in rx.finditer(text):  # noqa: B007 - the loop keeps the last match
+        pass
+    return last
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]]:
@@ -225,9 +234,7 @@ def final_answer(text: str) -> str:
                 group.insert(0, prev)
             return joiner.join(b[2].strip() for b in group)
     lines = [ln.strip() for ln in s.splitlines() if ln.strip()]
-    phrase = None
-    for phrase in _ANSWER_PHRASE_RE.finditer(s):
-        pass
+    phrase = _last_match(_ANSWER_PHRASE_RE, s)
     if phrase is None and len(lines) == 1 and len(s) <= SHORT_ANSWER_CHARS and not _PROSE_LINE_RE.match(s):
         bare = _INLINE_RE.sub("", _DISPLAY_RE.sub("", s))
         if bare == s or not re.search(r"[A-Za-z]{2,}", bare):
@@ -237,9 +244,7 @@ def final_answer(text: str) -> str:
         if rest.strip():
             line = rest.strip().split("\n", 1)[0] if not rest.lstrip().startswith(("\\[", "$$")) else rest
             return _math_or_sentence(line)
-    display = None
-    for display in _DISPLAY_RE.finditer(s):
-        pass
+    display = _last_match(_DISPLAY_RE, s)
     if display is not None:
         after = s[display.end() :].strip()
         if len(after) <= 60 and "\n" not in after:
@@ -248,10 +253,10 @@ def final_answer(text: str) -> str:
     m = _PROSE_LINE_RE.match(last)
     if m:
         return _math_or_sentence(m.group("value"))
-    inline = None
-    for inline in _INLINE_RE.finditer(last):
-        pass
-    if inline is not None and (len(last) > SHORT_ANSWER_CHARS or re.search(r"[A-Za-z]{3,}\s", _INLINE_RE.sub("", last))):
+    inline = _last_match(_INLINE_RE, last)
+    if inline is not None and (
+        len(last) > SHORT_ANSWER_CHARS or re.search(r"[A-Za-z]{3,}\s", _INLINE_RE.sub("", last))
+    ):
         return next(g for g in inline.groups() if g is not None).strip()
     return last
 
@@ -259,7 +264,9 @@ def final_answer(text: str) -> str:
 # ----------------------------------------------------------------------------- hedges and lists
 
 _HEDGE_RE = re.compile(r"\bor\b|\\lor\b|\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\?", re.I)
-_HEDGE_WORD_RE = re.compile(r"\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\bnot sure\b|\?", re.I)
+_HEDGE_WORD_RE = re.compile(
+    r"\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\bnot sure\b|\?", re.I
+)
 _OR_RE = re.compile(r"\s+or\s+|\s*\\lor\s*|\s*\\vee\s*|\s*\\text\{\s*or\s*\}\s*", re.I)
 _OPTION_LIST_RE = re.compile(r"^\(?[A-Z]\)?(?:(?:\s*(?:,|/|&|;|\band\b|\bor\b)\s*|\s+)\(?[A-Z]\)?)+$")
 
@@ -302,7 +309,9 @@ def alternatives(s: str) -> tuple[list[str], bool]:
         elif c in ")]}":
             depth -= 1
         elif depth == 0:
-            if c in ",;" and not (c == "," and i > 0 and s[i - 1].isdigit() and re.match(r"\d{3}(?!\d)", s[i + 1 : i + 5])):
+            if c in ",;" and not (
+                c == "," and i > 0 and s[i - 1].isdigit() and re.match(r"\d{3}(?!\d)", s[i + 1 : i + 5])
+            ):
                 items.append(s[start:i])
                 start = i + 1
             elif c in " \\":
@@ -361,7 +370,12 @@ def split_assignment(s: str) -> tuple[str | None, str]:
 
 def is_equation(s: str) -> bool:
     """One ``=`` and no inequality sign: ``y = 2x + 1``, ``y - 2x - 1 = 0``."""
-    return s.count("=") == 1 and not _INEQ_CHARS_RE.search(s) and not s.strip().endswith("=") and not s.strip().startswith("=")
+    return (
+        s.count("=") == 1
+        and not _INEQ_CHARS_RE.search(s)
+        and not s.strip().endswith("=")
+        and not s.strip().startswith("=")
+    )
 
 
 _POINT_LABEL_RE = re.compile(r"^[A-Z](?:_\{?\w{1,2}\}?|')?\s*(?=\()")
@@ -735,7 +749,9 @@ _SCI_TIMES_RE = re.compile(
 )
 _POW10_RE = re.compile(r"^([+-]?)10\s*\^\s*\{?\s*([+-]?\d{1,3})\s*\}?$")
 _SCALE = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
-_SCALED_RE = re.compile(r"^([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(thousand|million|billion|trillion)s?$", re.I)
+_SCALED_RE = re.compile(
+    r"^([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*(thousand|million|billion|trillion)s?$", re.I
+)
 _MIXED_RE = re.compile(r"^([+-]?)(\d+)\s*\\frac\s*(?:\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d)(\d))$")
 _MIXED_SLASH_RE = re.compile(r"^([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _REPEAT_RE = re.compile(r"^([+-]?)(\d*)\.(\d*)\s*\\(?:overline|bar|dot)\s*\{?\s*(\d+)\s*\}?$")
@@ -1047,7 +1063,8 @@ def arithmetic_value(s: str) -> Fraction | None:
 # ----------------------------------------------------------------------------- matrices, ratios, times, intervals
 
 _MATRIX_RE = re.compile(
-    r"^\\begin\{(?P<env>[pbBvV]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(?P<body>.*)\\end\{(?P=env)\}$", re.S
+    r"^\\begin\{(?P<env>[pbBvV]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(?P<body>.*)\\end\{(?P=env)\}$",
+    re.S,
 )
 
 
@@ -1152,8 +1169,17 @@ _TWO_SIDED_RE = re.compile(r"^([^<>=]+?)\s*" + _CMP_RE + r"\s*" + _VAR + r"\s*" 
 _INTERVAL_RE = re.compile(r"^([(\[])\s*([^,()\[\]]+?)\s*,\s*([^,()\[\]]+?)\s*([)\]])$")
 _SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\\mid|\||:)\s*(.+?)\s*\\\}$")
 _IN_RE = re.compile(r"^" + _VAR + r"\s*\\in\s*")
-_INF = {"\\infty": "\\infty", "+\\infty": "\\infty", "\\inf": "\\infty", "oo": "\\infty", "infty": "\\infty",
-        "-\\infty": "-\\infty", "-\\inf": "-\\infty", "-oo": "-\\infty", "-infty": "-\\infty"}
+_INF = {
+    "\\infty": "\\infty",
+    "+\\infty": "\\infty",
+    "\\inf": "\\infty",
+    "oo": "\\infty",
+    "infty": "\\infty",
+    "-\\infty": "-\\infty",
+    "-\\inf": "-\\infty",
+    "-oo": "-\\infty",
+    "-infty": "-\\infty",
+}
 
 
 def _strict(op: str) -> bool:
@@ -1182,7 +1208,9 @@ def _inequality_interval(piece: str) -> tuple[str, str, str, str, str] | None:
         if m is None:
             return None
         a, op, var = (x.strip() for x in m.groups())
-        op = {"<": ">", ">": "<", "\\lt": "\\gt", "\\gt": "\\lt"}.get(op, op.replace("\\le", "\\GE").replace("\\ge", "\\le").replace("\\GE", "\\ge"))
+        op = {"<": ">", ">": "<", "\\lt": "\\gt", "\\gt": "\\lt"}.get(
+            op, op.replace("\\le", "\\GE").replace("\\ge", "\\le").replace("\\GE", "\\ge")
+        )
     if _less(op):
         return var, "(", "-\\infty", a, ")" if _strict(op) else "]"
     return var, "(" if _strict(op) else "[", a, "\\infty", ")"

@@ -22,7 +22,12 @@ MEMORY_LIMIT_BYTES = 4 << 30
 """Address-space cap of the worker: an expression that needs more fails with MemoryError (no match)."""
 
 
-WARM_UP = [("30", "\\frac{\\pi}{6}"), ("\\{1,2\\}", "\\{2,1\\}"), ("(x+1)^2", "x^2+2x+1"), ("\\sqrt{3}/2", "0.866")]
+WARM_UP = [
+    ("30", "\\frac{\\pi}{6}"),
+    ("\\{1,2\\}", "\\{2,1\\}"),
+    ("(x+1)^2", "x^2+2x+1"),
+    ("\\sqrt{3}/2", "0.866"),
+]
 """Comparisons run once before ``ready`` so their one-off costs are not part of a call's time limit."""
 
 
