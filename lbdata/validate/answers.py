@@ -123,7 +123,13 @@ def answers_match(
     if gold is None or pred is None:
         return False
     _STATS["calls"] += 1
-    return _match_cached(str(gold), str(pred), tuple(choices) if choices else None, float(timeout_s))
+    g, p = extract_answer(str(gold)), extract_answer(str(pred))
+    if len(g) > nz.MAX_ANSWER_CHARS or len(p) > nz.MAX_ANSWER_CHARS:
+        _STATS["refused"] += 1
+        return False
+    if not g or not p:
+        return False
+    return _match_cached(g, p, tuple(choices) if choices else None, float(timeout_s))
 
 
 def extract_answer(text: str) -> str:
@@ -162,14 +168,9 @@ def _hedges(g: str | None, p: str) -> bool:
 
 
 @lru_cache(maxsize=1 << 16)
-def _match_cached(gold: str, pred: str, choices: tuple[str, ...] | None, timeout_s: float) -> bool:
+def _match_cached(g: str, p: str, choices: tuple[str, ...] | None, timeout_s: float) -> bool:
+    """The decision on two extracted, cleaned answers (memoised on them, so keys stay short)."""
     deadline = time.monotonic() + timeout_s
-    g, p = extract_answer(gold), extract_answer(pred)
-    if len(g) > nz.MAX_ANSWER_CHARS or len(p) > nz.MAX_ANSWER_CHARS:
-        _STATS["refused"] += 1
-        return False
-    if not g or not p:
-        return False
     if _hedges(g, p):
         return False
     g_letter = nz.gold_letter(g, has_choices=bool(choices))
