@@ -219,14 +219,14 @@ class Result:
 
 def run(pairs: list[Pair]) -> tuple[list[Result], float, float]:
     """Grade every pair with both checkers; returns results and the seconds each took (memo off)."""
-    from lbdata.validate.answers import _match_cached, answers_match
+    from lbdata.validate.answers import answers_match, reset_answer_stats
 
     logging.disable(logging.WARNING)
     answers_match("1", "x+1")  # the sympy worker is up before timing
     ours = []
     t0 = time.perf_counter()
     for p in pairs:
-        _match_cached.cache_clear()
+        reset_answer_stats(clear_memo=True)
         ours.append(answers_match(p.gold, p.pred, choices=p.choices))
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()

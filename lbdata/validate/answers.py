@@ -83,6 +83,7 @@ STARTUP_TIMEOUT_S = 120.0
 """How long a fresh sympy worker may take to import (not counted against a call's time limit)."""
 
 _STATS: Counter[str] = Counter()
+_LONE_SYMBOL_RE = re.compile(r"^[A-DF-HJ-Za-df-hj-z]$")
 _SPACED_DIGITS_RE = re.compile(r"^[+-]?\d+(?: \d+)+$")
 
 
@@ -105,6 +106,7 @@ def reset_answer_stats(*, clear_memo: bool = False) -> None:
     _STATS.clear()
     if clear_memo:
         _match_cached.cache_clear()
+        _extract_short.cache_clear()
 
 
 def answers_match(
@@ -137,6 +139,16 @@ def extract_answer(text: str) -> str:
 
     Over-long answers (more than ``MAX_ANSWER_CHARS`` once extracted) come back unchanged; they never match.
     """
+    if len(text) <= _SHORT_TEXT:
+        return _extract_short(text)
+    return nz.clean(nz.final_answer(text))
+
+
+_SHORT_TEXT = 256
+
+
+@lru_cache(maxsize=1 << 14)
+def _extract_short(text: str) -> str:
     return nz.clean(nz.final_answer(text))
 
 
@@ -345,6 +357,9 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         if p_unit == "%" and not g_unit:
             return nz.numbers_match(g_num, _percent_scaled(p_num))
         return False
+    if (g_num is not None and _LONE_SYMBOL_RE.match(p)) or (p_num is not None and _LONE_SYMBOL_RE.match(g)):
+        _STATS["fast"] += 1
+        return False  # a number against a lone letter ("85" against "C")
     surds = nz.surd_matches(g, p)
     if surds is not None:
         _STATS["fast"] += 1
