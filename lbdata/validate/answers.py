@@ -183,7 +183,7 @@ def _hedges(g: str | None, p: str) -> bool:
 def _match_cached(g: str, p: str, choices: tuple[str, ...] | None, timeout_s: float) -> bool:
     """The decision on two extracted, cleaned answers (memoised on them, so keys stay short)."""
     deadline = time.monotonic() + timeout_s
-    if _hedges(g, p):
+    if _hedges(g, p) and not _one_answer_said_twice(p, deadline):
         return False
     g_letter = nz.gold_letter(g, has_choices=bool(choices))
     g_text = None
@@ -217,6 +217,14 @@ def _match_cached(g: str, p: str, choices: tuple[str, ...] | None, timeout_s: fl
         if 0 <= idx < len(choices) and len(p) <= 40:
             return _match_value(g, nz.clean(nz.option_text(choices[idx])), deadline)
     return _match_value(g, p, deadline)
+
+
+def _one_answer_said_twice(p: str, deadline: float) -> bool:
+    """Alternatives joined by "or" that are all the same value (``1/2 or 0.5``) are no hedge."""
+    if nz.hedge_words(p) or nz.option_list(p):
+        return False
+    items, by_or = nz.alternatives(p)
+    return by_or and all(_match_value(items[0], x, deadline) for x in items[1:])
 
 
 def _percent_scaled(num: nz.Num) -> nz.Num:
@@ -290,8 +298,8 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     g_items, g_or = nz.alternatives(g)
     p_items, p_or = nz.alternatives(p)
     if len(p_items) > 1 and p_or and len(g_items) == 1:
-        if len(set(p_items)) == 1:  # "x=2 or x=2": a repeated root
-            return _match_value(g, p_items[0], deadline)
+        if all(x == p_items[0] or _match_value(p_items[0], x, deadline) for x in p_items[1:]):
+            return _match_value(g, p_items[0], deadline)  # "x=2 or x=2", "1/2 or 0.5": one answer
         return False  # "5 or 6" hedges
     if len(g_items) > 1 and len(p_items) > 1:
         _STATS["fast"] += 1

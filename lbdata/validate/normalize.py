@@ -133,6 +133,8 @@ def clean(answer: str) -> str:
     s = answer.strip()
     if len(s) > MAX_ANSWER_CHARS:
         return s
+    if s[:2] in ("**", "__") and s.endswith(s[:2]) and len(s) > 4:
+        s = s[2:-2].strip()  # markdown bold
     if "\\boxed" in s or "\\fbox" in s:
         inner = last_boxed(s)
         if inner is not None:
@@ -178,6 +180,8 @@ _PROSE_LINE_RE = re.compile(
 )
 _BOX_GAP_RE = re.compile(r"^(?:[\s$,;&]|\\quad|\\qquad|\\[,;]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*$")
 _SENTENCE_END_RE = re.compile(r"(?<![\d\\])\.\s+(?=[A-Z(])|\s+(?:since|because|as|which|where)\s+")
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_HASHES_RE = re.compile(r"^\s*####\s*(\S.*?)\s*$", re.M)
 SHORT_ANSWER_CHARS = 80
 """A one-line response at most this long with no answer phrase is itself the answer."""
 
@@ -205,14 +209,15 @@ def _math_or_sentence(segment: str) -> str:
     if m:
         return next(g for g in m.groups() if g is not None)
     seg = _SENTENCE_END_RE.split(seg, maxsplit=1)[0]
-    return seg.rstrip("*_,;: ").strip()
+    return seg.rstrip("*_,;:. ").strip()
 
 
 def final_answer(text: str) -> str:
     """The final answer a response states, or the text itself when it is already a bare answer.
 
     In order: the last ``\\boxed{}`` (several boxes separated only by commas, "and" or "or" at the end
-    are one answer: ``\\boxed{2}, \\boxed{3}`` → ``2, 3``); a short one-line text as it is; the last
+    are one answer: ``\\boxed{2}, \\boxed{3}`` → ``2, 3``); the last ``<answer>…</answer>``; a last
+    ``#### X`` line (GSM8K); a short one-line text as it is; the last
     "answer is X" / "Answer: X" / "**Final answer:** X"; the last ``\\[ … \\]`` or ``$$ … $$`` block
     when nothing but a short line follows it; the last line ("Thus the total is 12." → ``12``).
     Linear in the length of the text.
@@ -233,6 +238,12 @@ def final_answer(text: str) -> str:
                     joiner = " or "
                 group.insert(0, prev)
             return joiner.join(b[2].strip() for b in group)
+    tagged = _last_match(_ANSWER_TAG_RE, s)
+    if tagged is not None:
+        return final_answer(tagged.group(1)) if tagged.group(1).strip() != s else s
+    hashes = _last_match(_HASHES_RE, s)
+    if hashes is not None:
+        return hashes.group(1).strip()
     lines = [ln.strip() for ln in s.splitlines() if ln.strip()]
     phrase = _last_match(_ANSWER_PHRASE_RE, s)
     if phrase is None and len(lines) == 1 and len(s) <= SHORT_ANSWER_CHARS and not _PROSE_LINE_RE.match(s):
