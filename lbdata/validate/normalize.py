@@ -170,7 +170,7 @@ def clean(answer: str) -> str:
 # ----------------------------------------------------------------------------- finding the answer in a response
 
 _ANSWER_PHRASE_RE = re.compile(
-    r"(?:final\s+answer|\banswer)\b[^\n.:=$]{0,25}?(?:\bis\b|:|=)\s*(?:\*\*|__)?\s*:?\s*",
+    r"(?:(?:final\s+answer|\banswer)\b[^\n.:=$]{0,25}?(?:\bis\b|:|=)|答案\s*(?:是|为|：|:))\s*(?:\*\*|__)?\s*[:：]?\s*",
     re.I,
 )
 _DISPLAY_RE = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$", re.S)
@@ -276,15 +276,17 @@ def final_answer(text: str) -> str:
 
 _HEDGE_RE = re.compile(r"\bor\b|\\lor\b|\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\?", re.I)
 _HEDGE_WORD_RE = re.compile(
-    r"\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\bnot sure\b|\?", re.I
+    r"\bmaybe\b|\bperhaps\b|\bpossibly\b|\beither\b|\bprobably\b|\blikely\b|\bmight\b|\bcould be\b|\bguess\b"
+    r"|\bunsure\b|\bnot (?:sure|certain)\b|\bno idea\b|\?|？|可能|大概|也许|或许|不确定",
+    re.I,
 )
-_OR_RE = re.compile(r"\s+or\s+|\s*\\lor\s*|\s*\\vee\s*|\s*\\text\{\s*or\s*\}\s*", re.I)
+_OR_RE = re.compile(r"\s+or\s+|\s*\\lor\s*|\s*\\vee\s*|\s*\\text\{\s*or\s*\}\s*|\s*(?:或者|或)\s*", re.I)
 _OPTION_LIST_RE = re.compile(r"^\(?[A-Z]\)?(?:(?:\s*(?:,|/|&|;|\band\b|\bor\b)\s*|\s+)\(?[A-Z]\)?)+$")
 
 
 def is_hedged(s: str) -> bool:
     """A hedged answer names alternatives ("5 or 6", "maybe 5", "B, C") or doubts ("5?")."""
-    return _HEDGE_RE.search(s) is not None or _OPTION_LIST_RE.match(s) is not None
+    return _HEDGE_RE.search(s) is not None or _OPTION_LIST_RE.match(s) is not None or hedge_words(s)
 
 
 def hedge_words(s: str) -> bool:
@@ -325,7 +327,7 @@ def alternatives(s: str) -> tuple[list[str], bool]:
             ):
                 items.append(s[start:i])
                 start = i + 1
-            elif c in " \\":
+            elif c in " \\或":
                 m = _OR_RE.match(s, i)
                 if m and m.end() > i:
                     items.append(s[start:i])
@@ -1151,8 +1153,8 @@ def ratio_parts(s: str) -> list[Fraction] | None:
 def ratios_match(g: str, p: str) -> bool | None:
     """Decide times and ratios: ``20:34`` = ``8:34 PM``; ``7:32`` = ``14:64`` = ``7/32``; None when neither."""
     gt, pt = clock_minutes(g), clock_minutes(p)
-    if gt is not None and pt is not None and (gt[1] or pt[1]):
-        return gt[0] == pt[0]
+    if gt is not None and pt is not None:
+        return gt[0] == pt[0]  # two clock times (6:30 is no 3:15)
     gr, pr = ratio_parts(g), ratio_parts(p)
     if gr is None and pr is None:
         return None
