@@ -312,3 +312,36 @@ def test_memoised_pairs_do_not_reach_sympy_again():
     after = answer_stats()
     assert after["sympy"] == before["sympy"]
     assert after["memo_hits"] - before["memo_hits"] == 100
+
+
+def test_the_sympy_worker_ends_when_its_parent_is_killed():
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys, time\n"
+        "from lbdata.validate import answers_match\n"
+        "from lbdata.validate.answers import _worker\n"
+        "answers_match('1', 'x+1')\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"  # a forked child keeps the worker's pipes open for a while
+        "    os.close(1); time.sleep(30); os._exit(0)\n"
+        "print(_worker().proc.pid, child, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    worker_pid, child_pid = (int(x) for x in proc.stdout.readline().split())
+    proc.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sympy worker outlived its killed parent")
+    finally:
+        os.kill(child_pid, signal.SIGKILL)

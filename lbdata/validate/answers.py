@@ -58,6 +58,7 @@ takes over at once. This holds in any thread and in worker processes, unlike mat
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -493,7 +494,7 @@ class _SympyWorker:
                 if wait:
                     self.proc.wait(timeout=5)
                 else:
-                    _dying.append(self.proc)
+                    _dying.append((self.owner_pid, self.proc))
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.proc = None
@@ -542,12 +543,12 @@ class _SympyWorker:
             return False
 
 
-_dying: list[subprocess.Popen[bytes]] = []
+_dying: list[tuple[int, subprocess.Popen[bytes]]] = []
 """Killed workers not yet reaped (reaped on the next timeout or at exit, never waited for in a call)."""
 
 
 def _reap() -> None:
-    _dying[:] = [p for p in _dying if p.poll() is None]
+    _dying[:] = [(pid, p) for pid, p in _dying if pid == os.getpid() and p.poll() is None]
 
 
 _local = threading.local()
@@ -580,6 +581,8 @@ def shutdown_workers() -> None:
         for w in _workers:
             w.close()
         _workers.clear()
-    for proc in _dying:
-        proc.wait(timeout=5)
+    for pid, proc in _dying:
+        if pid == os.getpid():  # a forked child never waits for its parent's children
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
     _dying.clear()

@@ -105,7 +105,24 @@ def equations_match(gold: str, pred: str) -> bool:
     return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
 
 
+def _exit_with_parent() -> None:
+    """End this worker within a second of its parent's death, even when a forked sibling keeps its stdin open."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
+    _exit_with_parent()
     try:
         import resource
 
