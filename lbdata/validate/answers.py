@@ -5,12 +5,13 @@ between quoted answers below is a claim checked, both ways round, by ``tests/tes
 
 1. extraction (``normalize.final_answer``) — ``pred`` may be a whole response: the last ``\\boxed{}``
    (several boxes at the end are one answer: ``\\boxed{2}, \\boxed{3}`` = ``2, 3``), else the last
-   "answer is X" / "Answer: X" / "**Final answer:** X" (``The answer is 9`` = ``9``), else a closing
+   ``<answer>…</answer>``, else a ``#### X`` line, else the last "answer is X" / "Answer: X" /
+   "**Final answer:** X" / "答案是 X" (``The answer is 9`` = ``9``), else a closing
    ``\\[ … \\]`` block, else the last line (``Thus the total is 12.`` = ``12``). The last stated answer
    wins. The length guard (``MAX_ANSWER_CHARS``) applies to the extracted answer, not the response;
 2. presentation is stripped (``normalize.clean``): ``\\boxed``, ``$``, ``\\text``/``\\mathrm``,
    ``\\left``/``\\right``, ``\\dfrac`` (``\\dfrac{1}{2}`` = ``\\tfrac12``), spacing, a trailing full stop;
-3. hedges are wrong (``is_hedged``): words of doubt (``maybe 5`` ≠ ``5``), several options
+3. hedges are wrong (``is_hedged``): words of doubt (``maybe 5`` ≠ ``5``, ``可能是5`` ≠ ``5``), several options
    (``(B) or (C)`` ≠ ``B``, ``B, C`` ≠ ``B``, ``B and C`` ≠ ``B``) and alternatives against a single
    gold (``5 or 6`` ≠ ``5``);
 4. multiple choice — a gold letter is matched by ``B``, ``(B)``, ``B.``, ``Option B``, ``B: 12``; any
