@@ -345,3 +345,17 @@ def test_the_sympy_worker_ends_when_its_parent_is_killed():
             pytest.fail("the sympy worker outlived its killed parent")
     finally:
         os.kill(child_pid, signal.SIGKILL)
+
+
+def test_a_call_that_finds_the_worker_restarting_is_not_memoised():
+    from lbdata.validate.answers import _worker
+
+    assert answers_match("1", f"x+{next(_fresh)}") is False  # the worker has been up once
+    worker = _worker()
+    worker.kill()  # as after a timeout: the next call finds no ready worker
+    n = next(_fresh)
+    pair = ("\\frac{\\sqrt{6}}{3}", f"\\sqrt{{\\frac{{2}}{{3}}}} + {n} - {n}")  # a pair not seen before
+    t0 = time.perf_counter()
+    assert answers_match(*pair, timeout_s=0.05) is False  # no worker within 50 ms
+    assert time.perf_counter() - t0 < 1.0
+    assert answers_match(*pair, timeout_s=SEMANTIC_TIMEOUT_S) is True  # asked again, not memoised

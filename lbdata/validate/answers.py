@@ -133,7 +133,14 @@ def answers_match(
         return False
     if not g or not p:
         return False
-    return _match_cached(g, p, tuple(choices) if choices else None, float(timeout_s))
+    try:
+        return _match_cached(g, p, tuple(choices) if choices else None, float(timeout_s))
+    except _NotReady:
+        return False  # not memoised: the same pair gets a fair try once a worker is up
+
+
+class _NotReady(Exception):
+    """A restarting sympy worker was not ready within the call's limit (the result is not memoised)."""
 
 
 def extract_answer(text: str) -> str:
@@ -477,7 +484,8 @@ class _SympyWorker:
         ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, wait))
         if not ready:
             if self.ever_ready:
-                return False  # still starting after a kill: this call's time is up, the child keeps going
+                _STATS["timeouts"] += 1
+                raise _NotReady  # still starting after a kill: this call's time is up, the child keeps going
             logger.warning("the sympy answer worker did not start; answers needing sympy count as no match")
             self.kill()
             return False
@@ -514,7 +522,6 @@ class _SympyWorker:
     def ask(self, gold: str, pred: str, timeout_s: float, *, mode: str = "value") -> bool:
         deadline = time.monotonic() + timeout_s
         if not self._ensure_ready(deadline):
-            _STATS["timeouts"] += 1
             return False
         proc = self.proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
