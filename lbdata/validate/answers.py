@@ -455,6 +455,7 @@ class _SympyWorker:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("OMP_NUM_THREADS", "1")
+        env["LBDATA_SYMPY_PARENT"] = str(os.getpid())  # the worker ends when this process is gone
         _STATS["restarts"] += 1
         return subprocess.Popen(
             [sys.executable, "-m", "lbdata.validate.sympy_worker"],

@@ -105,13 +105,17 @@ def equations_match(gold: str, pred: str) -> bool:
     return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
 
 
+PARENT_ENV = "LBDATA_SYMPY_PARENT"
+"""Environment variable with the pid of the process that started the worker (it may die before we look)."""
+
+
 def _exit_with_parent() -> None:
     """End this worker within a second of its parent's death, even when a forked sibling keeps its stdin open."""
     import os
     import threading
     import time
 
-    parent = os.getppid()
+    parent = int(os.environ.get(PARENT_ENV, "0")) or os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
