@@ -1,9 +1,12 @@
 """Answer normal forms: the cheap, exact layers of answer checking that run before sympy.
 
-Everything here is pure string and ``fractions.Fraction`` work: unwrapping LaTeX, splitting off a unit,
-reading multiple-choice letters, yes/no, short text, and simple numbers (integers, decimals,
-fractions). ``lbdata.validate.answers`` decides with these when it can and falls back to math-verify
-(in a killable worker process) only for real expressions.
+Everything here is pure string and ``fractions.Fraction`` work: finding the final answer in a response
+(``final_answer``), unwrapping LaTeX (``clean``), hedges and lists (``alternatives``), assignments and
+equations, units, multiple-choice letters, yes/no, short text, numbers in every dress
+(``simple_number``, ``arithmetic_value``), matrices, ratios, clock times and interval unions.
+``lbdata.validate.answers`` decides with these when it can and falls back to math-verify (in a
+killable worker process) only for real expressions. Every function is linear, or close to it, in
+the length of its input.
 """
 
 from __future__ import annotations
