@@ -366,3 +366,25 @@ def test_a_call_that_finds_the_worker_restarting_is_not_memoised():
     assert answers_match(*pair, timeout_s=0.05) is False  # no worker within 50 ms
     assert time.perf_counter() - t0 < 1.0
     assert answers_match(*pair, timeout_s=SEMANTIC_TIMEOUT_S) is True  # asked again, not memoised
+
+
+HOSTILE_RESPONSES = {
+    "unclosed display blocks": "\\[" * 50_000,
+    "unclosed inline math": "\\(" * 50_000,
+    "unclosed boxes": "\\boxed{" * 50_000,
+    "many closed boxes": "\\boxed{1}" * 30_000,
+    "unclosed answer tags": "<answer>" * 30_000,
+    "answer phrases": "answer is " * 30_000,
+    "one long line": "The value is " + "1 " * 100_000,
+    "many lines": "x\n" * 100_000,
+    "alternatives": "1 or " * 40_000,
+    "braces": "{" * 100_000,
+}
+
+
+@pytest.mark.parametrize("text", list(HOSTILE_RESPONSES.values()), ids=list(HOSTILE_RESPONSES))
+def test_finding_the_answer_in_a_hostile_response_is_linear(text):
+    t0 = time.perf_counter()
+    assert answers_match("1", text) is False
+    is_hedged(text, "1")
+    assert time.perf_counter() - t0 < WALL_S

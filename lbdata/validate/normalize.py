@@ -176,14 +176,18 @@ _ANSWER_PHRASE_RE = re.compile(
     r"(?:(?:final\s+answer|\banswer)\b[^\n.:=$]{0,25}?(?:\bis\b|:|=)|答案\s*(?:是|为|：|:))\s*(?:\*\*|__)?\s*[:：]?\s*",
     re.I,
 )
-_DISPLAY_RE = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$", re.S)
-_INLINE_RE = re.compile(r"\\\((.+?)\\\)|\$([^$]+)\$")
+_DISPLAY_RE = re.compile(
+    r"\\\[((?:(?!\\\[).)+?)\\\]|\$\$((?:(?!\$\$).)+?)\$\$", re.S
+)  # no nested opener: linear
+_INLINE_RE = re.compile(r"\\\(((?:(?!\\\().)+?)\\\)|\$([^$]+)\$")
 _PROSE_LINE_RE = re.compile(
     r"^(?:[*_#>\s-]*)(?!(?:Yes|No|True|False)\b)[A-Z][a-z]+,?\s.*?\s(?:is|are|equals|was|be)\s+(?P<value>\S.*)$"
 )
 _BOX_GAP_RE = re.compile(r"^(?:[\s$,;&]|\\quad|\\qquad|\\[,;]|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)*$")
 _SENTENCE_END_RE = re.compile(r"(?<![\d\\])\.\s+(?=[A-Z(])|\s+(?:since|because|as|which|where)\s+")
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_ANSWER_TAG_RE = re.compile(
+    r"<answer>((?:(?!<answer>).)*?)</answer>", re.S | re.I
+)  # no nested opener: linear
 _HASHES_RE = re.compile(r"^\s*####\s*(\S.*?)\s*$", re.M)
 SHORT_ANSWER_CHARS = 80
 """A one-line response at most this long with no answer phrase is itself the answer."""
@@ -196,11 +200,31 @@ def _last_match(rx: re.Pattern[str], text: str) -> re.Match[str] | None:
     return last
 
 
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Every balanced ``{`` → its ``}``, in one pass (``\\{`` and ``\\}`` skipped as ``matching_brace`` does)."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
 def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every ``\\boxed{…}`` with balanced braces: (start, end, content). Linear, however unbalanced the text."""
+    pairs = _brace_pairs(text)
     out = []
     for m in _BOXED_RE.finditer(text):
-        end = matching_brace(text, m.end() - 1)
-        if end >= 0:
+        end = pairs.get(m.end() - 1)
+        if end is not None:
             out.append((m.start(), end + 1, text[m.end() : end]))
     return out
 
