@@ -71,8 +71,21 @@ def generate(
     reveal_answer: Annotated[bool, typer.Option(help="show the teacher the gold answer")] = False,
     max_attempts: Annotated[int, typer.Option(help="request a trace again (new seed) until it passes validation, "
                                               "at most this many times", min=1)] = 1,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 "
-                                                 "(vLLM, SGLang, Ollama, transformers serve)")] = None,
+    base_url: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 "
+                                                       "(vLLM, SGLang, Ollama, transformers serve); repeat it, or "
+                                                       "name a file with one URL a line, to spread the requests "
+                                                       "over a fleet")] = None,
+    endpoint_concurrency: Annotated[int | None, typer.Option(help="fleet: most requests in flight on one server "
+                                                             "(default: no cap below --concurrency)", min=1)] = None,
+    prefix_order: Annotated[bool, typer.Option(help="put what every variant of a problem shares (image, question) "
+                                               "first, so the provider's prompt cache applies")] = True,
+    batch: Annotated[bool, typer.Option("--batch", help="send the requests through the OpenAI Batch API (answers "
+                                        "within 24 h, half price); re-run the same command to resume")] = False,
+    batch_max_requests: Annotated[int, typer.Option(help="most requests in one batch file", min=1)] = 50_000,
+    batch_max_bytes: Annotated[int, typer.Option(help="most bytes in one batch file, images encoded", min=1024)]
+    = 200_000_000,
+    poll_interval: Annotated[float, typer.Option(help="seconds between two looks at a submitted batch", min=0.01)]
+    = 30.0,
     api_key: Annotated[str | None, typer.Option(help="API key (default: $OPENAI_API_KEY); never stored",
                                                 show_default=False)] = None,
     detail: Annotated[str | None, typer.Option(help="image detail sent to the teacher: auto | low | high")] = None,
@@ -92,6 +105,14 @@ def generate(
                                         "--no-cache sends it again")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the requests, tokens and USD the run would "
                                           "spend; send nothing")] = False,
+    image_root: Annotated[list[Path] | None, typer.Option(
+        "--image-root", metavar="DIR", help="a folder the source's image paths may point into, besides the source file's or "
+        "dataset's own folder (repeatable)")] = None,
+    max_image_pixels: Annotated[int | None, typer.Option(
+        help="a source image with more pixels is a bad row, checked before decoding (default 8192x8192)",
+        min=1)] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="if another generate is writing to the run, wait for it "
+                                       "instead of exiting")] = False,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
 ) -> None:
@@ -113,9 +134,18 @@ def generate(
                       ("choices", choices_col), ("id", id_col), ("trace", trace_col)):
         if col:
             columns[role] = col
-    options = {"base_url": base_url, "detail": detail, "temperature": temperature, "max_tokens": max_tokens,
-               "min_pixels": min_pixels, "max_pixels": max_pixels, "timeout": timeout}
+    from lbdata.teachers.fleet import read_endpoints
+
+    urls = read_endpoints(base_url or [])
+    options = {"base_url": (urls[0] if len(urls) == 1 else urls) or None, "detail": detail,
+               "temperature": temperature, "max_tokens": max_tokens, "min_pixels": min_pixels,
+               "max_pixels": max_pixels, "timeout": timeout, "endpoint_concurrency": endpoint_concurrency,
+               "prefix_order": None if prefix_order else False}
+    extra: dict[str, object] = {"image_roots": tuple(str(p) for p in image_root or ())}
+    if max_image_pixels is not None:
+        extra["max_image_pixels"] = max_image_pixels
     config = GenerateConfig(
+        **extra,
         source=source,
         teacher=teacher,
         variants=tuple(parse_variants(variant)),
@@ -135,6 +165,10 @@ def generate(
         budget_usd=budget_usd,
         use_cache=cache,
         prices=str(prices) if prices else None,
+        batch=batch,
+        batch_max_requests=batch_max_requests,
+        batch_max_bytes=batch_max_bytes,
+        poll_interval=poll_interval,
     )
     run_dir = run_dir_for(run or config.default_run_name(), home)
     if dry_run:
@@ -150,13 +184,24 @@ def generate(
         _out(f"prompt     {est.prompt_tokens:,} tokens (images {est.image_tokens:,})")
         _out(f"completion ~{est.completion_tokens:,} tokens ({est.typical_completion_tokens} per trace; "
              f"at most {est.max_completion_tokens:,})")
-        _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})")
+        if est.batch:
+            _out(f"batches    {est.batches} batch file(s), {est.batch_bytes / 1e6:,.1f} MB with images "
+                 f"(at most {batch_max_requests:,} requests and {batch_max_bytes / 1e6:,.0f} MB each)")
+        _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})"
+             + (" at the batch price" if est.batch and est.priced else "")
+             + (", before prompt-cache discounts" if est.priced else ""))
+        if est.usd_per_1k_accepted is not None:
+            _out(f"cost/1k    ~${est.usd_per_1k_accepted:.2f} per 1,000 accepted traces (the run accepts "
+                 f"{est.acceptance:.0%} so far)")
+        elif est.priced and est.requests:
+            _out("cost/1k    per 1,000 accepted traces: validate a first part of the run (`lbdata validate RUN`) "
+                 "and ask again")
         if est.max_attempts > 1:
             _out(f"note       --max-attempts {est.max_attempts}: each rejected trace is requested again, up to "
                  f"{est.max_attempts - 1} more times")
         return
     ensure_writable_dir(home_dir(home))
-    summary = run_generate(config, run_dir, progress=progress, api_key=api_key)
+    summary = run_generate(config, run_dir, progress=progress, api_key=api_key, wait=wait)
     _out(f"run        {summary.run_dir}")
     _out(f"problems   {summary.problems} ({summary.new_problems} new)")
     if summary.bad_rows:
@@ -179,9 +224,27 @@ def generate(
         _out(f"requests   {summary.requests} sent, {summary.cache_hits} from the cache"
              + (f"; retried {retried}" if retried else "")
              + (f"; {summary.truncated} truncated, asked again" if summary.truncated else ""))
-        _out(f"tokens     {summary.prompt_tokens:,} prompt, {summary.completion_tokens:,} completion")
+        _out(f"tokens     {summary.prompt_tokens:,} prompt ({summary.cached_tokens:,} from the prompt cache), "
+             f"{summary.completion_tokens:,} completion")
+    for url, c in summary.endpoints.items():
+        _out(f"server     {url}: {c['ok']} answered, {c['failed']} failed, cooled down {c['cooldowns']}x, "
+             f"{c['state']}")
+    if summary.batches:
+        b = summary.batches
+        _out(f"batches    {b.get('submitted', 0)} submitted, {b.get('resumed', 0)} resumed; "
+             f"{b.get('lines_answered', 0)} lines answered, {b.get('lines_failed', 0)} failed or expired "
+             "(sent again); `lbdata batches RUN` lists them"
+             + (f"; {b['running']} still running with nothing this run needs (the next run reads them)"
+                if b.get("running") else ""))
     if summary.cost_usd or summary.requests:
         _out(f"cost       ${summary.cost_usd:.4f}")
+    if summary.usd_per_1k_accepted is not None:
+        import math
+
+        per_1k = summary.usd_per_1k_accepted
+        _out("cost/1k    " + (f"${per_1k:.2f} per 1,000 accepted traces" if math.isfinite(per_1k)
+                              else "no trace accepted yet")
+             + f" (run total ${summary.run_cost_usd:.4f}, {summary.acceptance:.0%} of validated traces accepted)")
     _out(f"elapsed    {summary.elapsed_s:.1f}s")
 
 
@@ -198,13 +261,50 @@ def runs(home: HomeOpt = None) -> None:
     if not names:
         _out(f"no runs under {runs_dir(home)}; create one with `lbdata generate`")
         return
-    table = Table("run", "problems", "traces", "by variant", "failed", "bad rows", "cost $")
+    from lbdata.pricing import format_per_1k, run_cost
+
+    table = Table("run", "problems", "traces", "by variant", "failed", "bad rows", "cost $", "$ / 1k accepted")
     for name in names:
         with Ledger.open(runs_dir(home) / name) as ledger:
             c = ledger.counts()
+            per_1k = run_cost(ledger).per_1k_accepted
         by_var = ", ".join(f"{k}={v}" for k, v in sorted(c["traces_by_variant"].items()))
         table.add_row(name, str(c["problems"]), str(c["traces"]), by_var, str(c["failed"]), str(c["bad_rows"]),
-                      f"{c['cost_usd']:.4f}")
+                      f"{c['cost_usd']:.4f}", format_per_1k(per_1k))
+    Console().print(table)
+
+
+@app.command()
+def batches(
+    run: RunArg,
+    cancel: Annotated[bool, typer.Option("--cancel", help="cancel the run's batches that have not ended")] = False,
+    api_key: Annotated[str | None, typer.Option(help="API key (default: $OPENAI_API_KEY); never stored",
+                                                show_default=False)] = None,
+    home: HomeOpt = None,
+) -> None:
+    """List the Batch API submissions of a run (`generate --batch`): state, counts, cost; --cancel cancels."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lbdata.ledger import Ledger
+    from lbdata.workspace import resolve_run
+
+    with Ledger.open(resolve_run(run, home)) as ledger:
+        rows = ledger.iter_batches()
+        if not rows:
+            _out(f"run {run} has no batches; `lbdata generate --batch` sends a run through the Batch API")
+            return
+        if cancel:
+            from lbdata.teachers.batch import cancel_run_batches
+
+            for batch_id, status in cancel_run_batches(ledger, api_key):
+                _out(f"{batch_id}: {status}")
+            rows = ledger.iter_batches()
+    table = Table("batch", "state", "requests", "done", "failed", "MB", "cost $", "read back", "created")
+    for r in rows:
+        table.add_row(r["batch_id"] or f"({r['submission']}, not created)", r["status"], str(r.get("requests", 0)),
+                      str(r.get("completed", 0)), str(r.get("failed", 0)), f"{r.get('bytes', 0) / 1e6:.1f}",
+                      f"{r.get('cost_usd', 0.0):.4f}", "yes" if r["collected"] else "no", r["created_at"][:19])
     Console().print(table)
 
 
@@ -620,7 +720,7 @@ def diff(
 @app.command()
 def export(
     corpus: CorpusArg,
-    fmt: Annotated[str, typer.Option("--format", help="trl-sft | trl-grpo | llamafactory | easyr1")],
+    fmt: Annotated[str, typer.Option("--format", help="trl-sft | trl-grpo | llamafactory | easyr1 | verl")],
     out: Annotated[Path, typer.Option(help="an empty or new folder to write")],
     config: Annotated[str | None, typer.Option(help="only these configs (comma-separated; default: all)")] = None,
     home: HomeOpt = None,
@@ -813,19 +913,77 @@ def train_grpo_command(
     _train("grpo", job, out_of)
 
 
+def _settings_error(exc: BaseException) -> str | None:
+    """One line for a settings model's validation error, naming the flag (``--rpm 0``)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or not exc.errors():
+        return None
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    flag = "--" + field.replace("_", "-") if field else "a setting"
+    return f"{flag}: {first['msg'][:1].lower()}{first['msg'][1:]}; fix the value (see --help)"
+
+
+class _RedactingFilter(logging.Filter):
+    """Log lines may quote URLs (httpx, openai): credentials and query keys in them are masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from lbdata.secrets import redact_text
+
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def _disk_full(exc: BaseException) -> bool:
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LBDATA_LOG_LEVEL", "WARNING").upper(),
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactingFilter())
     try:
         app()
     except LbdataError as exc:
         if os.environ.get("LBDATA_DEBUG") == "1":
             raise
-        typer.echo(f"error: {exc}", err=True)
+        from lbdata.secrets import redact_text
+
+        typer.echo(f"error: {redact_text(str(exc))}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("LBDATA_DEBUG") == "1":
+            raise
+        line = _settings_error(exc)
+        if line is not None:
+            typer.echo(f"error: {line}", err=True)
+            sys.exit(2)
+        import errno
+
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            name = str(exc.filename or "")
+            typer.echo(f"error: a path is too long for this system ({name[:60]}…, {len(name):,} characters); "
+                       "pass a shorter one", err=True)
+            sys.exit(2)
+        if not _disk_full(exc):
+            raise
+        where = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
+        typer.echo(f"error: the disk is full{f' (writing {where})' if where else ''}; free some space or write "
+                   "elsewhere (--home, --out), then re-run the same command (finished work is kept)", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted; re-run the same command to resume", err=True)
         sys.exit(130)

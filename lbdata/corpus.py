@@ -40,7 +40,6 @@ import re
 import shutil
 import sqlite3
 import statistics
-import tempfile
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -58,7 +57,14 @@ from lbdata.hashing import canonical_json, content_hash
 from lbdata.ledger import Ledger
 from lbdata.prompts import user_prompt
 from lbdata.records import BACK_VARIANTS, Trace, parse_variant
-from lbdata.workspace import check_name, corpora_dir, ensure_writable_dir, home_dir, resolve_run
+from lbdata.workspace import (
+    check_name,
+    corpora_dir,
+    ensure_writable_dir,
+    home_dir,
+    make_partial_dir,
+    resolve_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +353,10 @@ class _Inputs:
                     f"run {ledger.run_dir} has no completed traces; generate some with "
                     f"`lbdata generate --run {ledger.run_dir}` or leave it out"
                 )
+            stale = ledger.stale_verdicts(self.config_hash)
+            if stale:
+                log.warning("%d verdicts in %s judged a text other than the trace's; validating those traces again",
+                            stale, ledger.run_dir)
             if self._load_verdicts(idx, ledger) < counts["traces"]:
                 log.info("validating the traces of %s that lack a verdict under config %s", ledger.run_dir,
                          self.config_hash)
@@ -399,7 +409,8 @@ class _Inputs:
         db = self.book.db
         db.execute("DELETE FROM verdicts WHERE run=?", (idx,))
         db.executemany("INSERT INTO verdicts VALUES (?, ?, ?, ?)", (
-            (idx, v.trace_id, int(v.accepted), json.dumps(v.reasons)) for v in ledger.iter_verdicts(self.config_hash)
+            (idx, v.trace_id, int(v.accepted), json.dumps(v.reasons))
+            for v in ledger.iter_verdicts(self.config_hash, current=True)  # a verdict on other text is not used
         ))
         return db.execute("SELECT COUNT(*) FROM verdicts WHERE run=?", (idx,)).fetchone()[0]
 
@@ -903,7 +914,7 @@ def build_corpus(
     validation = _validation_config(validate_config)
     made = [p for p in (home_dir(home), corpora_dir(home), corpora_dir(home) / name) if not p.exists()]
     corpus_root = ensure_writable_dir(corpora_dir(home) / name, "corpus folder")
-    work = Path(tempfile.mkdtemp(prefix=f".build-{os.getpid()}-", dir=corpus_root))
+    work = make_partial_dir(corpus_root / "build", "build")  # leftovers of killed builds are removed first
     try:
         with contextlib.closing(_Book(work / "book.sqlite")) as book:
             inputs = _Inputs(run_dirs, validation, config, book, progress)

@@ -856,6 +856,14 @@ def _identity(generator: Generator, variant: str, params: GenerationParams) -> d
     }
 
 
+def _drop_cut_line(path: Path) -> None:
+    """Cut a last line left without its newline by a crash, so the next append starts on a line of its own."""
+    data = path.read_bytes() if path.exists() else b""
+    if data and not data.endswith(b"\n"):
+        with path.open("rb+") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
     """Rows already answered in ``out`` by an evaluation with the same settings; [] for a new folder."""
     config_path = out / CONFIG_FILE
@@ -868,17 +876,19 @@ def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
             f"{out} holds an evaluation with other settings (different {', '.join(changed)}); "
             "pass another --out or delete that folder"
         )
-    rows: list[EvalRow] = []
+    rows: dict[tuple[str, str], EvalRow] = {}
     path = out / RESULTS_FILE
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
             try:
-                rows.append(EvalRow.model_validate_json(line))
+                row = EvalRow.model_validate_json(line)
             except ValidationError:  # a line cut short by a crash: that problem is answered again
                 log.warning("ignoring an unreadable line of %s", path)
-    return rows
+                continue
+            rows.setdefault((row.dataset, row.problem_id), row)  # two evals into one folder: count it once
+    return list(rows.values())
 
 
 def evaluate(
@@ -927,7 +937,10 @@ def evaluate(
             log.info("resuming %s: %d of %d problems already answered", out, len(done), len(items))
         items = [it for it in items if (it.dataset, it.problem.id) not in done]
         config = {"identity": identity, "params": {"batch_size": batch_size}, "lbdata_version": __version__}
-        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        tmp = out / (CONFIG_FILE + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out / CONFIG_FILE)  # whole or not at all: a kill never leaves half a config
+        _drop_cut_line(out / RESULTS_FILE)
         results_fh = (out / RESULTS_FILE).open("a", encoding="utf-8")
 
     bar = ProgressBar("eval", len(items) + len(rows), enabled=progress, completed=len(rows), unit="responses")

@@ -1,4 +1,4 @@
-"""Export a corpus version in the layout a trainer reads: TRL (SFT, GRPO), LLaMA-Factory, EasyR1.
+"""Export a corpus version in the layout a trainer reads: TRL (SFT, GRPO), LLaMA-Factory, EasyR1, verl.
 
 ``export_corpus(spec, fmt, out)`` streams every config and split of a version into ``out`` and checks
 each row against its format's contract while writing (placeholders = images, column names, image
@@ -7,14 +7,25 @@ type); a row that breaks it stops the export with a ``CorpusError`` naming the r
 - ``trl-sft``: ``<config>/<split>.parquet`` with ``messages`` (conversational, typed content blocks,
   one ``{"type": "image"}`` per image) and ``images`` (``List(Image())``), for ``SFTTrainer``.
 - ``trl-grpo``: ``<config>/<split>.parquet`` with a conversational ``prompt`` (the user turn only, as
-  a string: TRL inserts the image blocks), ``images``, and the gold answer as ``answer`` and
-  ``solution`` (TRL's ``accuracy_reward`` reads ``solution``); one row per problem.
+  a string: TRL inserts the image blocks), ``images``, the gold answer as ``answer`` and ``solution``,
+  and the columns lbdata's rewards read (``question``, ``choices``, ``variant``: TRL hands every
+  column to the reward functions); one row per problem.
 - ``llamafactory``: ``<config>_<split>.json`` in sharegpt form (``messages`` with ``role``/``content``,
   one ``<image>`` per image at the start of the user text), ``images/<sha256>.<ext>``, and
   ``dataset_info.json`` entries named ``<corpus>_<config>_<split>``.
 - ``easyr1``: ``<config>/<split>.parquet`` with ``images``, ``problem`` (one ``<image>`` per image, then
-  the question with the model-facing instruction), ``answer``; one row per problem, plus
-  ``format_prompt.jinja`` (a pass-through, since ``problem`` already carries the instruction).
+  the question with the model-facing instruction), ``answer``, and ``question``, ``choices``,
+  ``variant``; one row per problem, plus ``format_prompt.jinja`` (a pass-through, since ``problem``
+  already carries the instruction).
+- ``verl``: ``<config>/<split>.parquet`` for upstream verl's ``RLHFDataset``: ``prompt`` as chat
+  messages whose user text starts with one ``<image>`` per image, ``images``, ``data_source``
+  (``<corpus>/<config>``), ``ability``, ``reward_model`` (``{"style": "rule", "ground_truth": answer}``)
+  and ``extra_info`` (``index``, ``split``, ``id``, ``problem_id``, ``question``, ``choices``,
+  ``variant``, ``answer``: what ``lbdata.train.rewards.verl_compute_score`` reads); one row per problem.
+
+Parquet files carry their ``datasets`` features in the schema metadata in the older spelling
+(``Sequence`` / ``[{...}]`` for lists) that datasets 3.x reads as well as 4.x and later, so trainers
+pinned to an older ``datasets`` load the images as images.
 
 Every export also writes ``lbdata_export.json`` (corpus, version, format, rows per config and split).
 """
@@ -30,8 +41,9 @@ from typing import Any
 
 from lbdata.corpus import ROW_GROUP_SIZE, SPLITS, data_files, read_manifest, resolve_version
 from lbdata.errors import CorpusError, UsageError
+from lbdata.workspace import staged_dir
 
-FORMATS: tuple[str, ...] = ("trl-sft", "trl-grpo", "llamafactory", "easyr1")
+FORMATS: tuple[str, ...] = ("trl-sft", "trl-grpo", "llamafactory", "easyr1", "verl")
 IMAGE_TOKEN = "<image>"
 EXPORT_FILE = "lbdata_export.json"
 EASYR1_FORMAT_PROMPT = "{{ content | trim }}\n"
@@ -53,11 +65,20 @@ def _user_text(row: dict[str, Any]) -> str:
     return "".join(texts)
 
 
-def sft_row(row: dict[str, Any]) -> dict[str, Any]:
+def _reward_columns(row: dict[str, Any], config: str) -> dict[str, Any]:
+    """What lbdata's rewards read besides the completion: the question, the options and the variant.
+
+    The variant is the config's (``semantic_back`` or ``solution_back``), not the row's: an RL prompt
+    carries the config's instruction even where the SFT row that supplied it is a plain trace.
+    """
+    return {"question": row["question"], "choices": list(row.get("choices") or []), "variant": config}
+
+
+def sft_row(row: dict[str, Any], **_: Any) -> dict[str, Any]:
     return {"messages": row["messages"], "images": row["images"]}
 
 
-def grpo_row(row: dict[str, Any]) -> dict[str, Any]:
+def grpo_row(row: dict[str, Any], *, config: str, **_: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "problem_id": row["problem_id"],
@@ -65,15 +86,29 @@ def grpo_row(row: dict[str, Any]) -> dict[str, Any]:
         "images": row["images"],
         "answer": row["answer"],
         "solution": row["answer"],
+        **_reward_columns(row, config),
     }
 
 
-def easyr1_row(row: dict[str, Any]) -> dict[str, Any]:
+def easyr1_row(row: dict[str, Any], *, config: str, **_: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "images": row["images"],
         "problem": IMAGE_TOKEN * len(row["images"]) + _user_text(row),
         "answer": row["answer"],
+        **_reward_columns(row, config),
+    }
+
+
+def verl_row(row: dict[str, Any], *, corpus: str, config: str, split: str, index: int) -> dict[str, Any]:
+    return {
+        "data_source": f"{corpus}/{config}",
+        "prompt": [{"role": "user", "content": IMAGE_TOKEN * len(row["images"]) + _user_text(row)}],
+        "images": row["images"],
+        "ability": "visual_reasoning",
+        "reward_model": {"style": "rule", "ground_truth": row["answer"]},
+        "extra_info": {"index": index, "split": split, "id": row["id"], "problem_id": row["problem_id"],
+                       "answer": row["answer"], **_reward_columns(row, config)},
     }
 
 
@@ -112,7 +147,19 @@ def check_grpo_row(row: dict[str, Any]) -> list[str]:
         problems.append("prompt text must not contain <image>; TRL adds image blocks itself")
     if not row.get("solution") or row.get("answer") != row.get("solution"):
         problems.append("answer and solution must both hold the gold answer")
+    problems += _reward_column_problems(row)
     problems += _image_problems(row.get("images"), len(row.get("images") or []), "images")
+    return problems
+
+
+def _reward_column_problems(row: dict[str, Any]) -> list[str]:
+    problems = []
+    if not isinstance(row.get("question"), str):
+        problems.append("question must be the question text (the format reward compares the trace with it)")
+    if row.get("variant") not in ("semantic_back", "solution_back"):
+        problems.append(f"variant {row.get('variant')!r} is not a back variant the format reward knows")
+    if not isinstance(row.get("choices"), list):
+        problems.append("choices must be a list (empty when the question has no options)")
     return problems
 
 
@@ -122,7 +169,28 @@ def check_easyr1_row(row: dict[str, Any]) -> list[str]:
     if not row.get("answer"):
         problems.append("answer is empty")
     n = str(row.get("problem", "")).count(IMAGE_TOKEN)
+    problems += _reward_column_problems(row)
     problems += _image_problems(row.get("images"), n, "<image> placeholders in problem")
+    return problems
+
+
+def check_verl_row(row: dict[str, Any]) -> list[str]:
+    """verl RLHFDataset: user messages with string content whose <image> count = len(images), a ground
+    truth, a data source, and the reward columns in ``extra_info``."""
+    problems = []
+    prompt = row.get("prompt") or []
+    if not prompt or any(m.get("role") != "user" or not isinstance(m.get("content"), str) for m in prompt):
+        problems.append("prompt must be user turns with string content (verl splits it on <image>)")
+    if not row.get("data_source"):
+        problems.append("data_source is empty")
+    if not (row.get("reward_model") or {}).get("ground_truth"):
+        problems.append("reward_model.ground_truth is empty")
+    extra = row.get("extra_info") or {}
+    if not isinstance(extra.get("index"), int):
+        problems.append("extra_info.index must be the row's integer index")
+    problems += _reward_column_problems(extra)
+    n = sum(str(m.get("content", "")).count(IMAGE_TOKEN) for m in prompt)
+    problems += _image_problems(row.get("images"), n, "<image> placeholders in prompt")
     return problems
 
 
@@ -162,6 +230,7 @@ def _features(fmt: str):
     from datasets import Features, Image, List, Value
 
     images = List(Image())
+    reward_columns = {"question": Value("string"), "choices": List(Value("string")), "variant": Value("string")}
     if fmt == "trl-sft":
         block = {"type": Value("string"), "text": Value("string")}
         return Features({"messages": List({"role": Value("string"), "content": List(block)}), "images": images})
@@ -173,15 +242,55 @@ def _features(fmt: str):
             "images": images,
             "answer": Value("string"),
             "solution": Value("string"),
+            **reward_columns,
         })
-    return Features({"id": Value("string"), "images": images, "problem": Value("string"), "answer": Value("string")})
+    if fmt == "verl":
+        return Features({
+            "data_source": Value("string"),
+            "prompt": List({"role": Value("string"), "content": Value("string")}),
+            "images": images,
+            "ability": Value("string"),
+            "reward_model": {"style": Value("string"), "ground_truth": Value("string")},
+            "extra_info": {"index": Value("int64"), "split": Value("string"), "id": Value("string"),
+                           "problem_id": Value("string"), "answer": Value("string"), **reward_columns},
+        })
+    return Features({"id": Value("string"), "images": images, "problem": Value("string"), "answer": Value("string"),
+                     **reward_columns})
 
 
-_PARQUET: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], Callable[[dict[str, Any]], list[str]], bool]] = {
+def legacy_feature_dict(feature: Any) -> Any:
+    """``feature`` in the JSON spelling datasets 3.x reads (and 4.x+ reads back as the same features).
+
+    datasets 4 writes ``{"_type": "List"}``, a type 3.x does not know ("Feature type 'List' not found").
+    The older spelling says the same thing: a list of structs is ``[{...}]`` and any other list is
+    ``{"_type": "Sequence", "feature": ...}``.
+    """
+    from datasets import Features, List
+
+    if isinstance(feature, dict):
+        return {k: legacy_feature_dict(v) for k, v in feature.items()}
+    if isinstance(feature, List):
+        if getattr(feature, "length", -1) not in (-1, None):
+            raise ValueError(f"fixed-length lists have no datasets 3.x spelling here: {feature}")
+        inner = feature.feature
+        if isinstance(inner, dict):
+            return [legacy_feature_dict(inner)]
+        return {"feature": legacy_feature_dict(inner), "_type": "Sequence"}
+    return Features({"x": feature}).to_dict()["x"]
+
+
+def parquet_schema(features: Any):
+    """The Arrow schema of ``features`` with datasets metadata that datasets 3.x and later both read."""
+    meta = {"info": {"features": legacy_feature_dict(dict(features))}}
+    return features.arrow_schema.with_metadata({b"huggingface": json.dumps(meta).encode()})
+
+
+_PARQUET: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], list[str]], bool]] = {
     # format: (row mapper, contract check, one row per problem)
     "trl-sft": (sft_row, check_sft_row, False),
     "trl-grpo": (grpo_row, check_grpo_row, True),
     "easyr1": (easyr1_row, check_easyr1_row, True),
+    "verl": (verl_row, check_verl_row, True),
 }
 
 
@@ -204,7 +313,6 @@ def _fail(fmt: str, row: dict[str, Any], problems: list[str]) -> CorpusError:
 def _prepare_out(out: Path) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"export folder {out} is not empty; pass a new --out DIR or remove it")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -226,14 +334,21 @@ def export_corpus(
     if unknown:
         raise UsageError(f"corpus {manifest['name']}@{manifest['version']} has no config {unknown[0]!r}; "
                          f"it has: {', '.join(manifest['configs'])}")
-    out = _prepare_out(Path(out))
+    final = _prepare_out(Path(out))
+    with staged_dir(final) as out:  # written whole into a hidden sibling, then renamed into place
+        result = _export(path, manifest, fmt, selected, out)
+    result.out = final
+    return result
+
+
+def _export(path: Path, manifest: dict[str, Any], fmt: str, selected: list[str], out: Path) -> ExportResult:
     result = ExportResult(format=fmt, out=out)
     parts = [(c, s) for c in selected for s in SPLITS if s in manifest["counts"][c]]
     if fmt == "llamafactory":
         _export_llamafactory(path, manifest, parts, out, result)
     else:
         for cfg, split in parts:
-            _export_parquet(path, fmt, cfg, split, out, result)
+            _export_parquet(path, fmt, cfg, split, out, result, corpus=manifest["name"])
         if fmt == "easyr1":
             (out / "format_prompt.jinja").write_text(EASYR1_FORMAT_PROMPT)
             result.files.append("format_prompt.jinja")
@@ -243,12 +358,13 @@ def export_corpus(
     return result
 
 
-def _export_parquet(path: Path, fmt: str, cfg: str, split: str, out: Path, result: ExportResult) -> None:
+def _export_parquet(path: Path, fmt: str, cfg: str, split: str, out: Path, result: ExportResult, *,
+                    corpus: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     mapper, check, per_problem = _PARQUET[fmt]
-    schema = _features(fmt).arrow_schema
+    schema = parquet_schema(_features(fmt))
     rel = f"{cfg}/{split}.parquet"
     (out / cfg).mkdir(exist_ok=True)
     seen: set[str] = set()
@@ -261,7 +377,7 @@ def _export_parquet(path: Path, fmt: str, cfg: str, split: str, out: Path, resul
                     if row["problem_id"] in seen:
                         continue
                     seen.add(row["problem_id"])
-                mapped = mapper(row)
+                mapped = mapper(row, corpus=corpus, config=cfg, split=split, index=n + len(rows))
                 problems = check(mapped)
                 if problems:
                     raise _fail(fmt, row, problems)
@@ -276,8 +392,9 @@ def _export_parquet(path: Path, fmt: str, cfg: str, split: str, out: Path, resul
 
 _COLUMNS = {
     "trl-sft": ["messages", "images"],
-    "trl-grpo": ["id", "problem_id", "prompt", "images", "answer", "solution"],
-    "easyr1": ["id", "images", "problem", "answer"],
+    "trl-grpo": ["id", "problem_id", "prompt", "images", "answer", "solution", "question", "choices", "variant"],
+    "easyr1": ["id", "images", "problem", "answer", "question", "choices", "variant"],
+    "verl": ["data_source", "prompt", "images", "ability", "reward_model", "extra_info"],
 }
 
 
@@ -286,7 +403,11 @@ def check_parquet_schema(path: Path, fmt: str) -> None:
     import pyarrow.parquet as pq
     from datasets import Features, Image, List
 
-    features = Features.from_arrow_schema(pq.read_schema(path))
+    schema = pq.read_schema(path)
+    if b'"_type": "List"' in (schema.metadata or {}).get(b"huggingface", b""):
+        raise CorpusError(f"{path} spells its features with List, which datasets 3.x cannot read; "
+                          "this is a bug in lbdata's exporter, please report it")
+    features = Features.from_arrow_schema(schema)
     if list(features) != _COLUMNS[fmt]:
         raise CorpusError(f"{path} has columns {list(features)}, expected {_COLUMNS[fmt]} for {fmt}; "
                           "this is a bug in lbdata's exporter, please report it")

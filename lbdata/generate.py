@@ -17,6 +17,12 @@ For a teacher behind a server (``RemoteTeacher``: GPT-4o, vLLM, …) the engine 
 - prices every request (``lbdata.pricing``) and stops cleanly before ``budget_usd`` would be exceeded:
   requests in flight finish, nothing new starts, and ``BudgetExceeded`` says how to resume.
 
+With several base URLs the teacher spreads the requests over the servers (``lbdata.teachers.fleet``);
+with ``samples`` > 1 the samples of one problem and variant are asked for in one request (``n``) when
+the server supports it; cached prompt tokens are priced at the model's cached rate. With ``batch`` the
+requests go through the provider's Batch API instead (``lbdata.teachers.batch``): same cache keys, same
+ledger rows, half the price.
+
 With ``max_attempts`` > 1 every new trace is validated as it arrives and a rejected one is requested
 again (next attempt: a new trace id and seed) up to that many times; every attempt and its verdict
 stay in the ledger.
@@ -34,16 +40,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdata import __version__
-from lbdata.errors import BudgetExceeded, RequestFailed, UsageError
+from lbdata.errors import BudgetExceeded, RequestFailed, TeacherError, UsageError
 from lbdata.hashing import content_hash
+from lbdata.images import DEFAULT_MAX_IMAGE_PIXELS
 from lbdata.ledger import Ledger
 from lbdata.progress import ProgressBar
 from lbdata.records import BadRow, Trace, Usage, Verdict, parse_variant
+from lbdata.secrets import redact
 from lbdata.sources import load_source
 from lbdata.sources.base import Source, SourceRow
 from lbdata.teachers import load_teacher
@@ -55,6 +63,10 @@ from lbdata.teachers.base import (
     TraceRequest,
     TransientError,
 )
+from lbdata.workspace import RunLock
+
+if TYPE_CHECKING:
+    from lbdata.teachers.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +109,17 @@ class GenerateConfig(BaseModel):
     budget_usd: float | None = Field(default=None, gt=0, description="stop before the run's total spend would exceed this")
     use_cache: bool = Field(default=True, description="answer a request from the run's cache when it was answered before")
     prices: str | None = Field(default=None, description="price table (YAML) merged over lbdata/prices.yaml")
+    image_roots: tuple[str, ...] = Field(
+        default=(), description="more folders a file source's image paths may point into (--image-root)"
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_IMAGE_PIXELS, ge=1, description="a larger source image is a bad row (checked before decoding)"
+    )
+    batch: bool = Field(default=False, description="send the requests through the provider's Batch API (24 h, batch price)")
+    batch_max_requests: int = Field(default=50_000, ge=1, description="most requests in one batch input file")
+    batch_max_bytes: int = Field(default=200_000_000, ge=1024, description="most bytes in one batch input file "
+                                 "(images encoded)")
+    poll_interval: float = Field(default=30.0, gt=0, description="seconds between two looks at a submitted batch")
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -124,8 +147,9 @@ class GenerateConfig(BaseModel):
 
     # Settings that decide how much, how fast, how dear or where from — not what is generated.
     _HOW = frozenset({"limit", "concurrency", "max_attempts", "retries", "rpm", "tpm", "budget_usd", "use_cache",
-                      "prices"})
-    _HOW_TEACHER = frozenset({"base_url", "timeout"})
+                      "prices", "image_roots", "max_image_pixels", "batch", "batch_max_requests",
+                      "batch_max_bytes", "poll_interval"})
+    _HOW_TEACHER = frozenset({"base_url", "timeout", "endpoint_concurrency"})
 
     def identity(self) -> dict[str, Any]:
         """The non-default settings that decide *what* is generated (not how much, how fast or from where)."""
@@ -166,10 +190,16 @@ class GenerateSummary:
     truncated: int = 0
     cache_hits: int = 0
     prompt_tokens: int = 0
+    cached_tokens: int = 0
     completion_tokens: int = 0
     not_started: int = 0
     cost_usd: float = 0.0
     elapsed_s: float = 0.0
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
+    run_cost_usd: float = 0.0  # everything the run has paid so far, earlier invocations included
+    acceptance: float | None = None  # share of the run's validated traces that were accepted
+    usd_per_1k_accepted: float | None = None  # run_cost_usd per 1,000 accepted traces (None before any verdict)
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -189,6 +219,22 @@ def _bump(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
 
+def cache_entry(response: TeacherResponse, usage: Usage) -> dict[str, Any]:
+    """What the run's request cache keeps of one answer (online or from a batch: the same entry)."""
+    entry: dict[str, Any] = {"text": response.text, "finish_reason": response.finish_reason,
+                             "usage": usage.model_dump(mode="json")}
+    if response.choices:
+        entry["choices"] = [list(c) for c in response.choices]
+    return entry
+
+
+def _share(spend: _Spend, k: int) -> Usage:
+    """One of ``k`` equal shares of what a request with ``n=k`` cost."""
+    return Usage(prompt_tokens=spend.prompt_tokens // k, completion_tokens=spend.completion_tokens // k,
+                 image_tokens=spend.image_tokens, cached_tokens=spend.cached_tokens // k,
+                 cost_usd=spend.cost_usd / k, requests=1)
+
+
 def _stats_text(summary: GenerateSummary, validating: bool, minutes: float) -> str:
     """done / failed / accepted, request and token rates, spend."""
     parts = [f"failed {summary.failures}"]
@@ -198,6 +244,11 @@ def _stats_text(summary: GenerateSummary, validating: bool, minutes: float) -> s
         tokens = summary.prompt_tokens + summary.completion_tokens
         parts.append(f"{summary.requests / minutes:,.0f} req/min {tokens / minutes:,.0f} tok/min")
         parts.append(f"${summary.cost_usd:.4f}")
+    if summary.batches.get("running"):
+        parts.append(f"{summary.batches['running']} batches running")
+    if summary.endpoints:  # answered per server, in --base-url order; a server not up says so
+        parts.append("servers " + " ".join(f"{c['ok']}{'' if c['state'] == 'up' else '(' + c['state'] + ')'}"
+                                           for c in summary.endpoints.values()))
     return "  ".join(parts)
 
 
@@ -220,6 +271,13 @@ class _Job:
 
 
 @dataclass
+class _Group:
+    """Samples of one problem, variant and base trace whose first attempt goes out as one request with ``n``."""
+
+    jobs: list[_Job]
+
+
+@dataclass
 class _Spend:
     """What one trace's requests cost so far (billed failures included), and the answers to cache."""
 
@@ -228,6 +286,7 @@ class _Spend:
     image_tokens: int = 0
     cost_usd: float = 0.0
     requests: int = 0
+    cached_tokens: int = 0
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -254,6 +313,11 @@ class _Engine:
 
             self.base_traces = load_base_traces(config.base_traces)
         self._stored_bases: set[str] = set()
+        self.n_ok = True  # the server answers n samples in one request (until it shows otherwise)
+        self.batcher: Batcher | None = None  # with --batch
+        if config.batch and not self.remote:
+            raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
+                             "(use gpt-4o, openai:MODEL)")
         if self.validating:
             from lbdata.validate import ValidationConfig
 
@@ -276,14 +340,24 @@ class _Engine:
             self.limiter = RateLimiter(config.rpm, config.tpm)
             self.spent = float(ledger.counts()["cost_usd"]) if config.budget_usd is not None else 0.0
             self.reserved = 0.0
+            if config.batch:
+                from lbdata.teachers.batch import Batcher
+
+                self.batcher = Batcher(teacher, ledger, config, priced=lambda usage: self.priced(usage, 0, 1))
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> GenerateSummary:
         config, summary = self.config, self.summary
         total = config.limit * len(config.variants) * config.samples if config.limit else None
         self.bar = ProgressBar("generate", total, enabled=self.progress, unit="traces")
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=config.concurrency * 2)
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(config.concurrency)]
+        n_workers = config.concurrency
+        if self.batcher is not None:  # every request of a batch round waits at once
+            n_workers = min(self.batcher.workers, total or self.batcher.workers)
+        queue: asyncio.Queue[_Job | _Group | None] = asyncio.Queue(maxsize=n_workers * 2)
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(n_workers)]
+        if self.batcher is not None:
+            self.batcher.start()
+            workers.append(asyncio.create_task(self._tick()))  # the bar moves while batches run
         try:
             for row in _iter_limited(self.source, config.limit):
                 if self.stopping:
@@ -298,12 +372,17 @@ class _Engine:
                     summary.new_problems += 1
                 for job in self._jobs(row):
                     await queue.put(job)
-            for _ in workers:
+            for _ in range(n_workers):
                 await queue.put(None)
-            await asyncio.gather(*workers)
+            await asyncio.gather(*workers[:n_workers])
         finally:
             for w in workers:
                 w.cancel()
+            if self.batcher is not None:
+                await self.batcher.stop()
+                summary.batches = self.batcher.counts()
+            if self.remote:
+                summary.endpoints = self.teacher.endpoint_counts()
             self.bar.update(completed=self.done_count, force=True,
                             stats=lambda: _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60))
             self.bar.close()
@@ -355,59 +434,138 @@ class _Engine:
         return out
 
     def _jobs(self, row: SourceRow):
-        k = self.config.max_attempts
+        grouping = self.remote and self.config.samples > 1
         for text, bid in self._bases(row):
             for variant in self.config.variants:
-                for sample in range(self.config.samples):
-                    job = _Job(row, variant, sample, text, bid)
-                    if k == 1:
-                        job.first_id = self._trace_id(job, 0)
-                        if job.first_id in self.done_ids:
-                            self.summary.traces_skipped += 1
-                            self.done_count += 1
-                            continue
-                    elif any(self._trace_id(job, a) in self.accepted_ids for a in range(k)):
-                        self.summary.traces_skipped += 1
-                        self.done_count += 1
-                        continue
-                    yield job
+                jobs = list(self._pending(row, text, bid, variant))
+                fresh = [j for j in jobs if grouping and self._trace_id(j, 0) not in self.done_ids]
+                if len(fresh) > 1 and self.n_ok:
+                    yield _Group(fresh)
+                    jobs = [j for j in jobs if j not in fresh]
+                yield from jobs
 
-    async def _worker(self, queue: asyncio.Queue[_Job | None]) -> None:
-        summary = self.summary
-        while True:
-            job = await queue.get()
-            if job is None:
-                return
-            if self.stopping:
-                summary.not_started += 1
-                continue
-            try:
-                await self._job(job)
-            except RequestFailed as exc:
-                summary.failures += 1
-                _bump(summary.failures_by_reason, str(exc).split(":", 1)[0])
-            except _BudgetStop as exc:
-                summary.not_started += 1
-                self.budget_stop = self.budget_stop or exc
-                self.stopping = True
-            except BaseException as exc:  # a fatal teacher error (or a bug) stops everything cleanly
-                self.fatal = self.fatal or exc
-                self.stopping = True
-            finally:
+    def _pending(self, row: SourceRow, text: str | None, bid: str | None, variant: str):
+        k = self.config.max_attempts
+        for sample in range(self.config.samples):
+            job = _Job(row, variant, sample, text, bid)
+            if k == 1:
+                job.first_id = self._trace_id(job, 0)
+                if job.first_id in self.done_ids:
+                    self.summary.traces_skipped += 1
+                    self.done_count += 1
+                    continue
+            elif any(self._trace_id(job, a) in self.accepted_ids for a in range(k)):
+                self.summary.traces_skipped += 1
                 self.done_count += 1
-                self.bar.update(completed=self.done_count,
-                                stats=lambda: _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60))
+                continue
+            yield job
 
-    async def _job(self, job: _Job) -> None:
+    async def _worker(self, queue: asyncio.Queue[_Job | _Group | None]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, _Group):
+                await self._group(item.jobs)
+            else:
+                await self._run(item)
+
+    async def _run(self, job: _Job, first: TeacherResponse | None = None, prepaid: Usage | None = None) -> None:
+        """One job to its end, every outcome counted: a trace (and its verdicts), a failure, a stop."""
+        summary = self.summary
+        if self.stopping:
+            summary.not_started += 1
+            self._advance()
+            return
+        try:
+            await self._job(job, first, prepaid)
+        except RequestFailed as exc:
+            summary.failures += 1
+            _bump(summary.failures_by_reason, str(exc).split(":", 1)[0])
+        except _BudgetStop as exc:
+            summary.not_started += 1
+            self.budget_stop = self.budget_stop or exc
+            self.stopping = True
+        except BaseException as exc:  # a fatal teacher error (or a bug) stops everything cleanly
+            self.fatal = self.fatal or exc
+            self.stopping = True
+        finally:
+            self._advance()
+
+    def _advance(self) -> None:
+        self.done_count += 1
+        summary = self.summary
+        self.bar.update(completed=self.done_count,
+                        stats=lambda: self._stats(summary))
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.bar.update(completed=self.done_count, stats=lambda: self._stats(self.summary), force=True)
+
+    def _stats(self, summary: GenerateSummary) -> str:
+        if self.remote:
+            summary.endpoints = self.teacher.endpoint_counts()
+        if self.batcher is not None:
+            summary.batches = self.batcher.counts()
+        return _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60)
+
+    async def _group(self, jobs: list[_Job]) -> None:
+        """The first attempt of several samples as one request with ``n``; each sample then goes on alone
+        (a sample whose choice is missing, cut off or empty is requested again by itself)."""
+        if self.stopping:
+            for job in jobs:
+                await self._run(job)
+            return
+        tid = self._trace_id(jobs[0], 0)
+        request = dataclasses.replace(self._request(jobs[0], 0, tid), n=len(jobs))
+        spend = _Spend()
+        try:
+            response, _ = await self._send(request, self.teacher.estimate(request), spend)
+        except RequestFailed:
+            response = None  # each sample is asked for alone, and fails or succeeds on its own
+        except TeacherError as exc:  # a server that refuses n: one sample per request from now on
+            log.info("the server refused n=%d (%s); asking for one sample per request", len(jobs), exc)
+            self.n_ok = False
+            response = None
+        except _BudgetStop as exc:
+            self.budget_stop = self.budget_stop or exc
+            self.stopping = True
+            response = None
+        except BaseException as exc:
+            self.fatal = self.fatal or exc
+            self.stopping = True
+            response = None
+        if response is None:
+            for job in jobs:
+                await self._run(job)
+            return
+        self._flush(spend)  # the n answers are paid: cached before any trace is written
+        choices = response.choices or ((response.text, response.finish_reason),)
+        if len(choices) < len(jobs) and self.n_ok:
+            self.n_ok = False
+            log.info("the server answered %d of %d samples asked for with n; asking for one sample per request now",
+                     len(choices), len(jobs))
+        share = _share(spend, len(jobs))
+        firsts: list[TeacherResponse | None] = []
+        for i in range(len(jobs)):
+            text, finish = choices[i] if i < len(choices) else ("", None)
+            usable = bool(text.strip()) and finish not in ("length", "content_filter")
+            firsts.append(TeacherResponse(text=text, usage=share, finish_reason=finish) if usable else None)
+        await asyncio.gather(*(self._run(job, first, None if first else share)
+                               for job, first in zip(jobs, firsts, strict=True)))
+
+    async def _job(self, job: _Job, first: TeacherResponse | None = None, prepaid: Usage | None = None) -> None:
         if not self.validating:
-            await self._write(job, 0, job.first_id or self._trace_id(job, 0))
+            await self._write(job, 0, job.first_id or self._trace_id(job, 0), first, prepaid)
             return
         for attempt in range(self.config.max_attempts):
             tid = self._trace_id(job, attempt)
             if tid in self.done_ids:
                 verdict = self.ledger.get_verdict(tid, self.vhash) or self._validate(self.ledger.get_trace(tid), job)
             else:
-                verdict = self._validate(await self._write(job, attempt, tid), job)
+                verdict = self._validate(await self._write(job, attempt, tid, first, prepaid), job)
+            first = prepaid = None
             if verdict.accepted:
                 self.summary.accepted += 1
                 return
@@ -436,24 +594,34 @@ class _Engine:
         return verdict
 
     # ------------------------------------------------------------------ one trace
-    async def _write(self, job: _Job, attempt: int, tid: str) -> Trace:
-        config, problem = self.config, job.row.problem
-        request = TraceRequest(
-            problem=problem,
+    def _request(self, job: _Job, attempt: int, tid: str) -> TraceRequest:
+        return TraceRequest(
+            problem=job.row.problem,
             images=job.row.images,
             variant=job.variant,
-            mode=config.mode,
+            mode=self.config.mode,
             sample=job.sample,
             attempt=attempt,
             base_trace=job.base_text,
-            reveal_answer=config.reveal_answer,
+            reveal_answer=self.config.reveal_answer,
             seed=trace_seed(tid),
         )
+
+    async def _write(self, job: _Job, attempt: int, tid: str, first: TeacherResponse | None = None,
+                     prepaid: Usage | None = None) -> Trace:
+        """Request one trace and record it. ``first``: its answer, already received as one choice of an ``n``
+        request; ``prepaid``: this sample's share of such a request whose choice was unusable."""
+        config, problem = self.config, job.row.problem
+        request = self._request(job, attempt, tid)
         started = datetime.now(UTC)
         spend = _Spend()
+        if prepaid is not None:
+            self._add(spend, prepaid)
         ledger = self.ledger
         try:
-            if self.remote:
+            if first is not None:
+                response = first
+            elif self.remote:
                 response = await self._remote(request, spend)
             else:
                 response = await self.teacher.generate(request)
@@ -523,6 +691,7 @@ class _Engine:
             prompt_tokens=spend.prompt_tokens,
             completion_tokens=spend.completion_tokens,
             image_tokens=spend.image_tokens,
+            cached_tokens=spend.cached_tokens,
             cost_usd=spend.cost_usd,
             requests=spend.requests,
             cached=cached,
@@ -543,10 +712,13 @@ class _Engine:
                 usage = Usage.model_validate(hit["usage"])
                 self.spent += usage.cost_usd  # paid earlier but in no trace yet: it will be once this one lands
                 self._add(spend, usage)
-                return TeacherResponse(text=hit["text"], usage=usage, finish_reason=hit["finish_reason"]), True
+                choices = tuple((t, f) for t, f in hit.get("choices", ()))
+                return TeacherResponse(text=hit["text"], usage=usage, finish_reason=hit["finish_reason"],
+                                       choices=choices), True
         image_tokens = images_tokens(est.images, self.billing)
         prompt_estimate = est.text_tokens + image_tokens
-        worst = self.price.cost(prompt_estimate, est.max_completion_tokens) if self.price else 0.0
+        batch = self.batcher is not None
+        worst = self.price.cost(prompt_estimate, est.max_completion_tokens * request.n, batch=batch) if self.price else 0.0
         budget = self.config.budget_usd
         if budget is not None and self.spent + self.reserved + worst > budget:
             raise _BudgetStop(worst)
@@ -556,32 +728,32 @@ class _Engine:
             response, tries = await self._with_retries(request, tokens)
         finally:
             self.reserved -= worst
-        raw = response.usage
-        cost = self.price.cost(raw.prompt_tokens, raw.completion_tokens) if self.price else 0.0
-        usage = Usage(
-            prompt_tokens=raw.prompt_tokens,
-            completion_tokens=raw.completion_tokens,
-            image_tokens=image_tokens,
-            cost_usd=cost,
-            requests=tries,
-        )
+        usage = self.priced(response.usage, image_tokens, tries)
+        cost = usage.cost_usd
         self.spent += cost
         summary.cost_usd += cost
-        summary.prompt_tokens += raw.prompt_tokens
-        summary.completion_tokens += raw.completion_tokens
+        summary.prompt_tokens += usage.prompt_tokens
+        summary.cached_tokens += usage.cached_tokens
+        summary.completion_tokens += usage.completion_tokens
         if self.limiter.tokens.per_minute is not None:
-            self.limiter.settle(tokens, raw.prompt_tokens + raw.completion_tokens)
+            self.limiter.settle(tokens, usage.prompt_tokens + usage.completion_tokens)
         if response.rate_limits:
             self.limiter.observe(response.rate_limits)
-        spend.pending.append(
-            (key, {"text": response.text, "finish_reason": response.finish_reason, "usage": usage.model_dump(mode="json")})
-        )
+        spend.pending.append((key, cache_entry(response, usage)))
         self._add(spend, usage)
         return dataclasses.replace(response, usage=usage), False
+
+    def priced(self, raw: Usage, image_tokens: int, tries: int) -> Usage:
+        """The usage the server reported, priced (cached prompt tokens at the cached rate; batch price in batch mode)."""
+        cost = self.price.cost(raw.prompt_tokens, raw.completion_tokens, cached_tokens=raw.cached_tokens,
+                               batch=self.batcher is not None) if self.price else 0.0
+        return Usage(prompt_tokens=raw.prompt_tokens, completion_tokens=raw.completion_tokens, image_tokens=image_tokens,
+                     cached_tokens=raw.cached_tokens, cost_usd=cost, requests=tries)
 
     @staticmethod
     def _add(spend: _Spend, usage: Usage) -> None:
         spend.prompt_tokens += usage.prompt_tokens
+        spend.cached_tokens += usage.cached_tokens
         spend.completion_tokens += usage.completion_tokens
         spend.image_tokens = max(spend.image_tokens, usage.image_tokens)
         spend.cost_usd += usage.cost_usd
@@ -602,9 +774,13 @@ class _Engine:
         log.info("retrying after %s (failure %d)", exc, failures)
 
     async def _try(self, request: TraceRequest, tokens: int) -> TeacherResponse:
-        await self.limiter.acquire(tokens)
+        if self.batcher is None:  # the Batch API has its own, larger limits
+            await self.limiter.acquire(tokens)
         if self.fatal is not None:
             raise RequestFailed("cancelled: the run is stopping after a fatal error")
+        if self.batcher is not None:
+            self.summary.requests += 1
+            return await self.batcher.submit(request)
         self.summary.requests += 1
         return await self.teacher.generate(request)
 
@@ -650,6 +826,11 @@ def _check(config: GenerateConfig) -> None:
         raise UsageError("--base-traces is for insert mode; add --mode insert")
 
 
+def _source(config: GenerateConfig) -> Source:
+    return load_source(config.source, seed=config.seed, columns=config.columns or None,
+                       image_roots=config.image_roots, max_image_pixels=config.max_image_pixels)
+
+
 def _teacher(config: GenerateConfig, teacher: Teacher | None, api_key: str | None) -> Teacher:
     if teacher is not None:
         return teacher
@@ -671,8 +852,12 @@ def generate(
     teacher: Teacher | None = None,
     progress: bool = False,
     api_key: str | None = None,
+    wait: bool = False,
 ) -> GenerateSummary:
     """Generate traces for ``config`` into ``run_dir`` (created or resumed). Returns a summary.
+
+    One writer per run: another ``generate`` on the same run raises ``RunBusy`` naming it, or with
+    ``wait=True`` this one waits for it to finish.
 
     Raises ``BudgetExceeded`` after a clean stop at the budget, and ``TeacherError`` when the teacher
     cannot be used at all (bad key, unknown model); everything written so far stays in the ledger.
@@ -680,21 +865,32 @@ def generate(
     """
     started = time.perf_counter()
     _check(config)
-    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    source = _source(config)
     teacher = _teacher(config, teacher, api_key)
-    with Ledger.create(run_dir) as ledger:
+    with Ledger.create(run_dir) as ledger, RunLock(ledger.run_dir, wait=wait, on_wait=_tell_waiting):
+        ledger.sweep_partial_images()  # this process holds the run's lock: any other writer is gone
         previous = ledger.read_config()
-        if previous and previous.get("identity") not in (None, config.identity()):
+        if previous and previous.get("identity") not in (None, redact(config.identity())):
             raise UsageError(
                 f"run {ledger.run_dir} was made with other settings; pass a new --run NAME "
                 "or repeat the settings it was made with (see its config.json)"
             )
-        ledger.write_config({"identity": config.identity(), "config": config.model_dump(mode="json"),
-                             "lbdata_version": __version__})
+        ledger.write_config(redact({"identity": config.identity(), "config": config.model_dump(mode="json"),
+                                    "lbdata_version": __version__}))
         engine = _Engine(config, source, ledger, teacher, progress)
         summary = asyncio.run(engine.run())
         summary.elapsed_s = time.perf_counter() - started
+        if engine.remote or summary.accepted:
+            from lbdata.pricing import run_cost
+
+            cost = run_cost(ledger, engine.vhash if engine.validating else None)
+            summary.run_cost_usd = cost.cost_usd
+            summary.acceptance, summary.usd_per_1k_accepted = cost.acceptance, cost.per_1k_accepted
     return summary
+
+
+def _tell_waiting(holder: str) -> None:
+    log.warning("waiting for %s, which is writing to this run", holder)
 
 
 # ---------------------------------------------------------------------------- dry run
@@ -721,6 +917,17 @@ class DryRunEstimate:
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
     max_attempts: int = 1
+    batch: bool = False
+    batches: int = 0  # batch input files the requests fill (--batch)
+    batch_bytes: int = 0  # their size, images encoded
+    acceptance: float | None = None  # the run's share of accepted traces so far (None before any verdict)
+
+    @property
+    def usd_per_1k_accepted(self) -> float | None:
+        """Expected USD per 1,000 accepted traces, at the run's acceptance rate so far."""
+        if not self.acceptance or not self.requests:
+            return None
+        return 1000 * self.cost_usd / (self.requests * self.acceptance)
 
 
 def dry_run(
@@ -732,11 +939,12 @@ def dry_run(
     the price table's ``typical_completion_tokens``; the upper bound assumes every answer hits ``max_tokens``.
     """
     from lbdata.insert import base_trace_id, load_base_traces
-    from lbdata.pricing import images_tokens, load_prices
+    from lbdata.pricing import images_tokens, load_prices, run_cost
+    from lbdata.teachers.batch import Packer, batch_line
     from lbdata.teachers.openai import MissingApiKey
 
     _check(config)
-    source = load_source(config.source, seed=config.seed, columns=config.columns or None)
+    source = _source(config)
     try:
         teacher = _teacher(config, teacher, api_key)
     except MissingApiKey:  # nothing is sent, so no key is needed to count
@@ -744,7 +952,12 @@ def dry_run(
     info = teacher.info
     table = load_prices(config.prices)
     price = table.lookup(info.model)
-    out = DryRunEstimate(model=info.model, max_attempts=config.max_attempts, priced=price is not None)
+    out = DryRunEstimate(model=info.model, max_attempts=config.max_attempts, priced=price is not None,
+                         batch=config.batch)
+    packer = Packer(config.batch_max_requests, config.batch_max_bytes)
+    if config.batch and not isinstance(teacher, RemoteTeacher):
+        raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
+                         "(use gpt-4o, openai:MODEL)")
     done: set[str] = set()
     typical = table.typical_completion_tokens
     run_dir = Path(run_dir)
@@ -754,6 +967,7 @@ def dry_run(
             lengths = [t.usage.completion_tokens for t in ledger.iter_traces() if t.usage.completion_tokens]
             if lengths:
                 typical = round(sum(lengths) / len(lengths))
+            out.acceptance = run_cost(ledger).acceptance
     out.typical_completion_tokens = typical
     bases_by_problem = load_base_traces(config.base_traces) if config.mode == "insert" and config.base_traces else {}
     hashes = {v: teacher.prompt_hash(v, config.mode) for v in config.variants}
@@ -772,6 +986,7 @@ def dry_run(
             bases = [(None, None)]
         for text, bid in bases:
             for variant in config.variants:
+                asked = 0  # samples of this problem and variant already counted: with n, one prompt pays for all
                 for sample in range(config.samples):
                     tid = Trace.make_id(problem_id=row.problem.id, variant=variant, mode=config.mode, teacher=info,
                                         prompt_hash=hashes[variant], sample=sample, base_trace_id=bid)
@@ -779,12 +994,21 @@ def dry_run(
                         out.skipped += 1
                         continue
                     out.requests += 1
+                    asked += 1
                     if not isinstance(teacher, RemoteTeacher):
                         continue
                     request = TraceRequest(problem=row.problem, images=row.images, variant=variant, mode=config.mode,
                                            sample=sample, base_trace=text, reveal_answer=config.reveal_answer,
                                            seed=trace_seed(tid))
                     est = teacher.estimate(request)
+                    if config.batch and asked == 1:
+                        line = batch_line(teacher.request_key(request), teacher.chat_body(request))
+                        out.batches += packer.add(len(line))
+                        out.batch_bytes += len(line)
+                    if asked > 1:  # asked for with n in the first sample's request: only its completion is new
+                        out.max_completion_tokens += est.max_completion_tokens
+                        out.completion_tokens += min(typical, est.max_completion_tokens)
+                        continue
                     if billing is None:
                         from lbdata.pricing import ImageBilling
 
@@ -796,8 +1020,8 @@ def dry_run(
                     out.completion_tokens += min(typical, est.max_completion_tokens)
     if price is not None:
         out.input_per_mtok, out.output_per_mtok = price.input, price.output
-        out.cost_usd = price.cost(out.prompt_tokens, out.completion_tokens)
-        out.max_cost_usd = price.cost(out.prompt_tokens, out.max_completion_tokens)
+        out.cost_usd = price.cost(out.prompt_tokens, out.completion_tokens, batch=config.batch)
+        out.max_cost_usd = price.cost(out.prompt_tokens, out.max_completion_tokens, batch=config.batch)
     return out
 
 

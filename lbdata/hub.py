@@ -19,7 +19,7 @@ from typing import Any
 
 from lbdata.corpus import CARD_FILE, MANIFEST_FILE, read_manifest, render_card, resolve_version
 from lbdata.errors import CorpusError, UsageError
-from lbdata.workspace import ensure_writable_dir, home_dir
+from lbdata.workspace import home_dir, staged_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,18 @@ class PushResult:
 
 
 def check_repo_id(repo: str) -> str:
+    """``repo`` if it is a dataset id the Hub accepts (``ORG/NAME``; the Hub's own validator), else one line."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     parts = repo.split("/")
     if len(parts) != 2 or not all(parts):
         raise UsageError(f"--repo must be ORG/NAME (a Hub dataset id), got {repo!r}")
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        reason = str(exc).split(":")[0].strip().rstrip(".")
+        raise UsageError(f"--repo {repo!r} is not a valid Hub dataset id ({reason}); use ORG/NAME with letters, "
+                         "digits, '-', '_' or '.'") from None
     return repo
 
 
@@ -52,13 +61,22 @@ def stage_corpus(
     spec: str, *, repo: str | None = None, dest: str | os.PathLike[str] | None = None,
     home: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Lay out the Hub-ready folder of ``spec`` (hard links where possible) and return it."""
+    """Lay out the Hub-ready folder of ``spec`` (hard links where possible) and return it.
+
+    The folder is written whole into a hidden sibling and renamed into place, so a killed push never
+    leaves a half-staged folder that a later upload could take for a complete one.
+    """
+    if repo is not None:
+        check_repo_id(repo)
     path = resolve_version(spec, home)
     manifest = read_manifest(str(path))
-    target = Path(dest) if dest else home_dir(home) / "staging" / f"{manifest['name']}-{manifest['version']}"
-    if target.exists():
-        shutil.rmtree(target)
-    ensure_writable_dir(target, "staging folder")
+    final = Path(dest) if dest else home_dir(home) / "staging" / f"{manifest['name']}-{manifest['version']}"
+    with staged_dir(final) as target:
+        _stage_into(target, path, manifest, spec, repo)
+    return final
+
+
+def _stage_into(target: Path, path: Path, manifest: dict[str, Any], spec: str, repo: str | None) -> None:
     for rel in [f for per in manifest["files"].values() for files in per.values() for f in files]:
         src, dst = path / rel, target / rel
         if not src.is_file():
@@ -70,7 +88,6 @@ def stage_corpus(
             shutil.copy2(src, dst)
     shutil.copy2(path / MANIFEST_FILE, target / MANIFEST_FILE)
     (target / CARD_FILE).write_text(render_card(manifest, repo=repo))
-    return target
 
 
 def staged_files(folder: Path) -> list[tuple[str, int]]:

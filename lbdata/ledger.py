@@ -8,11 +8,18 @@ atomically before the row that refers to them.
 Every completed item is committed in its own transaction, so a SIGKILL loses at most the items in
 flight and never corrupts the ledger. Nothing downstream re-reads raw teacher output except through
 this module.
+
+Write-once: a completed trace is never replaced (a second answer for the same id is dropped), and a
+verdict carries the sha256 of the text it judged. Verdicts whose hash does not match the stored text
+(ledgers written before traces were write-once) count as missing: ``verdict_trace_ids`` and
+``iter_verdicts(current=True)`` leave them out, so ``validate`` and ``build`` judge the text again.
+``workspace.RunLock`` keeps a second writer (``generate``) off a run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,10 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from lbdata.errors import LedgerError
+from lbdata.hashing import sha256_text
 from lbdata.records import BadRow, Problem, Trace, Verdict
 from lbdata.workspace import LEDGER_FILE, ensure_writable_dir
 
 SCHEMA_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+# A verdict is current when it judged the text stored now (``v`` verdicts joined with ``t`` traces).
+_CURRENT = "json_extract(v.json, '$.text_sha256') = lb_sha256(json_extract(t.json, '$.text'))"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +80,14 @@ CREATE TABLE IF NOT EXISTS cache (
     key TEXT PRIMARY KEY,
     json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    submission TEXT PRIMARY KEY,
+    batch_id TEXT,
+    status TEXT NOT NULL,
+    collected INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    json TEXT NOT NULL
+);
 """
 
 
@@ -99,6 +120,7 @@ class Ledger:
         db = path / LEDGER_FILE
         try:
             conn = sqlite3.connect(db, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.create_function("lb_sha256", 1, _sha256_or_none, deterministic=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -158,9 +180,23 @@ class Ledger:
         path = self.images_dir / filename
         if not path.exists():
             tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            try:
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            except BaseException:  # a full disk, a kill signal: no half image stays behind
+                tmp.unlink(missing_ok=True)
+                raise
         return path
+
+    def sweep_partial_images(self) -> int:
+        """Remove the half-written image files of writers that no longer run (only the writer calls this)."""
+        removed = 0
+        for tmp in self.images_dir.glob("*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and int(pid) != os.getpid():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def image_bytes(self, filename: str) -> bytes:
         return (self.images_dir / filename).read_bytes()
@@ -208,12 +244,17 @@ class Ledger:
     def done_trace_ids(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT id FROM traces WHERE status='done'")}
 
-    def put_trace(self, trace: Trace) -> None:
-        """Record a completed trace (replacing an earlier failed row with the same id)."""
-        self._conn.execute(
+    def put_trace(self, trace: Trace) -> bool:
+        """Record a completed trace (replacing an earlier failed row with the same id).
+
+        A completed trace is never replaced: when one with this id is already done, nothing is written
+        and False is returned (its text may already have a verdict).
+        """
+        cur = self._conn.execute(
             "INSERT INTO traces (id, problem_id, variant, mode, sample, attempt, status, error, cost_usd, json) "
             "VALUES (?, ?, ?, ?, ?, ?, 'done', NULL, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET status='done', error=NULL, cost_usd=excluded.cost_usd, json=excluded.json",
+            "ON CONFLICT(id) DO UPDATE SET status='done', error=NULL, cost_usd=excluded.cost_usd, "
+            "json=excluded.json WHERE traces.status='failed'",
             (
                 trace.id,
                 trace.problem_id,
@@ -225,6 +266,10 @@ class Ledger:
                 trace.model_dump_json(),
             ),
         )
+        if cur.rowcount == 0:
+            log.warning("trace %s is already in %s; the new answer is dropped (a trace is never replaced)",
+                        trace.id, self.run_dir)
+        return cur.rowcount > 0
 
     def put_failure(
         self,
@@ -272,24 +317,31 @@ class Ledger:
 
     # ------------------------------------------------------------------ verdicts
     def put_verdict(self, verdict: Verdict) -> None:
+        v = self._with_text_hash(verdict)
         self._conn.execute(
             "INSERT OR REPLACE INTO verdicts (trace_id, config_hash, accepted, reasons, json) VALUES (?, ?, ?, ?, ?)",
-            (
-                verdict.trace_id,
-                verdict.config_hash,
-                int(verdict.accepted),
-                json.dumps(verdict.reasons),
-                verdict.model_dump_json(),
-            ),
+            (v.trace_id, v.config_hash, int(v.accepted), json.dumps(v.reasons), v.model_dump_json()),
         )
 
     def put_verdicts(self, verdicts: list[Verdict]) -> None:
         """Store many verdicts in one transaction."""
         with self.transaction() as conn:
+            rows = [self._with_text_hash(v) for v in verdicts]
             conn.executemany(
                 "INSERT OR REPLACE INTO verdicts (trace_id, config_hash, accepted, reasons, json) VALUES (?, ?, ?, ?, ?)",
-                [(v.trace_id, v.config_hash, int(v.accepted), json.dumps(v.reasons), v.model_dump_json()) for v in verdicts],
+                [(v.trace_id, v.config_hash, int(v.accepted), json.dumps(v.reasons), v.model_dump_json()) for v in rows],
             )
+
+    def _with_text_hash(self, verdict: Verdict) -> Verdict:
+        """A verdict made without ``text_sha256`` is taken to judge the text stored now (traces are write-once)."""
+        if verdict.text_sha256:
+            return verdict
+        row = self._conn.execute(
+            "SELECT json_extract(json, '$.text') FROM traces WHERE id=? AND status='done'", (verdict.trace_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return verdict
+        return verdict.model_copy(update={"text_sha256": sha256_text(row[0])})
 
     def get_verdict(self, trace_id: str, config_hash: str) -> Verdict | None:
         row = self._conn.execute(
@@ -298,14 +350,26 @@ class Ledger:
         return Verdict.model_validate_json(row[0]) if row else None
 
     def verdict_trace_ids(self, config_hash: str) -> set[str]:
-        return {r[0] for r in self._conn.execute("SELECT trace_id FROM verdicts WHERE config_hash=?", (config_hash,))}
+        """Ids of the traces with a current verdict under ``config_hash`` (one that judged the stored text)."""
+        return {r[0] for r in self._conn.execute(
+            f"SELECT v.trace_id FROM verdicts v JOIN traces t ON t.id = v.trace_id AND t.status = 'done' "
+            f"WHERE v.config_hash=? AND {_CURRENT}", (config_hash,))}
 
-    def iter_verdicts(self, config_hash: str | None = None) -> Iterator[Verdict]:
-        sql, args = "SELECT json FROM verdicts", []
+    def stale_verdicts(self, config_hash: str) -> int:
+        """Verdicts under ``config_hash`` whose trace text is not the text they judged."""
+        return self._conn.execute(
+            f"SELECT COUNT(*) FROM verdicts v JOIN traces t ON t.id = v.trace_id AND t.status = 'done' "
+            f"WHERE v.config_hash=? AND NOT COALESCE({_CURRENT}, 0)", (config_hash,)).fetchone()[0]
+
+    def iter_verdicts(self, config_hash: str | None = None, *, current: bool = False) -> Iterator[Verdict]:
+        """Verdicts, by trace id; ``current=True`` keeps only those that judged the text stored now."""
+        sql, args = "SELECT v.json FROM verdicts v", []
+        if current:
+            sql += f" JOIN traces t ON t.id = v.trace_id AND t.status = 'done' AND {_CURRENT}"
         if config_hash is not None:
-            sql += " WHERE config_hash=?"
+            sql += " WHERE v.config_hash=?"
             args.append(config_hash)
-        for (js,) in self._conn.execute(sql + " ORDER BY trace_id", args):
+        for (js,) in self._conn.execute(sql + " ORDER BY v.trace_id", args):
             yield Verdict.model_validate_json(js)
 
     def verdict_config_hashes(self) -> list[str]:
@@ -318,6 +382,40 @@ class Ledger:
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None:
         self._conn.execute("INSERT OR REPLACE INTO cache (key, json) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # ------------------------------------------------------------------ Batch API submissions
+    def put_batch(self, submission: str, *, status: str, info: dict[str, Any], batch_id: str | None = None,
+                  collected: bool = False) -> None:
+        """Record (or update) one batch submission: ``info`` holds its request keys, sizes, file ids and counts."""
+        from datetime import UTC, datetime
+
+        self._conn.execute(
+            "INSERT INTO batches (submission, batch_id, status, collected, created_at, json) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(submission) DO UPDATE SET batch_id=excluded.batch_id, status=excluded.status, "
+            "collected=excluded.collected, json=excluded.json",
+            (submission, batch_id, status, int(collected), datetime.now(UTC).isoformat(), json.dumps(info)),
+        )
+
+    def delete_batch(self, submission: str) -> None:
+        self._conn.execute("DELETE FROM batches WHERE submission=?", (submission,))
+
+    def iter_batches(self, *, uncollected: bool = False) -> list[dict[str, Any]]:
+        """Batch submissions in the order they were made (``uncollected``: only those whose answers are not read yet)."""
+        sql = "SELECT submission, batch_id, status, collected, created_at, json FROM batches"
+        sql += " WHERE collected=0" if uncollected else ""
+        try:
+            rows = self._conn.execute(sql + " ORDER BY created_at, submission").fetchall()
+        except sqlite3.OperationalError:  # a ledger from before batches existed, opened read-only
+            return []
+        return [{**json.loads(js), "submission": sub, "batch_id": bid, "status": st, "collected": bool(col),
+                 "created_at": at} for sub, bid, st, col, at, js in rows]
+
+    def verdict_counts(self, config_hash: str) -> tuple[int, int]:
+        """(traces with a verdict, accepted traces) under one validator config."""
+        row = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(v.accepted), 0) FROM verdicts v JOIN traces t ON t.id = v.trace_id "
+            "WHERE v.config_hash=? AND t.status='done'", (config_hash,)).fetchone()
+        return int(row[0]), int(row[1])
 
     # ------------------------------------------------------------------ summaries
     def counts(self) -> dict[str, Any]:
@@ -344,3 +442,7 @@ class Ledger:
         for (pid,) in self._conn.execute("SELECT id FROM problems ORDER BY id"):
             h.update(pid.encode())
         return h.hexdigest()[:16]
+
+
+def _sha256_or_none(text: str | None) -> str | None:
+    return None if text is None else sha256_text(text)

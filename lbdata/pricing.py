@@ -4,20 +4,26 @@ each model bills images.
 ``load_prices(path)`` reads the built-in table and merges ``path`` over it; ``PriceTable.lookup(model)``
 finds a model by exact name or longest prefix; ``image_tokens`` counts an image as the model bills it
 (GPT-4o: 85 + 170 per 512-px tile at high detail after its scaling, 85 at low); ``ModelPrice.cost``
-turns token counts into USD.
+turns token counts into USD: prompt tokens the provider served from its prompt cache at the model's
+``cached_input`` rate, and everything at the ``batch`` multiplier when the request went through the
+Batch API. ``run_cost(ledger)`` is what a run paid per 1,000 accepted traces.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lbdata.errors import ConfigError
 from lbdata.resources import read_yaml_mapping
+
+if TYPE_CHECKING:
+    from lbdata.ledger import Ledger
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
 
@@ -43,10 +49,21 @@ class ModelPrice(BaseModel):
 
     input: float = Field(ge=0, description="USD per 1M prompt tokens (images included)")
     output: float = Field(ge=0, description="USD per 1M completion tokens")
+    cached_input: float | None = Field(
+        default=None, ge=0, description="USD per 1M prompt tokens served from the provider's prompt cache "
+        "(default: the input price, i.e. no discount)"
+    )
+    batch: float = Field(default=1.0, gt=0, le=1, description="price multiplier for requests sent through the "
+                         "Batch API (0.5: half price; 1: the model has no batch discount)")
     image: ImageBilling = Field(default_factory=ImageBilling, description="how images become tokens")
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+    def cost(self, prompt_tokens: int, completion_tokens: int, *, cached_tokens: int = 0, batch: bool = False) -> float:
+        """USD of one request: ``cached_tokens`` of the ``prompt_tokens`` at the cached rate; the whole at the
+        batch multiplier when ``batch``."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_rate = self.input if self.cached_input is None else self.cached_input
+        usd = ((prompt_tokens - cached) * self.input + cached * cached_rate + completion_tokens * self.output) / 1e6
+        return usd * self.batch if batch else usd
 
 
 class PriceTable(BaseModel):
@@ -125,3 +142,44 @@ def image_tokens(width: int, height: int, detail: str, billing: ImageBilling) ->
 def images_tokens(images: tuple[tuple[int, int, str], ...] | list, billing: ImageBilling) -> int:
     """Total prompt tokens of several ``(width, height, detail)`` images."""
     return sum(image_tokens(w, h, d, billing) for w, h, d in images)
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What a run cost, and what that comes to per accepted trace."""
+
+    cost_usd: float
+    traces: int
+    validated: int  # traces with a verdict under the validator config
+    accepted: int
+
+    @property
+    def acceptance(self) -> float | None:
+        """Share of the validated traces that were accepted (None before any verdict)."""
+        return self.accepted / self.validated if self.validated else None
+
+    @property
+    def per_1k_accepted(self) -> float | None:
+        """USD per 1,000 accepted traces: everything the run paid (rejected and failed requests included),
+        over the traces the validators accepted. None before any verdict; inf when none was accepted."""
+        if not self.validated:
+            return None
+        return 1000 * self.cost_usd / self.accepted if self.accepted else math.inf
+
+
+def run_cost(ledger: Ledger, config_hash: str | None = None) -> RunCost:
+    """The run's spend and accepted traces under ``config_hash`` (default: the default validator config)."""
+    if config_hash is None:
+        from lbdata.validate import ValidationConfig
+
+        config_hash = ValidationConfig().config_hash
+    counts = ledger.counts()
+    validated, accepted = ledger.verdict_counts(config_hash)
+    return RunCost(cost_usd=float(counts["cost_usd"]), traces=counts["traces"], validated=validated, accepted=accepted)
+
+
+def format_per_1k(value: float | None) -> str:
+    """USD per 1,000 accepted traces as a table shows it."""
+    if value is None:
+        return "-"
+    return "no accepted" if math.isinf(value) else f"{value:.2f}"

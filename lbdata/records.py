@@ -103,6 +103,8 @@ class Usage(_Record):
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
     image_tokens: int = Field(default=0, ge=0, description="share of prompt_tokens spent on images")
+    cached_tokens: int = Field(default=0, ge=0, description="share of prompt_tokens the provider served from its "
+                               "prompt cache (billed at the cached rate)")
     cost_usd: float = Field(default=0.0, ge=0.0)
     requests: int = Field(default=0, ge=0, description="HTTP requests made, retries included")
     cached: bool = Field(default=False, description="served from the request cache, nothing paid")
@@ -161,6 +163,9 @@ class Verdict(_Record):
     answer: str | None = Field(default=None, description="the extracted final answer, if any")
     scores: dict[str, float] = Field(default_factory=dict)
     config_hash: str = Field(default="", description="hash of the ValidationConfig that produced it")
+    text_sha256: str = Field(
+        default="", description="sha256 of the trace text it judged; a verdict whose text changed is not used"
+    )
 
 
 class BadRow(_Record):

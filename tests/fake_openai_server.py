@@ -19,6 +19,18 @@ the user text, ``None`` matches all) and still has ``times`` left (-1: unlimited
     bad_trace     200 with a trace the validators reject (empty, filler <back>)
     unauthorized  401;  unknown_model  404;  bad_request  400;  context  400 context_length_exceeded
 
+Batch lines may also meet (matched the same way):
+
+    batch_failed  the line lands in the error file (resubmittable)
+    batch_expired the line lands in the error file with code batch_expired
+
+``provider_usage=True`` reports usage the way the provider does: images counted in GPT-4o tiles, and
+``prompt_tokens_details.cached_tokens`` from a prefix cache (prompts of 1,024 tokens or more; the
+longest earlier-seen prefix, in 128-token steps). ``n`` > 1 returns n choices unless ``supports_n``
+is off. The Files and Batches endpoints (``POST /v1/files``, ``GET /v1/files/{id}/content``,
+``POST /v1/batches``, ``GET /v1/batches[/{id}]``, ``POST /v1/batches/{id}/cancel``) run batches in the
+background after ``batch_delay_s``, answering each line as the chat endpoint would.
+
 Use in-process (``with FakeOpenAI(latency_s=0.1) as server: server.url``) or as a subprocess
 (``python -m tests.fake_openai_server --port 0 --latency 0.1 --log FILE``; the first stdout line is
 ``listening <url>``). ``POST /_faults`` replaces the fault rules, ``GET /_log`` returns the log.
@@ -41,6 +53,7 @@ from typing import Any
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error"}
+_CACHE_MIN, _CACHE_STEP = 1024, 128
 _ANSWER = re.compile(r"Reference answer[^:\n]*:\s*(.+)")
 _BASE = re.compile(r"\[BEGIN BASE TRACE\]\n(.*?)\n\[END BASE TRACE\]", re.S)
 _BOXED = re.compile(r"\\boxed\{(.*)\}\s*$", re.S)
@@ -133,6 +146,9 @@ class FakeOpenAI:
         rate_limit_headers: bool | dict[str, str] = False,
         hang_s: float = 30.0,
         port: int = 0,
+        provider_usage: bool = False,
+        supports_n: bool = True,
+        batch_delay_s: float = 0.0,
     ):
         self.latency_s = latency_s
         self.models = models
@@ -143,6 +159,12 @@ class FakeOpenAI:
         self.rate_limit_headers = rate_limit_headers
         self.hang_s = hang_s
         self.port = port
+        self.provider_usage = provider_usage
+        self.supports_n = supports_n
+        self.batch_delay_s = batch_delay_s
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._prefixes: set[bytes] = set()
         self._instructions = _instructions()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -252,6 +274,10 @@ class FakeOpenAI:
             self._write(writer, 200, b"{}")
         elif method == "POST" and path.rstrip("/").endswith("/chat/completions"):
             return await self._chat(headers, body, writer)
+        elif "/files" in path or "/batches" in path:
+            status, data, raw = self._batch_api(method, path.split("?", 1)[0].rstrip("/"), headers, body)
+            self._write(writer, status, raw if raw is not None else json.dumps(data).encode(),
+                        content_type="application/octet-stream" if raw is not None else "application/json")
         else:
             self._write(writer, 404, json.dumps({"error": {"message": f"no route {path}"}}).encode())
         await writer.drain()
@@ -273,6 +299,17 @@ class FakeOpenAI:
             body = json.loads(raw)
         except ValueError:
             return self._finish(entry, writer, 400, {"error": {"message": "body is not JSON"}})
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            entry.authorization_ok = False
+            return self._finish(entry, writer, 401, _error("Incorrect API key provided.", "invalid_api_key"))
+        result = await self._complete(entry, body)
+        if result is None:  # a hung request: the connection closes without an answer
+            return False
+        status, data, extra, raw_body = result
+        return self._finish(entry, writer, status, data, extra, raw_body)
+
+    async def _complete(self, entry: Entry, body: dict[str, Any], *, batch: bool = False):
+        """(status, JSON answer, extra headers, raw body) of one chat request, or None for a hang."""
         entry.key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         entry.model = body.get("model", "")
         entry.seed = body.get("seed")
@@ -287,43 +324,41 @@ class FakeOpenAI:
                 elif part.get("type") == "image_url":
                     entry.images.append(_describe_image(part["image_url"]))
         text = entry.text = "\n".join(texts)
-        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-            entry.authorization_ok = False
-            return self._finish(entry, writer, 401, _error("Incorrect API key provided.", "invalid_api_key"))
         if entry.model not in self.models:
-            return self._finish(entry, writer, 404, _error(f"The model `{entry.model}` does not exist.", "model_not_found"))
+            return 404, _error(f"The model `{entry.model}` does not exist.", "model_not_found"), None, None
         fault = self._fault_for(text)
         entry.fault = fault.kind if fault else None
-        if self.latency_s:
+        if self.latency_s and not batch:
             await asyncio.sleep(self.latency_s)
         kind = fault.kind if fault else None
+        if kind in ("batch_failed", "batch_expired") and batch:
+            return kind, None, None, None
         if kind == "timeout":
             await asyncio.sleep(self.hang_s)
-            return False
+            return None
         if kind == "rate_limit":
             extra = {"Retry-After": f"{fault.retry_after if fault.retry_after is not None else 0.05:g}",
                      "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms"}
-            return self._finish(entry, writer, 429, _error("Rate limit reached.", "rate_limit_exceeded"), extra)
+            return 429, _error("Rate limit reached.", "rate_limit_exceeded"), extra, None
         if kind == "quota":
-            return self._finish(entry, writer, 429, _error("You exceeded your current quota.", "insufficient_quota"))
-        if kind == "server_error":
-            return self._finish(entry, writer, 500, _error("The server had an error.", None))
+            return 429, _error("You exceeded your current quota.", "insufficient_quota"), None, None
+        if kind in ("server_error", "batch_failed", "batch_expired"):
+            return 500, _error("The server had an error.", None), None, None
         if kind == "unauthorized":
-            return self._finish(entry, writer, 401, _error("Incorrect API key provided.", "invalid_api_key"))
+            return 401, _error("Incorrect API key provided.", "invalid_api_key"), None, None
         if kind == "unknown_model":
-            return self._finish(entry, writer, 404, _error(f"The model `{entry.model}` does not exist.", "model_not_found"))
+            return 404, _error(f"The model `{entry.model}` does not exist.", "model_not_found"), None, None
         if kind == "bad_request":
-            return self._finish(entry, writer, 400, _error("Invalid value for 'messages'.", "invalid_value"))
+            return 400, _error("Invalid value for 'messages'.", "invalid_value"), None, None
         if kind == "context":
-            return self._finish(entry, writer, 400, _error(
-                "This model's maximum context length is 128 tokens.", "context_length_exceeded"))
+            return 400, _error("This model's maximum context length is 128 tokens.", "context_length_exceeded"), None, None
         if kind == "empty":
-            return self._finish(entry, writer, 200, None, raw_body=b"")
+            return 200, None, None, b""
         if kind == "malformed":
-            return self._finish(entry, writer, 200, None, raw_body=b'{"id": "chatcmpl-1", "choices": [{"mess')
+            return 200, None, None, b'{"id": "chatcmpl-1", "choices": [{"mess'
         if kind == "no_choices":
-            return self._finish(entry, writer, 200, {"id": "chatcmpl-x", "object": "chat.completion", "created": 0,
-                                                     "model": entry.model, "choices": []})
+            return 200, {"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": entry.model,
+                         "choices": []}, None, None
         answer_match = _ANSWER.search(text)
         answer = answer_match.group(1).strip() if answer_match else "42"
         variant = next((v for v, ins in self._instructions.items() if ins in text), "semantic_back")
@@ -338,15 +373,18 @@ class FakeOpenAI:
         finish = "stop"
         if kind == "length":
             content, finish = content[: len(content) // 3], "length"
-        prompt_tokens = len(text) // 4 + 85 * len(entry.images)
+        n = max(1, int(body.get("n") or 1)) if self.supports_n else 1
+        choices = [{"index": i, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+                   for i in range(n)]
+        usage = self._usage(body, text, entry) | {"completion_tokens": n * (len(content) // 4)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         data = {
             "id": f"chatcmpl-{entry.n}",
             "object": "chat.completion",
             "created": int(entry.t_recv),
             "model": entry.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content) // 4,
-                      "total_tokens": prompt_tokens + len(content) // 4},
+            "choices": choices,
+            "usage": usage,
         }
         extra = None
         if isinstance(self.rate_limit_headers, dict):
@@ -355,7 +393,104 @@ class FakeOpenAI:
             extra = {"x-ratelimit-limit-requests": "1000000", "x-ratelimit-remaining-requests": "999999",
                      "x-ratelimit-reset-requests": "1ms", "x-ratelimit-limit-tokens": "1000000000",
                      "x-ratelimit-remaining-tokens": "999999000", "x-ratelimit-reset-tokens": "1ms"}
-        return self._finish(entry, writer, 200, data, extra)
+        return 200, data, extra, None
+
+    def _usage(self, body: dict[str, Any], text: str, entry: Entry) -> dict[str, Any]:
+        if not self.provider_usage:
+            return {"prompt_tokens": len(text) // 4 + 85 * len(entry.images)}
+        units = _prompt_units(body, entry.images)
+        cached = 0
+        with self._lock:
+            h = hashlib.sha256()
+            for i, unit in enumerate(units, 1):
+                h.update(unit)
+                if i >= _CACHE_MIN and (i - _CACHE_MIN) % _CACHE_STEP == 0:
+                    digest = h.digest()
+                    if digest in self._prefixes:
+                        cached = i
+                    self._prefixes.add(digest)
+        if len(units) < _CACHE_MIN:
+            cached = 0
+        return {"prompt_tokens": len(units), "prompt_tokens_details": {"cached_tokens": cached}}
+
+    # ------------------------------------------------------------------ Files and Batches
+    def _batch_api(self, method: str, path: str, headers: dict[str, str], body: bytes):
+        """(status, JSON, raw bytes) of a Files or Batches call."""
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, _error("Incorrect API key provided.", "invalid_api_key"), None
+        parts = path.split("/")
+        if method == "POST" and path.endswith("/files"):
+            form = _multipart(headers, body)
+            if "file" not in form:
+                return 400, _error("No file in the upload.", "invalid_request"), None
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = form["file"][1]
+            return 200, {"id": file_id, "object": "file", "bytes": len(form["file"][1]), "created_at": int(time.time()),
+                         "filename": form["file"][0] or "upload.jsonl", "purpose": form.get("purpose", (None, b""))[1].decode(),
+                         "status": "processed"}, None
+        if method == "GET" and path.endswith("/content") and parts[-2] in self.files:
+            return 200, None, self.files[parts[-2]]
+        if method == "POST" and path.endswith("/batches"):
+            request = json.loads(body)
+            if request.get("input_file_id") not in self.files:
+                return 400, _error("No such input file.", "invalid_request"), None
+            batch_id = f"batch_{len(self.batches) + 1}"
+            lines = [ln for ln in self.files[request["input_file_id"]].splitlines() if ln.strip()]
+            batch = {"id": batch_id, "object": "batch", "endpoint": request.get("endpoint"), "errors": None,
+                     "input_file_id": request["input_file_id"], "completion_window": request.get("completion_window"),
+                     "status": "validating", "output_file_id": None, "error_file_id": None,
+                     "created_at": int(time.time()), "metadata": request.get("metadata"),
+                     "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+            self.batches[batch_id] = batch
+            asyncio.get_running_loop().create_task(self._run_batch(batch, lines))
+            return 200, batch, None
+        if method == "GET" and path.endswith("/batches"):
+            return 200, {"object": "list", "data": list(self.batches.values())[::-1], "has_more": False}, None
+        if method == "GET" and parts[-1] in self.batches:
+            return 200, self.batches[parts[-1]], None
+        if method == "POST" and path.endswith("/cancel") and parts[-2] in self.batches:
+            batch = self.batches[parts[-2]]
+            if batch["status"] in ("validating", "in_progress"):
+                batch["status"] = "cancelling"
+            return 200, batch, None
+        return 404, _error(f"no route {method} {path}", None), None
+
+    async def _run_batch(self, batch: dict[str, Any], lines: list[bytes]) -> None:
+        await asyncio.sleep(self.batch_delay_s)
+        if batch["status"] == "cancelling":
+            batch["status"] = "cancelled"
+            return
+        batch["status"] = "in_progress"
+        out, errors = [], []
+        for raw in lines:
+            if batch["status"] == "cancelling":
+                break
+            line = json.loads(raw)
+            entry = Entry(n=len(self.log), t_recv=time.time())
+            self.log.append(entry)
+            result = await self._complete(entry, line["body"], batch=True)
+            entry.t_done, entry.completed = time.time(), True
+            if self._log_fh is not None:
+                self._log_fh.write(json.dumps(asdict(entry) | {"batch": batch["id"]}) + "\n")
+            status, data = (result[0], result[1]) if result is not None else (500, None)
+            if status in ("batch_failed", "batch_expired"):
+                code = "batch_expired" if status == "batch_expired" else "server_error"
+                errors.append({"id": f"req_{entry.n}", "custom_id": line["custom_id"], "response": None,
+                               "error": {"code": code, "message": f"fake {code}"}})
+                batch["request_counts"]["failed"] += 1
+                continue
+            entry.status = status
+            record = {"id": f"req_{entry.n}", "custom_id": line["custom_id"],
+                      "response": {"status_code": status, "request_id": f"r{entry.n}", "body": data}, "error": None}
+            (out if status == 200 else errors).append(record)
+            batch["request_counts"]["completed" if status == 200 else "failed"] += 1
+        for kind, records in (("output_file_id", out), ("error_file_id", errors)):
+            if records:
+                file_id = f"file-{len(self.files) + 1}"
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in records).encode()
+                batch[kind] = file_id
+        expired = any((e.get("error") or {}).get("code") == "batch_expired" for e in errors)
+        batch["status"] = ("cancelled" if batch["status"] == "cancelling" else "expired" if expired else "completed")
 
     def _finish(self, entry: Entry, writer: asyncio.StreamWriter, status: int, data: Any,
                 extra: dict[str, str] | None = None, raw_body: bytes | None = None) -> bool:
@@ -367,6 +502,48 @@ class FakeOpenAI:
         if self._log_fh is not None:
             self._log_fh.write(json.dumps(asdict(entry)) + "\n")
         return True
+
+
+def _prompt_units(body: dict[str, Any], images: list[dict[str, Any]]) -> list[bytes]:
+    """The prompt as the provider would count it, one item per token: 4 characters of text a token, each
+    image as GPT-4o bills it (tiles at its detail). Items are bytes so a prefix can be hashed."""
+    from lbdata.pricing import ImageBilling, image_tokens
+
+    billing = ImageBilling(scheme="tiles", base=85, tile=170)
+    units: list[bytes] = []
+    pictures = iter(images)
+    for message in body.get("messages", []):
+        units.append(f"<{message.get('role')}>".encode())
+        content = message.get("content")
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else (content or [])
+        for part in parts:
+            if part.get("type") == "text":
+                t = part["text"]
+                units.extend(t[i:i + 4].encode() for i in range(0, len(t), 4))
+            elif part.get("type") == "image_url":
+                image = next(pictures)
+                n = image_tokens(image.get("width") or 512, image.get("height") or 512, image.get("detail") or "auto",
+                                 billing)
+                units.extend(f"img:{image.get('sha256')}:{i}".encode() for i in range(n))
+    return units
+
+
+def _multipart(headers: dict[str, str], body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """name -> (filename, bytes) of a multipart/form-data body."""
+    m = re.search(r'boundary="?([^";]+)"?', headers.get("content-type", ""))
+    if not m:
+        return {}
+    out: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in body.split(b"--" + m.group(1).encode()):
+        head, sep, data = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        name = re.search(rb'name="([^"]*)"', head)
+        filename = re.search(rb'filename="([^"]*)"', head)
+        if name:
+            out[name.group(1).decode()] = (filename.group(1).decode() if filename else None,
+                                           data[:-2] if data.endswith(b"\r\n") else data)
+    return out
 
 
 def _error(message: str, code: str | None) -> dict[str, Any]:
@@ -400,6 +577,8 @@ def main() -> None:
     parser.add_argument("--api-key", default=None, help="require this bearer key")
     parser.add_argument("--faults", default="[]", help="JSON list of fault rules")
     parser.add_argument("--rate-limit-headers", action="store_true", help="send x-ratelimit-* headers")
+    parser.add_argument("--provider-usage", action="store_true", help="GPT-4o image tokens and prefix-cache hits")
+    parser.add_argument("--batch-delay", type=float, default=0.0, help="seconds before a batch starts running")
     args = parser.parse_args()
     server = FakeOpenAI(
         latency_s=args.latency,
@@ -409,6 +588,8 @@ def main() -> None:
         log_path=args.log,
         rate_limit_headers=args.rate_limit_headers,
         port=args.port,
+        provider_usage=args.provider_usage,
+        batch_delay_s=args.batch_delay,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.serve_forever())

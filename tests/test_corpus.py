@@ -220,12 +220,17 @@ def test_plain_teacher_traces_are_preferred(home, tmp_path):
 
 
 def test_derived_traces_that_fail_plain_validation_are_not_used(home, tmp_path):
-    run = make_run(tmp_path / "run", 10, variants=("semantic_back",))
-    with Ledger.open(run) as ledger:  # break two traces: their derived form has no final answer
-        for t in list(ledger.iter_traces())[:2]:
-            ledger.put_trace(t.model_copy(update={"text": t.text.replace("\\boxed{", "<back> x </back> \\boxed{", 1)
-                                                  .replace("\\boxed", "", 1)}))
-        broken = {t.problem_id for t in list(ledger.iter_traces())[:2]}
+    run = make_run(tmp_path / "run", 10, variants=("semantic_back",), verdicts=False)
+    with Ledger.open(run) as ledger:  # break two traces (before they are judged): their derived form has no answer
+        traces = list(ledger.iter_traces())
+        with ledger.transaction() as conn:
+            for t in traces[:2]:
+                text = t.text.replace("\\boxed{", "<back> x </back> \\boxed{", 1).replace("\\boxed", "", 1)
+                conn.execute("UPDATE traces SET json=? WHERE id=?", (t.model_copy(update={"text": text}).model_dump_json(),
+                                                                      t.id))
+        ledger.put_verdicts([Verdict(trace_id=t.id, accepted=True, config_hash=ValidationConfig().config_hash)
+                             for t in traces])  # accepted as back traces, on the text stored now
+        broken = {t.problem_id for t in traces[:2]}
     # rate 0: every row must be plain, so both broken traces get picked, checked and refused
     res = build_corpus([run], "bad", BuildConfig(variants=("semantic",), test_size=0.0, reflection_rate=0.0),
                        home=home)
@@ -493,3 +498,16 @@ def test_failed_build_leaves_no_home_behind(tmp_path):
     with pytest.raises(CorpusError):
         build_corpus([tmp_path / "empty"], "x", home=fresh_home)
     assert not fresh_home.exists()
+
+
+def test_card_shows_cost_per_accepted_trace(home, tmp_path):
+    run = make_run(tmp_path / "run", 10)  # 20 accepted traces
+    with Ledger.open(run) as ledger:  # a billed request that failed is part of what the corpus cost
+        ledger.put_failure(trace_id="t-failed", problem_id="syn:0", variant="semantic_back", mode="write", sample=0,
+                           attempt=0, error="server_error: 500", cost_usd=0.03)
+    res = build_corpus([run], "priced", BuildConfig(), home=home)
+    text = (res.path / "README.md").read_text()
+    assert "cost $0.0300 ($1.50 per 1,000 accepted traces)" in text
+    assert "- Teacher cost: $0.0300 for 20 accepted traces, $1.50 per 1,000 accepted traces" in text
+    free = build_corpus([make_run(tmp_path / "free", 3)], "free", BuildConfig(), home=home)
+    assert "per 1,000 accepted" not in (free.path / "README.md").read_text()  # nothing paid: no cost line

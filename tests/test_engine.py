@@ -161,7 +161,7 @@ def test_cli_budget_stop_is_one_line_and_exit_code_3(tmp_path, server, problems)
     cmd = [*LBDATA, "generate", "--source", f"jsonl:{problems}", "--teacher", "openai:fake-teacher", "--base-url",
            server.url, "--variant", "semantic", "--prices", prices_file(tmp_path, 1000.0), "--max-tokens", "200",
            "--concurrency", "1", "--run", "b", "--no-progress"]
-    proc = subprocess.run([*cmd, "--budget-usd", "1.5"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([*cmd, "--budget-usd", "2.0"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 3, proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert line.startswith("error: budget reached") and "higher --budget-usd" in line
@@ -378,3 +378,41 @@ def test_generate_against_transformers_serve_with_the_tiny_model(tmp_path, tiny_
     assert large.usage.prompt_tokens - small.usage.prompt_tokens == large.usage.requests * (8 * 6 - 4 * 3)
     assert (small.usage.image_tokens, large.usage.image_tokens) == (12, 48)  # lbdata's own count agrees
     assert all(t.finish_reason in ("length", "stop") for t in traces.values())
+
+
+def test_samples_are_asked_for_with_n_in_one_request(tmp_path, server, problems):
+    summary = generate(config(problems, server, samples=3, prices=prices_file(tmp_path, 1.0)), tmp_path / "run")
+    assert len(server.log) == 6 and summary.traces_new == {"semantic_back": 18}  # one request per problem
+    with Ledger.open(tmp_path / "run") as led:
+        traces = list(led.iter_traces())
+        assert sorted(t.sample for t in traces) == sorted([0, 1, 2] * 6)
+        assert sum(t.usage.cost_usd for t in traces) == pytest.approx(summary.cost_usd)
+    again = generate(config(problems, server, samples=3), tmp_path / "run")
+    assert again.traces_skipped == 18 and len(server.log) == 6
+
+
+def test_a_server_without_n_gets_one_request_per_sample(tmp_path, problems):
+    with FakeOpenAI(supports_n=False) as server:
+        summary = generate(config(problems, server, samples=3, concurrency=1), tmp_path / "run")
+        assert summary.traces_new == {"semantic_back": 18} and summary.failures == 0
+        assert len(server.log) == 18  # the first choice of each n request is kept; the rest are asked alone
+        assert len({e.key for e in server.log}) == 18
+
+
+def test_cached_prompt_tokens_are_priced_at_the_cached_rate(tmp_path):
+    src = write_problems(tmp_path / "src", 3, size=(1008, 756), vary=False)
+    path = tmp_path / "prices.yaml"
+    path.write_text("models:\n  fake-teacher: {input: 2.0, output: 8.0, cached_input: 0.5, "
+                    "image: {scheme: tiles, base: 85, tile: 170}}\n")
+    with FakeOpenAI(provider_usage=True) as server:
+        summary = generate(config(src, server, variants="semantic,solution", concurrency=1, prices=str(path),
+                                  options={"detail": "high"}), tmp_path / "run")
+    assert summary.cached_tokens >= 3 * 1024  # the second variant of every problem hits the prompt cache
+    with Ledger.open(tmp_path / "run") as led:
+        traces = list(led.iter_traces())
+    hits = [t for t in traces if t.usage.cached_tokens]
+    assert len(hits) == 3 and all(t.variant == "solution_back" for t in hits)
+    for t in traces:
+        u = t.usage
+        expected = ((u.prompt_tokens - u.cached_tokens) * 2.0 + u.cached_tokens * 0.5 + u.completion_tokens * 8.0) / 1e6
+        assert u.cost_usd == pytest.approx(expected)

@@ -274,6 +274,19 @@ def test_rerun_resumes_and_other_settings_are_refused(tmp_path):
         evaluate(ScriptedModel(responses), items, "solution", out_dir=out)
 
 
+def test_an_answer_written_twice_counts_once(tmp_path):
+    """Two evals into one --out (the same command in two terminals) both append every answer; a
+    resume then counted each problem twice in the summary."""
+    items, responses = scripted_set()
+    out = tmp_path / "ev"
+    evaluate(ScriptedModel(responses), items[:2], "semantic", out_dir=out)
+    results = out / "results.jsonl"
+    results.write_text(results.read_text() * 2)
+    report = evaluate(ScriptedModel(responses), items, "semantic", out_dir=out)
+    assert [r.problem_id for r in report.rows] == ["toy:1", "toy:2", "toy:3", "toy:4"]
+    assert json.loads((out / "summary.json").read_text())["datasets"]["toy"]["n"] == 3
+
+
 def test_compare_puts_two_evaluations_side_by_side(tmp_path):
     items, responses = scripted_set()
     evaluate(ScriptedModel(responses), items, "semantic", out_dir=tmp_path / "a")

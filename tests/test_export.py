@@ -1,5 +1,6 @@
 """Exports, each loaded the way its consumer loads it: TRL (with trl.data_utils and the tiny processor),
-LLaMA-Factory (its sharegpt + dataset_info rules), EasyR1 (its <image>-splitting loader rules)."""
+LLaMA-Factory (its sharegpt + dataset_info rules), EasyR1 (its <image>-splitting loader rules), verl
+(RLHFDataset's message building, re-stated). The consumers' own code runs in benchmarks/consumers.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import json
 import datasets
 import pytest
 from PIL import Image
-from test_corpus import make_run
+from test_corpus import TEACHER, image_bytes, make_run, trace_text
 
 from lbdata.corpus import BuildConfig, build_corpus, load_corpus
 from lbdata.errors import CorpusError, UsageError
 from lbdata.export import EXPORT_FILE, export_corpus
+from lbdata.hashing import sha256_bytes
+from lbdata.ledger import Ledger
+from lbdata.records import ImageRef, Problem, Trace, Verdict
+from lbdata.train.rewards import accuracy_reward, look_back_format_reward, verl_compute_score
+from lbdata.validate import ValidationConfig
 
 
 @pytest.fixture()
@@ -176,3 +182,153 @@ def test_schema_check_refuses_paths_instead_of_images(tmp_path):
         check_parquet_schema(path, "trl-sft")
     with pytest.raises(CorpusError, match="expected"):
         check_parquet_schema(path, "easyr1")
+
+
+# ---------------------------------------------------------------------------- rewards read the RL exports
+def reward_columns(ds, i: int) -> dict:
+    """What TRL hands a reward function for row ``i``: every column but the prompt and images, as lists."""
+    return {k: [ds[i][k]] for k in ds.column_names if k not in ("prompt", "images")}
+
+
+def test_grpo_export_columns_make_lbdata_rewards_judge_solution_back_rows_by_their_rules(corpus, tmp_path):
+    spec, _ = corpus
+    export_corpus(spec, "trl-grpo", tmp_path / "grpo")
+    for cfg in ("semantic_back", "solution_back"):
+        ds = load_parquet(tmp_path / "grpo" / cfg / "train.parquet")
+        assert ds.column_names[-3:] == ["question", "choices", "variant"]
+        for i in range(len(ds)):
+            columns = reward_columns(ds, i)
+            assert columns["variant"] == [cfg] and columns["question"][0].startswith("What is the height")
+            good = trace_text(cfg, ds[i]["answer"])
+            assert look_back_format_reward([good], **columns) == [1.0]
+            assert accuracy_reward([good], **columns) == [1.0]
+    # the variant column is what makes the difference: a solution-back trace fails semantic-back rules
+    ds = load_parquet(tmp_path / "grpo" / "solution_back" / "train.parquet")
+    columns = reward_columns(ds, 0)
+    good = trace_text("solution_back", ds[0]["answer"])
+    assert look_back_format_reward([good], **{**columns, "variant": ["semantic_back"]}) == [0.0]
+
+
+@pytest.fixture()
+def choice_corpus(home, tmp_path):
+    """Multiple-choice problems whose gold is a letter (B: the second option)."""
+    run = tmp_path / "mc"
+    verdicts = []
+    with Ledger.create(run) as ledger:
+        ledger.write_config({"config": {"source": "synthetic", "teacher": "scene"}})
+        for i in range(8):
+            data = image_bytes(500 + i)
+            problem = Problem(id=f"mc:{i}", images=[ImageRef(sha256=sha256_bytes(data), ext="png", width=40,
+                                                                  height=30)],
+                              question=f"Which value is the height of bar C in chart {i}?",
+                              choices=[str(i + 2), f"{i + 11} meters", str(i + 30), str(i + 40)], answer="B",
+                              source="synthetic")
+            ledger.put_problem(problem, [data])
+            for variant in ("semantic_back", "solution_back"):
+                tid = Trace.make_id(problem_id=problem.id, variant=variant, mode="write", teacher=TEACHER,
+                                    prompt_hash="p0")
+                ledger.put_trace(Trace(id=tid, problem_id=problem.id, variant=variant, teacher=TEACHER,
+                                       prompt_hash="p0", text=trace_text(variant, "B")))
+                verdicts.append(Verdict(trace_id=tid, accepted=True, config_hash=ValidationConfig().config_hash))
+        ledger.put_verdicts(verdicts)
+    res = build_corpus([run], "mc", BuildConfig(test_size=0.0), home=home)
+    return f"mc@{res.version}"
+
+
+@pytest.mark.parametrize("fmt", ["trl-grpo", "easyr1", "verl"])
+def test_a_choice_answered_with_its_option_text_earns_accuracy(choice_corpus, tmp_path, fmt):
+    export_corpus(choice_corpus, fmt, tmp_path / fmt)
+    ds = load_parquet(tmp_path / fmt / "solution_back" / "train.parquet")
+    assert len(ds) == 8
+    for row in ds:
+        info = row["extra_info"] if fmt == "verl" else row
+        gold = row["reward_model"]["ground_truth"] if fmt == "verl" else row["answer"]
+        n = int(info["question"].rsplit(" ", 1)[1].rstrip("?"))
+        assert gold == "B" and info["choices"][1] == f"{n + 11} meters"
+        said_text = trace_text("solution_back", f"{n + 11} meters")
+        said_wrong = trace_text("solution_back", str(n + 30))
+        if fmt == "verl":
+            assert verl_compute_score(row["data_source"], said_text, gold, info)["acc"] == 1.0
+            assert verl_compute_score(row["data_source"], said_wrong, gold, info)["acc"] == 0.0
+        else:
+            columns = {"solution": [gold], "choices": [info["choices"]]}
+            assert accuracy_reward([said_text, said_wrong], **{k: v * 2 for k, v in columns.items()}) == [1.0, 0.0]
+
+
+def test_verl_export_builds_rlhfdataset_messages(corpus, tmp_path):
+    """The rules of verl's RLHFDataset._build_messages and its reward call, re-stated on the export."""
+    import re
+
+    spec, manifest = corpus
+    res = export_corpus(spec, "verl", tmp_path / "verl")
+    for cfg in ("semantic_back", "solution_back"):
+        for split in ("train", "test"):
+            ds = load_parquet(tmp_path / "verl" / cfg / f"{split}.parquet")
+            assert ds.column_names == ["data_source", "prompt", "images", "ability", "reward_model", "extra_info"]
+            assert len(ds) == res.rows[cfg][split] == len(set(load_corpus(spec, config=cfg, split=split)["problem_id"]))
+            assert [r["index"] for r in ds["extra_info"]] == list(range(len(ds)))
+            for row in ds:
+                assert row["data_source"] == f"ex/{cfg}"
+                assert row["reward_model"]["style"] == "rule"
+                assert row["extra_info"]["split"] == split and row["extra_info"]["variant"] == cfg
+                (message,) = row["prompt"]
+                segments = [x for x in re.split("(<image>|<video>|<audio>)", message["content"]) if x]
+                assert segments[:2] == ["<image>", "<image>"] and len(segments) == 3
+                assert all(isinstance(im, Image.Image) for im in row["images"]) and len(row["images"]) == 2
+                good = trace_text(cfg, row["reward_model"]["ground_truth"])
+                score = verl_compute_score(row["data_source"], good, row["reward_model"]["ground_truth"],
+                                           row["extra_info"])
+                assert score == {"score": 1.1, "acc": 1.0, "format": 1.0}
+                wrong = trace_text(cfg, "999")
+                assert verl_compute_score(row["data_source"], wrong, "1", row["extra_info"])["acc"] == 0.0
+
+
+def test_verl_contract_break_names_the_row(home, tmp_path):
+    run = make_run(tmp_path / "run", 4, question_of=lambda i: f"<image> What is bar C in chart {i}?")
+    res = build_corpus([run], "brk", BuildConfig(test_size=0.0), home=home)
+    with pytest.raises(CorpusError, match=r"breaks the verl contract: 2 <image> placeholders in prompt for 1 images"):
+        export_corpus(f"brk@{res.version}", "verl", tmp_path / "v")
+
+
+def test_parquet_metadata_is_in_the_spelling_datasets_3_reads(corpus, tmp_path):
+    """No `List` type in the metadata (datasets 3.x: "Feature type 'List' not found"), same features back."""
+    import pyarrow.parquet as pq
+
+    from lbdata.export import FORMATS, _features, legacy_feature_dict
+
+    spec, _ = corpus
+    for fmt in FORMATS:
+        if fmt == "llamafactory":
+            continue
+        export_corpus(spec, fmt, tmp_path / fmt)
+        path = tmp_path / fmt / "semantic_back" / "train.parquet"
+        meta = json.loads(pq.read_schema(path).metadata[b"huggingface"])
+        text = json.dumps(meta)
+        assert '"List"' not in text and '"Sequence"' in text
+        assert datasets.Features.from_dict(meta["info"]["features"]) == _features(fmt)
+        assert load_parquet(path).features == _features(fmt)
+    assert legacy_feature_dict(datasets.List({"a": datasets.Value("int32")})) == [{"a": {"dtype": "int32",
+                                                                                           "_type": "Value"}}]
+
+
+@pytest.mark.slow
+def test_the_consumers_read_every_export_with_their_own_code():
+    """benchmarks/consumers.py with the venvs already built (building them takes about 5 GB and minutes)."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "consumers.py"
+    spec = importlib.util.spec_from_file_location("consumers", script)
+    consumers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(consumers)
+    ready = [name for name in consumers.VENVS if consumers.venv_ready(name)]
+    if not ready:
+        pytest.skip(f"no consumer venv under {consumers.venv_root()} (LBDATA_CONSUMER_VENVS); build them once with "
+                    "`python benchmarks/consumers.py --build-venvs`")
+    done = subprocess.run([sys.executable, str(script), "--no-build", "--only", ",".join([*ready, "trl"]),
+                           "--limit", "8"], capture_output=True, text=True, timeout=1800, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    table = done.stdout.split("\n-----", 1)[1]
+    assert "FAIL" not in table and table.count(" pass ") >= 3

@@ -60,3 +60,13 @@ def test_explicit_columns(tmp_path):
     (tmp_path / "x.jsonl").write_text('{"img": "a.png", "q": "How many?", "gt": "<answer>3</answer>"}\n')
     good, _ = _split(list(load_source(f"jsonl:{tmp_path / 'x.jsonl'}", columns={"image": "img", "question": "q", "answer": "gt"})))
     assert good[0].problem.answer == "3" and good[0].problem.id == "x:0"
+
+
+@pytest.mark.parametrize("spec", ["jsonl:/tmp/" + "a" * 5000 + ".jsonl", "parquet:/tmp/" + "a" * 300 + "/t.parquet",
+                                  "/tmp/" + "a" * 5000, "/tmp/" + "a" * 300 + "/saved@train"])
+def test_a_source_path_longer_than_the_system_allows_is_one_line(spec):
+    """``Path.is_file`` raises on a name over the system's limit (it only hides 'not found'): a traceback."""
+    from lbdata.errors import LbdataError
+
+    with pytest.raises(LbdataError, match="source|not found"):
+        load_source(spec)

@@ -48,11 +48,13 @@ def test_trace_failure_then_success_and_never_downgraded(tmp_path):
 
 def test_verdicts_keyed_by_config_hash(tmp_path):
     with Ledger.create(tmp_path / "run") as led:
-        led.put_verdict(Verdict(trace_id="a", accepted=True, config_hash="c1"))
-        led.put_verdicts([Verdict(trace_id="a", accepted=False, reasons=["back_empty"], config_hash="c2")])
-        assert led.get_verdict("a", "c1").accepted is True
-        assert led.get_verdict("a", "c2").reasons == ["back_empty"]
-        assert led.verdict_trace_ids("c2") == {"a"}
+        a = _trace("t:0").id
+        led.put_trace(_trace("t:0"))
+        led.put_verdict(Verdict(trace_id=a, accepted=True, config_hash="c1"))
+        led.put_verdicts([Verdict(trace_id=a, accepted=False, reasons=["back_empty"], config_hash="c2")])
+        assert led.get_verdict(a, "c1").accepted is True
+        assert led.get_verdict(a, "c2").reasons == ["back_empty"]
+        assert led.verdict_trace_ids("c2") == {a}
         assert led.verdict_config_hashes() == ["c1", "c2"]
 
 
@@ -76,3 +78,39 @@ def test_not_a_ledger(tmp_path):
         Ledger.open(other)
     with pytest.raises(LedgerError, match="holds no ledger"):
         Ledger.open(tmp_path / "nothing")
+
+
+def test_a_failed_image_write_leaves_no_half_file_and_old_ones_are_swept(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    with Ledger.create(tmp_path / "run") as led:
+        (led.images_dir / "ab.png.999999.tmp").write_bytes(b"half")  # left by a killed writer
+        assert led.sweep_partial_images() == 1 and not list(led.images_dir.iterdir())
+
+        def full(self, data):  # the disk fills up half-way through the file
+            with open(self, "wb") as fh:
+                fh.write(data[:2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(Path, "write_bytes", full)
+        with pytest.raises(OSError):
+            led.put_image("cd.png", b"data")
+        monkeypatch.undo()
+        assert not list(led.images_dir.iterdir())
+
+
+def test_a_trace_is_written_once_and_a_verdict_counts_only_for_the_text_it_judged(tmp_path):
+    from lbdata.hashing import sha256_text
+
+    with Ledger.create(tmp_path / "run") as led:
+        t = _trace("t:0")
+        assert led.put_trace(t) is True
+        assert led.put_trace(t.model_copy(update={"text": "<think>other</think>"})) is False
+        assert led.get_trace(t.id).text == t.text
+        led.put_verdict(Verdict(trace_id=t.id, accepted=True, config_hash="c"))  # no hash given: the stored text's
+        assert led.get_verdict(t.id, "c").text_sha256 == sha256_text(t.text)
+        assert led.verdict_trace_ids("c") == {t.id} and led.stale_verdicts("c") == 0
+        led.put_verdict(Verdict(trace_id=t.id, accepted=True, config_hash="c", text_sha256=sha256_text("else")))
+        assert led.verdict_trace_ids("c") == set() and led.stale_verdicts("c") == 1
+        assert list(led.iter_verdicts("c", current=True)) == [] and len(list(led.iter_verdicts("c"))) == 1

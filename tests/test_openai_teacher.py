@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import dataclasses
 import io
 
 import pytest
@@ -212,6 +213,101 @@ def test_big_images_are_prepared_off_the_event_loop(server, monkeypatch):
     _send(_teacher(server, max_pixels=448 * 448), request)
     (image,) = server.log[0].images
     assert (image["width"], image["height"]) == fit_pixels(900, 700, 56 * 56, 448 * 448)
-    assert threaded.count("messages") == 1
+    assert threaded.count("chat_body") == 1
     _send(_teacher(server), _request())  # a small image stays on the loop
-    assert threaded.count("messages") == 1
+    assert threaded.count("chat_body") == 1
+
+
+def test_shared_part_first_variant_task_last(server):
+    """Every variant of a problem sends the same prefix (images, rules, question, reference answer); only the
+    variant's task differs, and it comes last. --no-prefix-order puts the task first."""
+    teacher = _teacher(server)
+    semantic = teacher.render_text(_request(variant="semantic_back", reveal_answer=True))
+    solution = teacher.render_text(_request(variant="solution_back", reveal_answer=True))
+    common = next(i for i, (a, b) in enumerate(zip(semantic, solution, strict=False)) if a != b)
+    shared = semantic[:common]
+    assert "What is 3+4?" in shared and "Reference answer" in shared and len(shared) > 800
+    from lbdata.prompts import format_instruction
+
+    assert format_instruction("semantic_back") not in shared
+    assert semantic.index("What is 3+4?") < semantic.index(format_instruction("semantic_back"))
+    (message,) = teacher.messages(_request())
+    assert [p["type"] for p in message["content"]] == ["image_url", "text"]  # the image opens the prompt
+    unordered = _teacher(server, prefix_order=False)
+    text = unordered.render_text(_request(variant="semantic_back"))
+    assert text.index(format_instruction("semantic_back")) < text.index("What is 3+4?")
+    assert unordered.info.params["prefix_order"] is False and "prefix_order" not in teacher.info.params
+
+
+def test_cached_prompt_tokens_are_read_from_the_usage():
+    with FakeOpenAI(provider_usage=True) as srv:
+        teacher = OpenAITeacher("fake-teacher", base_url=srv.url, detail="high")
+        big = _request(size=(1008, 756), reveal_answer=True)  # 765 image tokens: the prompt passes 1,024
+
+        async def go():
+            try:
+                a = await teacher.generate(big)
+                b = await teacher.generate(dataclasses.replace(big, variant="solution_back"))
+                return a, b
+            finally:
+                await teacher.aclose()
+
+        first, second = asyncio.run(go())
+    assert first.usage.prompt_tokens >= 1024 and first.usage.cached_tokens == 0
+    assert second.usage.cached_tokens >= 1024 and second.usage.cached_tokens % 128 == 0
+    assert second.usage.cached_tokens < second.usage.prompt_tokens
+
+
+def test_n_samples_come_back_as_choices(server):
+    teacher = _teacher(server)
+    response = _send(teacher, dataclasses.replace(_request(reveal_answer=True), n=3))
+    assert len(response.choices) == 3 and all(t.endswith("\\boxed{7}") for t, _ in response.choices)
+    assert len(server.log) == 1  # one request for the three
+
+
+def test_a_lone_surrogate_in_an_answer_is_kept_as_a_replacement_character():
+    """``"\\ud800"`` is valid JSON but not text: storing such an answer crashed generate, and every re-run
+    paid for it again."""
+    from lbdata.teachers.openai import _read_completion
+
+    body = (b'{"choices":[{"message":{"content":"a \\ud800 b \\ud83d\\ude00 \\\\boxed{7}"},"finish_reason":"stop"}],'
+            b'"usage":{"prompt_tokens":3,"completion_tokens":2}}')
+    text, finish, usage, _ = _read_completion(body)
+    assert text == "a \ufffd b \U0001f600 \\boxed{7}" and finish == "stop" and usage.completion_tokens == 2
+    text.encode("utf-8")
+
+
+def test_usage_counts_that_are_not_integers_are_a_malformed_answer():
+    from lbdata.teachers.openai import _read_completion
+
+    body = b'{"choices":[{"message":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1e400}}'
+    with pytest.raises(TransientError) as info:
+        _read_completion(body)
+    assert info.value.reason == "malformed_response"
+
+
+def test_a_lone_surrogate_in_a_server_error_can_be_stored(server):
+    """The server's error text goes into the ledger's failure rows; SQLite refuses a lone surrogate."""
+    import sqlite3
+
+    message = _teacher(server)._scrub('{"error": "bad \ud800 input"}')
+    sqlite3.connect(":memory:").execute("SELECT ?", (message,))
+
+
+@pytest.mark.parametrize("url", [
+    "htp:/user:sk-proj-Secret0123456789@127.0.0.1/v1",  # one slash: no URL, so nothing could mask the password
+    "127.0.0.1:8000/v1",
+    "ftp://127.0.0.1/v1",
+    "http://user:sk-proj-Secret0123456789@127.0.0.1:99999/v1",
+    "http://[::1/v1",
+    "http:///v1",
+])
+def test_a_base_url_that_is_not_an_http_url_is_one_line_before_anything_is_written(url):
+    with pytest.raises(UsageError, match="--base-url") as info:
+        OpenAITeacher("m", base_url=url, api_key=KEY)
+    assert "Secret0123456789" not in str(info.value)
+
+
+def test_a_base_url_with_user_info_port_and_query_is_accepted():
+    t = OpenAITeacher("m", base_url="https://u:p@gw.example.com:8443/v1?api-version=1", api_key=KEY)
+    assert t.base_url == "https://u:p@gw.example.com:8443/v1?api-version=1"

@@ -68,3 +68,37 @@ def test_bad_prices_files_name_the_problem(tmp_path, text, needle):
 def test_missing_prices_file(tmp_path):
     with pytest.raises(ConfigError, match="--prices"):
         load_prices(tmp_path / "nope.yaml")
+
+
+def test_cached_tokens_and_the_batch_multiplier():
+    price = load_prices().lookup("gpt-4o")
+    assert price.cached_input == 1.25 and price.batch == 0.5
+    full = price.cost(2000, 500)
+    assert full == pytest.approx((2000 * 2.5 + 500 * 10) / 1e6)
+    assert price.cost(2000, 500, cached_tokens=1024) == pytest.approx(full - 1024 * 1.25 / 1e6)
+    assert price.cost(2000, 500, batch=True) == pytest.approx(full / 2)
+    assert price.cost(2000, 500, cached_tokens=5000) == pytest.approx(price.cost(2000, 500, cached_tokens=2000))
+    plain = load_prices().lookup("gpt-4-turbo")  # no cached rate in the table: no discount
+    assert plain.cost(1000, 0, cached_tokens=1000) == plain.cost(1000, 0)
+
+
+def test_cost_per_accepted_trace(tmp_path):
+    import math
+
+    from lbdata.ledger import Ledger
+    from lbdata.pricing import format_per_1k, run_cost
+    from lbdata.records import Problem, TeacherInfo, Trace, Usage, Verdict
+
+    with Ledger.create(tmp_path / "run") as led:
+        assert run_cost(led, "h").per_1k_accepted is None and format_per_1k(None) == "-"
+        for i in range(4):
+            led.put_problem(Problem(id=f"s:{i}", images=[], question="q", answer="1", source="s"), [])
+            trace = Trace(id=f"t{i}", problem_id=f"s:{i}", variant="semantic_back", teacher=TeacherInfo(backend="x", model="m"),
+                          prompt_hash="p", text="x", usage=Usage(cost_usd=0.5))
+            led.put_trace(trace)
+            led.put_verdict(Verdict(trace_id=f"t{i}", accepted=i < 3, reasons=[] if i < 3 else ["answer_wrong"],
+                                    config_hash="h"))
+        cost = run_cost(led, "h")
+        assert (cost.cost_usd, cost.validated, cost.accepted) == (2.0, 4, 3)
+        assert cost.acceptance == pytest.approx(0.75) and cost.per_1k_accepted == pytest.approx(2000 / 3)
+        assert math.isinf(run_cost(led, "h").per_1k_accepted) is False

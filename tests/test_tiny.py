@@ -135,8 +135,8 @@ def test_model_is_small_and_ids_match_the_tokenizer(tiny_model_dir):
     assert config["video_token_id"] == ids["<|video_pad|>"]
     assert config["vision_start_token_id"] == ids["<|vision_start|>"]
     assert config["vision_end_token_id"] == ids["<|vision_end|>"]
-    assert config["text_config"]["eos_token_id"] == ids["<|im_end|>"]
-    assert 1000 <= config["text_config"]["vocab_size"] <= 8192
+    assert config["eos_token_id"] == ids["<|im_end|>"]
+    assert 1000 <= config["vocab_size"] <= 8192
     assert 300_000 < parameter_count(tiny_model_dir) < 5_000_000
 
 
@@ -158,13 +158,18 @@ def test_auto_processor_round_trips_in_a_fresh_process(tiny_model_dir):
     assert size == [56 * 56, 448 * 448]
 
 
-def test_without_registration_auto_processor_degrades_to_a_tokenizer_and_the_check_catches_it(tiny_model_dir):
-    # Why the registration exists: transformers alone silently returns the bare tokenizer.
+def test_without_lbdata_and_torchvision_the_stock_processor_cannot_load_and_the_check_catches_a_tokenizer(
+    tiny_model_dir,
+):
+    # Why the registration exists: stock Qwen2_5_VLProcessor needs a video processor, i.e. torchvision.
     out = run_python(
         "from transformers import AutoProcessor\n"
-        f"print(type(AutoProcessor.from_pretrained({str(tiny_model_dir)!r})).__name__)\n"
+        "try:\n"
+        f"    print(type(AutoProcessor.from_pretrained({str(tiny_model_dir)!r})).__name__)\n"
+        "except ImportError as exc:\n"
+        "    print('ImportError', 'Torchvision' in str(exc))\n"
     )
-    assert "Processor" not in out.strip().splitlines()[-1]
+    assert out.strip().splitlines()[-1] in ("ImportError True", "Qwen2TokenizerFast", "TokenizersBackend")
 
     from transformers import AutoTokenizer
 
@@ -172,6 +177,41 @@ def test_without_registration_auto_processor_degrades_to_a_tokenizer_and_the_che
 
     with pytest.raises(ConfigError, match="import lbdata.train.processor"):
         check_processor(AutoTokenizer.from_pretrained(str(tiny_model_dir)), tiny_model_dir)
+
+
+def test_saved_files_name_stock_classes_in_spellings_transformers_4_and_5_read(tiny_model_dir):
+    from lbdata.train.tiny import TinyModelConfig
+
+    texts = {p.name: p.read_text() for p in tiny_model_dir.glob("*.json")}
+    assert not [name for name, text in texts.items() if "Lbdata" in text or "TokenizersBackend" in text]
+    tokenizer = json.loads(texts["tokenizer_config.json"])
+    assert tokenizer["tokenizer_class"] == "PreTrainedTokenizerFast"  # tokenizer.json as is, 4.x and 5.x
+    assert tokenizer["extra_special_tokens"] == {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
+    assert tokenizer["model_input_names"] == ["input_ids", "attention_mask"]  # Qwen's models take no token_type_ids
+    assert not any("processor_class" in json.loads(t) for t in texts.values())  # follows from qwen2_5_vl
+    nested = json.loads(texts["processor_config.json"])["image_processor"]
+    flat = json.loads(texts["preprocessor_config.json"])  # what transformers 4.x reads
+    assert nested == flat and flat["image_processor_type"] == "Qwen2VLImageProcessor"
+    assert (flat["min_pixels"], flat["max_pixels"]) == (flat["size"]["shortest_edge"], flat["size"]["longest_edge"])
+    config = json.loads(texts["config.json"])  # Qwen's checkpoint layout: text settings at the top level
+    assert config["model_type"] == "qwen2_5_vl" and "text_config" not in config and "vision_config" in config
+    assert config["hidden_size"] == TinyModelConfig().hidden_size
+    assert config["rope_scaling"]["mrope_section"] == config["rope_parameters"]["mrope_section"]
+    assert config["rope_scaling"]["mrope_section"] == TinyModelConfig().mrope_section
+    assert config["rope_theta"] == config["rope_parameters"]["rope_theta"]
+
+
+def test_config_layout_loads_the_same_model_in_this_transformers(tiny_model_dir):
+    from transformers import AutoConfig
+
+    from lbdata.train.tiny import TinyModelConfig
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    spec = TinyModelConfig()
+    assert config.text_config.hidden_size == spec.hidden_size
+    assert config.text_config.num_hidden_layers == spec.num_hidden_layers
+    assert config.text_config.rope_parameters["mrope_section"] == spec.mrope_section
+    assert config.tie_word_embeddings and config.vision_config.depth == spec.vision_depth
 
 
 @pytest.mark.parametrize(

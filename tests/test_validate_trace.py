@@ -237,6 +237,19 @@ BAD = [
         sem(back="I am confident in the reasoning so far and everything is consistent overall."),
         ["back_filler", "back_not_visual"],
     ),
+    # information, not length (any language)
+    ("back_same_number_again", "semantic_back", sem(back=" I see 7 7 7 7 7 7 7 7 "),
+     ["back_repetitive", "back_low_information"]),
+    ("back_number_salad", "semantic_back", sem(back=" image 1 2 3 4 5 6 7 8 "), ["back_low_information"]),
+    ("back_phrase_again", "semantic_back", sem(back=BACK + " The Tuesday bar is 19. The Tuesday bar is 19. "
+                                                "The Tuesday bar is 19. The Tuesday bar is 19."), ["back_repetitive"]),
+    ("back_chinese_filler", "semantic_back", sem(back="让我再回头看一下图片，确保我的推理是正确的，一切都没有问题。"),
+     ["back_filler"]),
+    ("think_of_hmm", "semantic_back", sem(t1=" hmm" * 12 + " "), ["think_filler"]),
+    ("think_of_chinese_filler", "semantic_back", sem(t1="嗯" * 15), ["think_filler"]),
+    ("rethink_of_ok", "semantic_back", sem(t2=" ok ok ok ok ok "), ["rethink_filler"]),
+    ("rethink_of_fillers", "solution_back", sol(t2=" Okay, well, hmm, so yeah, alright, I think so, got it. "),
+     ["rethink_filler"]),
 ]
 
 
@@ -248,7 +261,8 @@ def test_bad_traces_get_exactly_their_reasons(name, variant, text, expected):
 
 
 def test_every_reason_code_has_a_crafted_trace():
-    covered = {code for *_, expected in BAD for code in expected} | {"insert_changed_reasoning"}
+    # insert_changed_reasoning needs a base trace, back_contradicts_figure scene facts: tested in their files
+    covered = {code for *_, expected in BAD for code in expected} | {"insert_changed_reasoning", "back_contradicts_figure"}
     assert covered == set(REASONS)
 
 

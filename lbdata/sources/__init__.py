@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Any
 
 from lbdata.errors import UsageError
 from lbdata.sources.base import Source, SourceRow
 
+_FILE_ONLY = ("image_roots", "max_image_pixels", "max_image_bytes")
 KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH", "PATH (a saved dataset folder)")
 
 
@@ -26,8 +27,10 @@ def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = No
         from lbdata.sources.synthetic import SyntheticSource
 
         families = spec.split(":", 1)[1].split(",") if ":" in spec else None
+        for name in _FILE_ONLY:  # the synthetic source draws its images; it reads no files
+            options.pop(name, None)
         return SyntheticSource(seed=seed, families=families, **options)
-    if spec.startswith(("hf:", "jsonl:", "parquet:")) or Path(spec).is_dir():
+    if spec.startswith(("hf:", "jsonl:", "parquet:")) or os.path.isdir(spec):  # False, not OSError, for a long name
         from lbdata.sources.files import FileSource
 
         return FileSource(spec, columns=columns, **options)

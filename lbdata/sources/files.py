@@ -6,21 +6,35 @@ written by ``datasets.Dataset.save_to_disk``. Columns are found by ``--image-col
 ``images/problem/answer``; ``image/question/answer``; TRL ``image/problem/solution``).
 
 A row that cannot become a problem (no answer, an image that is missing or unreadable, a line that
-is not JSON, a repeated id) is yielded as a ``BadRow`` with its reason; the run goes on.
+is not JSON or not UTF-8, a question that is a list, a repeated id) is yielded as a ``BadRow`` with its
+reason; the run goes on. Images are untrusted: a path must resolve, symlinks included, inside the
+source file's folder, the saved dataset's folder or an ``image_roots`` folder (``--image-root``), and
+must be a regular file; size limits are checked before decoding; see ``lbdata.images.accept_image``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lbdata.errors import SourceError
-from lbdata.records import BadRow, Problem
-from lbdata.sources.base import SourceRow, encode_png, image_ref
+from lbdata.hashing import sha256_bytes
+from lbdata.images import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageRejected,
+    accept_image,
+    read_image_file,
+)
+from lbdata.records import BadRow, ImageRef, Problem
+from lbdata.sources.base import SourceRow, encode_png
 
 # Candidate column names per role, in order of preference (the known public layouts).
 COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -43,6 +57,17 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
 _IMAGE_TAG = re.compile(r"\s*<image>\s*")
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a raw row could not be read (the third item ``_raw_rows`` yields when the row is None)."""
+
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 def clean_answer(value: Any) -> str:
     """Gold answers as shipped by public sets: strip ``\\boxed{}`` (ViRL39K) and ``<answer>`` tags (R1-V)."""
     text = str(value).strip()
@@ -58,8 +83,19 @@ def clean_answer(value: Any) -> str:
 class FileSource:
     """Rows of a local file, a saved dataset folder, or a Hugging Face dataset, as problems."""
 
-    def __init__(self, spec: str, *, columns: dict[str, str] | None = None, preset: str | None = None):
+    def __init__(
+        self,
+        spec: str,
+        *,
+        columns: dict[str, str] | None = None,
+        preset: str | None = None,
+        image_roots: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...] = (),
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    ):
         self.spec = spec
+        self.max_image_pixels = max_image_pixels
+        self.max_image_bytes = max_image_bytes
         self.kind, self.location, self.split = _parse_spec(spec)
         mapping = dict(PRESETS[preset]) if preset else {}
         if preset and preset not in PRESETS:
@@ -71,6 +107,10 @@ class FileSource:
         self._requested = mapping
         self.name = _source_name(self.kind, self.location)
         self._base_dir = Path(self.location).parent if self.kind in ("jsonl", "parquet") else Path(self.location)
+        for root in image_roots:
+            if not Path(root).is_dir():
+                raise SourceError(f"--image-root {str(root)!r} is not a folder; pass an existing folder")
+        self.image_roots = [Path(os.path.realpath(r)) for r in (*self._default_roots(), *image_roots)]
         self.columns = self._resolve_columns(self._column_names())
 
     # ------------------------------------------------------------------ description
@@ -96,21 +136,31 @@ class FileSource:
             return getattr(ds, "_fingerprint", None) or "unknown"
         return "unknown"
 
+    def _default_roots(self) -> list[Path]:
+        """Folders whose files the source's rows may name: the file's folder, the dataset's folder, and
+        for a Hub dataset the caches its files were downloaded to."""
+        roots = [self._base_dir] if self._base_dir.is_dir() else []
+        if self.kind == "hf":
+            import datasets.config
+            from huggingface_hub import constants
+
+            roots += [Path(datasets.config.HF_DATASETS_CACHE), Path(constants.HF_HUB_CACHE)]
+        return roots
+
     # ------------------------------------------------------------------ columns
     def _column_names(self) -> list[str]:
         if self.kind == "jsonl":
             path = Path(self.location)
             names: dict[str, None] = {}
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh):
-                    if lineno >= 1000:
-                        break
-                    try:
-                        row = json.loads(line) if line.strip() else None
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(row, dict):
-                        names.update(dict.fromkeys(row))
+            for lineno, (_, line) in enumerate(_jsonl_lines(path)):
+                if lineno >= 1000:
+                    break
+                try:
+                    row = json.loads(line) if isinstance(line, str) and line.strip() else None
+                except (json.JSONDecodeError, RecursionError):
+                    continue
+                if isinstance(row, dict):
+                    names.update(dict.fromkeys(row))
             if not names:
                 raise SourceError(f"{path} has no JSON rows; each line must be one JSON object")
             return list(names)
@@ -167,57 +217,77 @@ class FileSource:
                 raise SourceError(f"cannot open dataset {self.location!r} ({exc}); check the id or path") from None
             except ConnectionError as exc:
                 raise SourceError(f"cannot reach the Hub for {self.location!r} ({exc}); use a local copy") from None
-            self._ds = ds
+            self._ds = _undecoded(ds)
         return self._ds
 
-    def _raw_rows(self) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
-        """(key, row or None, error detail)."""
+    def _raw_rows(self) -> Iterator[tuple[str, dict[str, Any] | None, str | RowProblem]]:
+        """(key, row or None, error: a detail string for bad JSON, or a ``RowProblem``)."""
         if self.kind == "jsonl":
-            with open(self.location, encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                        if not isinstance(row, dict):
-                            raise TypeError("not an object")
-                    except (json.JSONDecodeError, TypeError) as exc:
-                        yield f"line{lineno}", None, f"line {lineno} is not a JSON object ({exc})"
-                        continue
-                    yield str(lineno - 1), row, ""
+            for lineno, line in _jsonl_lines(Path(self.location)):
+                if isinstance(line, RowProblem):
+                    yield f"line{lineno}", None, line
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise TypeError("not an object")
+                except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+                    yield f"line{lineno}", None, f"line {lineno} is not a JSON object ({exc})"
+                    continue
+                if ("\\ud" in line or "\\uD" in line) and _has_lone_surrogate(row):
+                    yield f"line{lineno}", None, RowProblem(
+                        "bad_encoding", f"line {lineno} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), "
+                                        "which is not text and cannot be stored; fix or drop the row")
+                    continue
+                yield str(lineno - 1), row, ""
         elif self.kind == "parquet":
             import pyarrow.parquet as pq
 
             index = 0
             for batch in pq.ParquetFile(self.location).iter_batches(batch_size=256):
-                for row in batch.to_pylist():
-                    yield str(index), row, ""
-                    index += 1
-        else:
-            for index, row in enumerate(self._dataset()):
-                yield str(index), row, ""
+                yield from _batch_rows(batch, index)
+                index += batch.num_rows
+        else:  # Arrow batches, read as the parquet ones: a cell that is not UTF-8 spoils one row, not the run
+            index = 0
+            for batch in self._dataset().with_format("arrow").iter(batch_size=256):
+                yield from _batch_rows(batch, index)
+                index += batch.num_rows
 
     def __iter__(self) -> Iterator[SourceRow | BadRow]:
         seen: set[str] = set()
         for index_key, row, error in self._raw_rows():
             if row is None:
-                yield BadRow(source=self.name, key=index_key, reason="bad_json", detail=error)
+                reason, detail = (error.reason, error.detail) if isinstance(error, RowProblem) else ("bad_json", error)
+                yield BadRow(source=self.name, key=index_key, reason=reason, detail=detail)
                 continue
             key = str(row.get(self.columns["id"], index_key)) if "id" in self.columns else index_key
             if key in seen:
                 yield BadRow(source=self.name, key=key, reason="duplicate_key", detail=f"id {key!r} repeats")
                 continue
             seen.add(key)
-            yield self._to_problem(key, row)
+            try:
+                yield self._to_problem(key, row)
+            except (ValueError, TypeError) as exc:  # a value no check above foresaw: this row only
+                yield BadRow(source=self.name, key=key, reason="invalid_row", detail=f"{type(exc).__name__}: {exc}"[:500])
 
     def _to_problem(self, key: str, row: dict[str, Any]) -> SourceRow | BadRow:
         def bad(reason: str, detail: str) -> BadRow:
             return BadRow(source=self.name, key=key, reason=reason, detail=detail)
 
         question = row.get(self.columns["question"])
-        if question is None or not str(question).strip():
+        if question is not None and not isinstance(question, str):
+            return bad("bad_type", f"column {self.columns['question']!r} holds a {type(question).__name__}, "
+                                   "not text; map a text column with --question-col")
+        if question is None or not question.strip():
             return bad("missing_question", f"column {self.columns['question']!r} is empty")
         answer = row.get(self.columns["answer"])
+        if answer is not None and (isinstance(answer, bool) or not isinstance(answer, str | int | float)
+                                   or (isinstance(answer, float) and not math.isfinite(answer))):
+            shown = repr(answer) if isinstance(answer, bool | float) else f"a {type(answer).__name__}"
+            return bad("bad_type", f"column {self.columns['answer']!r} holds {shown}, not a text or number answer; "
+                                   "fix the row or map another column with --answer-col")
         if answer is None or not str(answer).strip():
             return bad("missing_answer", f"column {self.columns['answer']!r} is empty")
         raw_images = row.get(self.columns["image"])
@@ -225,17 +295,18 @@ class FileSource:
             return bad("missing_image", f"column {self.columns['image']!r} is empty")
         items = raw_images if isinstance(raw_images, list) else [raw_images]
         blobs: list[bytes] = []
+        refs: list[ImageRef] = []
         for item in items:
             try:
-                blobs.append(self._image_bytes(item))
-            except FileNotFoundError as exc:
-                return bad("image_not_found", str(exc))
+                data, ext, (width, height) = accept_image(
+                    self._image_bytes(item), max_pixels=self.max_image_pixels, max_bytes=self.max_image_bytes
+                )
+            except ImageRejected as exc:
+                return bad(exc.reason, str(exc))
             except (OSError, ValueError, TypeError) as exc:
                 return bad("unreadable_image", f"{type(exc).__name__}: {exc}")
-        try:
-            refs = [image_ref(b) for b in blobs]
-        except (OSError, ValueError) as exc:
-            return bad("unreadable_image", f"{type(exc).__name__}: {exc}")
+            blobs.append(data)
+            refs.append(ImageRef(sha256=sha256_bytes(data), ext=ext, width=width, height=height))
         choices = row.get(self.columns["choices"]) if "choices" in self.columns else None
         if choices is not None and not (isinstance(choices, list) and all(isinstance(c, str | int | float) for c in choices)):
             return bad("bad_choices", "choices must be a list of strings")
@@ -256,18 +327,21 @@ class FileSource:
         if isinstance(item, bytes | bytearray):
             return bytes(item)
         if isinstance(item, dict):
-            if item.get("bytes"):
-                return bytes(item["bytes"])
-            if item.get("path"):
-                return self._image_bytes(item["path"])
+            data, path = item.get("bytes"), item.get("path")
+            if data:  # binary only: bytes(<a number>) would allocate that many zero bytes
+                if not isinstance(data, bytes | bytearray | memoryview | list):
+                    raise TypeError(f"image bytes must be binary data, not a {type(data).__name__}")
+                return bytes(data)
+            if path:
+                if not isinstance(path, str):
+                    raise TypeError(f"image path must be text, not a {type(path).__name__}")
+                return self._image_bytes(path)
             raise ValueError("image dict has neither bytes nor path")
         if isinstance(item, str):
             path = Path(item)
             if not path.is_absolute():
                 path = self._base_dir / path
-            if not path.exists():
-                raise FileNotFoundError(f"image file {item!r} not found (looked at {path})")
-            return path.read_bytes()
+            return read_image_file(path, self.image_roots, max_bytes=self.max_image_bytes)
         if hasattr(item, "save"):  # a PIL image decoded by datasets: re-encode deterministically
             return encode_png(item)
         raise TypeError(f"unsupported image value of type {type(item).__name__}")
@@ -276,7 +350,7 @@ class FileSource:
 def _parse_spec(spec: str) -> tuple[str, str, str]:
     if spec.startswith("jsonl:") or spec.startswith("parquet:"):
         kind, _, path = spec.partition(":")
-        if not Path(path).is_file():
+        if not os.path.isfile(path):  # False, not OSError, for a name over the system's limit
             raise SourceError(f"{kind} file {path!r} not found; check the path after '{kind}:'")
         return kind, path, "train"
     if spec.startswith("hf:"):
@@ -286,7 +360,7 @@ def _parse_spec(spec: str) -> tuple[str, str, str]:
             raise SourceError("hf: needs a dataset id, e.g. hf:hiyouga/geometry3k@train")
         return "hf", location, split or "train"
     location, _, split = spec.partition("@")
-    if Path(location).is_dir():
+    if os.path.isdir(location):
         return "saved", location, split or "train"
     raise SourceError(f"cannot read source {spec!r}; use hf:ID[@split], jsonl:PATH, parquet:PATH or a dataset folder")
 
@@ -295,3 +369,78 @@ def _source_name(kind: str, location: str) -> str:
     if kind == "hf":
         return location.rstrip("/")
     return Path(location).stem if kind in ("jsonl", "parquet") else Path(location).name
+
+
+MAX_LINE_BYTES = 256 * 1024 * 1024
+"""A longer JSON Lines line is a bad row (``line_too_long``), read in bounded memory: a file without
+newlines (a binary named .jsonl) would otherwise be read whole as one line."""
+
+
+def _read_line(fh: Any, limit: int) -> bytes:
+    return fh.readline(limit)
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, str | RowProblem]]:
+    """(line number, text) of a JSON Lines file read as bytes: a line that is not UTF-8 becomes a
+    ``bad_encoding`` problem naming the line and byte; a byte-order mark on the first line is dropped."""
+    with path.open("rb") as fh:
+        lineno = 0
+        while raw := _read_line(fh, MAX_LINE_BYTES + 1):
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES:
+                size = len(raw)
+                while not raw.endswith(b"\n") and (raw := _read_line(fh, MAX_LINE_BYTES + 1)):  # skip the rest
+                    size += len(raw)
+                yield lineno, RowProblem("line_too_long", f"line {lineno} is {size:,}+ bytes, more than "
+                                                          f"{MAX_LINE_BYTES:,}; is the file JSON Lines?")
+                continue
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield lineno, RowProblem(
+                    "bad_encoding",
+                    f"line {lineno} is not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                    "re-save the file as UTF-8",
+                )
+
+
+def _batch_rows(batch: Any, start: int) -> Iterator[tuple[str, dict[str, Any] | None, str | RowProblem]]:
+    """The rows of an Arrow record batch; a row with a string cell that is not UTF-8 (Parquet stores
+    whatever bytes it was given) is a ``bad_encoding`` problem instead of an error for the whole batch."""
+    try:
+        rows = batch.to_pylist()
+    except UnicodeDecodeError:
+        rows = None
+    for i in range(batch.num_rows):
+        try:
+            row = rows[i] if rows is not None else batch.slice(i, 1).to_pylist()[0]
+        except UnicodeDecodeError as exc:
+            yield str(start + i), None, RowProblem(
+                "bad_encoding", f"row {start + i} holds text that is not UTF-8 ({exc.reason}); write the file "
+                                "again with UTF-8 strings")
+            continue
+        yield str(start + i), row, ""
+
+
+def _has_lone_surrogate(row: dict[str, Any]) -> bool:
+    """Whether a parsed row holds a lone surrogate (only a ``\\udXXX`` escape in the line can put one there)."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _undecoded(ds: Any) -> Any:
+    """The dataset with its image columns left as ``{bytes, path}``: lbdata checks and decodes each image
+    itself, so one bad image becomes a bad row instead of an error that stops the iteration."""
+    import datasets
+
+    for name, feature in ds.features.items():
+        if isinstance(feature, datasets.Image) and feature.decode:
+            ds = ds.cast_column(name, datasets.Image(decode=False))
+        elif isinstance(feature, datasets.List | datasets.Sequence) and isinstance(feature.feature, datasets.Image):
+            ds = ds.cast_column(name, datasets.List(datasets.Image(decode=False)))
+    return ds

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lbdata.records import Problem, TeacherInfo, Usage
 
@@ -27,6 +27,7 @@ class TraceRequest:
     reveal_answer: bool = False
     seed: int = 0  # derived from the trace id: the same request always gets the same seed
     max_tokens: int | None = None  # overrides the teacher's own limit (raised once after a truncated answer)
+    n: int = 1  # samples asked for in this one request (the server's ``n``); the answer carries them in ``choices``
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TeacherResponse:
     usage: Usage = Usage()
     finish_reason: str | None = "stop"
     rate_limits: Mapping[str, str] = field(default_factory=dict)  # the server's x-ratelimit-* headers
+    choices: tuple[tuple[str, str | None], ...] = ()  # n > 1: (text, finish_reason) of every sample; usage covers all
 
 
 class Teacher(ABC):
@@ -92,3 +94,7 @@ class RemoteTeacher(Teacher):
     @abstractmethod
     def estimate(self, request: TraceRequest) -> RequestEstimate:
         """Token and image sizes of the request, without sending it."""
+
+    def endpoint_counts(self) -> dict[str, dict[str, Any]]:
+        """Per-server counts when the teacher spreads requests over several servers; empty otherwise."""
+        return {}

@@ -7,24 +7,32 @@ column as a keyword argument), each a small picklable class instance rather than
   (``answers_match``, with the row's ``choices``); the gold comes from the ``solution`` column, else
   ``answer``. A row without a gold answer gets ``None`` (TRL skips it).
 - ``look_back_format_reward``: 1.0 only when ``format_ok`` accepts the completion under the row's
-  ``variant`` (``semantic_back`` or ``solution_back``): the grammar, placement and anti-empty-back rules
-  of ``lbdata.validate``, which for a back variant require a real ``<back>``. Empty, filler, copied,
-  misplaced or excess backs earn 0. It also logs ``look_back/trigger_rate`` (share of completions with
-  any ``<back>``) through TRL's ``log_metric``.
+  ``variant`` (``semantic_back`` or ``solution_back``): the grammar, placement, think and anti-empty-back
+  rules of ``lbdata.validate``, which for a back variant require a real ``<back>``. Empty, filler,
+  copied, repetitive, number-salad, misplaced or excess backs earn 0, and so do filler thinks, in
+  any language. With a ``meta`` column holding a synthetic problem's meta (a dict or its JSON), a
+  back that contradicts the figure's scene facts earns 0 too. It also logs
+  ``look_back/trigger_rate`` (share of completions with any ``<back>``) through TRL's ``log_metric``.
 
 TRL logs each function's mean as ``rewards/<name>/mean``; the recipe's ``reward_weights`` (default
 1.0 and 0.1, as in the paper) combine them.
 
 ``easyr1_compute_score`` is an EasyR1 reward function over the same two functions (``REWARD_TYPE =
 "batch"``): point ``worker.reward.reward_function`` at this file with ``:easyr1_compute_score``.
+
+``verl_compute_score`` is the same reward for upstream verl (``custom_reward_function.path`` = this
+file, ``.name`` = ``verl_compute_score``): verl passes the ``verl`` export's ``extra_info``, whose
+``variant``, ``question`` and ``choices`` pick the rules exactly as the TRL columns do.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from lbdata.records import BACK_VARIANTS, parse_variant
+from lbdata.sources.synthetic.facts import SceneFacts, scene_facts
 from lbdata.validate import ValidationConfig, answers_match, format_ok, parse_trace
 
 ACCURACY_WEIGHT = 1.0
@@ -108,16 +116,19 @@ class LookBackFormatReward:
         completions: Sequence[Any],
         variant: Sequence[str | None] | None = None,
         question: Sequence[str | None] | None = None,
+        meta: Sequence[dict | str | None] | None = None,
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
         n = len(completions)
         rewards: list[float | None] = []
         triggered = 0
-        for completion, row_variant, q in zip(completions, _column(variant, n), _column(question, n), strict=True):
+        rows = zip(completions, _column(variant, n), _column(question, n), _column(meta, n), strict=True)
+        for completion, row_variant, q, row_meta in rows:
             text = completion_text(completion)
             rules = _back_variant(row_variant) if row_variant else self.variant
-            rewards.append(1.0 if format_ok(text, rules, question=q, config=self.config) else 0.0)
+            facts = _facts(row_meta)
+            rewards.append(1.0 if format_ok(text, rules, question=q, config=self.config, facts=facts) else 0.0)
             triggered += bool(parse_trace(text).backs)
         if log_metric is not None and n:
             log_metric("look_back/trigger_rate", triggered / n)
@@ -125,6 +136,16 @@ class LookBackFormatReward:
 
     def __repr__(self) -> str:
         return f"LookBackFormatReward(variant={self.variant!r})"
+
+
+def _facts(meta: dict | str | None) -> SceneFacts | None:
+    """The scene facts of a row's ``meta`` column (a dict or its JSON text); None for other sources."""
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            return None
+    return scene_facts(meta) if isinstance(meta, dict) else None
 
 
 def _back_variant(name: str) -> str:
@@ -169,3 +190,28 @@ def easyr1_compute_score(
         }
         for acc, fmt in zip(accuracy, formats, strict=True)
     ]
+
+
+_FORMAT_REWARDS: dict[str, LookBackFormatReward] = {}
+
+
+def verl_compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """verl reward for one response: ``score = accuracy + FORMAT_WEIGHT × format`` with the lbdata rewards.
+
+    ``extra_info`` is the ``verl`` export's: its ``variant`` picks the format rules (``semantic_back``
+    when absent), ``question`` feeds the copied-question check, ``choices`` let a multiple-choice
+    answer be given as a letter or as the option text. ``acc`` and ``format`` are logged by verl.
+    """
+    extra = extra_info or {}
+    variant = _back_variant(extra.get("variant") or "semantic_back")
+    if variant not in _FORMAT_REWARDS:
+        _FORMAT_REWARDS[variant] = LookBackFormatReward(variant)
+    acc = accuracy_reward([solution_str], solution=[ground_truth], choices=[extra.get("choices")])[0] or 0.0
+    fmt = _FORMAT_REWARDS[variant]([solution_str], question=[extra.get("question")])[0] or 0.0
+    return {"score": ACCURACY_WEIGHT * acc + FORMAT_WEIGHT * fmt, "acc": acc, "format": fmt}

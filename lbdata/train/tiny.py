@@ -2,9 +2,18 @@
 
 ``build_tiny_model(out_dir)`` writes a directory that loads like a real checkpoint::
 
-    import lbdata.train.processor  # registers the image-only processor
+    import lbdata.train.processor  # without torchvision: the image-only processor for qwen2_5_vl
     processor = AutoProcessor.from_pretrained(out_dir)
     model = AutoModelForImageTextToText.from_pretrained(out_dir)
+
+Its files name stock classes only, in spellings transformers 4.5x and 5.x both read: tokenizer
+``PreTrainedTokenizerFast`` (``tokenizer.json`` as is), image processor ``Qwen2VLImageProcessor``
+(``preprocessor_config.json`` for 4.x, ``processor_config.json`` for 5.x), no ``processor_class`` (the
+processor follows from the model type, ``Qwen2_5_VLProcessor``), and ``config.json`` in the layout of
+Qwen's own checkpoints (text settings at the top level, rotary settings as ``rope_parameters`` for 5.x
+and ``rope_theta``/``rope_scaling`` for 4.x). Where torchvision is
+installed (LLaMA-Factory's, EasyR1's and verl's environments) stock transformers loads it without
+lbdata; where it is not, ``lbdata.train.processor`` supplies the image-only processor.
 
 It is a real ``Qwen2_5_VLForConditionalGeneration`` (window-attention vision tower, patch merger,
 M-RoPE text model), only small: a few million parameters, so teachers, training and evaluation can be
@@ -434,10 +443,32 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
     )
     processor.save_pretrained(out)
 
+    use_stock_names(out, spec)
+
     marker = {"builder": "lbdata.train.tiny.build_tiny_model", "seed": seed, "config": asdict(spec)}
     (out / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     log.info("wrote a tiny Qwen2.5-VL (%d parameters) to %s", model.num_parameters(), out)
     return out
+
+
+def use_stock_names(out: Path, spec: TinyModelConfig) -> None:
+    """Rewrite ``config.json`` into the layout of Qwen's own checkpoints, which 4.49 to 5.x all read.
+
+    Text settings go to the top level (4.49 has no ``text_config``; 4.5x and 5.x build their text config
+    from them), ``vision_config`` stays nested, and the rotary settings are written in both spellings.
+    The processor's files already name stock classes (``LbdataQwen2_5_VLProcessor.save_pretrained``).
+    """
+    path = out / "config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    text = cfg.pop("text_config")
+    text.pop("model_type", None)
+    for key, value in text.items():
+        cfg.setdefault(key, value)
+    rope = cfg.get("rope_parameters") or {}
+    cfg["rope_theta"] = rope.get("rope_theta", 1000000.0)
+    cfg["rope_scaling"] = {"type": "mrope", "mrope_section": list(spec.mrope_section)}
+    cfg["torch_dtype"] = cfg.get("dtype", "float32")
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def parameter_count(model_dir: str | Path) -> int:

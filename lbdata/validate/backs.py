@@ -9,7 +9,17 @@ Each back segment is checked on its own:
   parallel, than, …);
 - ``back_copy`` — more than ``max_copy_share`` of its word ``copy_ngram``-grams already appear in the
   question or the segments before it, or it is identical (case and spacing aside) to an earlier back;
-- ``back_not_visual`` — no image word (image, figure, chart, see, shown, visible, …) and no visual noun.
+- ``back_not_visual`` — no image word (image, figure, chart, see, shown, visible, …) and no visual noun;
+- ``back_filler`` too when fewer than half of ``min_back_words`` words are left once look-again phrases
+  ("let me look at the image again", "to make sure", "再看一下图") and fillers are taken out;
+- ``back_repetitive`` — one word or phrase said again and again (``repeat_share`` above
+  ``max_repeat_share``): "I see 7 7 7 7 7 7 7 7", "the bar is taller the bar is taller …";
+- ``back_low_information`` — number or letter salad: fewer than ``min_word_share`` real words, or fewer
+  than ``min_content_words`` distinct content words ("image 1 2 3 4 5 6 7 8").
+
+Every rule reads words the same way in every language (a CJK character is one word), and the cues
+(numbers, visual nouns, relations, image words, look-again phrases) come in English and Chinese from
+``lexicon.yaml``; a mixed-language back is judged on everything it says.
 
 These are the rules the format reward pays on, so a back that games them ("Let me look back at the
 image to double-check everything.") earns nothing.
@@ -23,48 +33,22 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from lbdata.validate.config import ValidationConfig
+from lbdata.validate.information import has_cjk, informative_words, lexicon, repeat_share, word_stats
 from lbdata.validate.tags import WORD_RE, ParsedTrace
+
+_LEX = lexicon()
+VISUAL_NOUNS = _LEX.visual_nouns
+RELATION_WORDS = _LEX.relation_words
+IMAGE_WORDS = _LEX.image_words
+_NUMBER_RE = re.compile(r"\d|\b(?:" + "|".join(sorted(_LEX.number_words)) + r")\b", re.IGNORECASE)
+_CLAUSE_SPLIT_RE = re.compile(r"[,.;:!?，。；：！？、\n]")
 
 
 def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_NUMBER_RE = re.compile(
-    r"\d|\b(?:zero|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
-    r"thousand)\b",
-    re.IGNORECASE,
-)
-_COLOURS = (
-    "red blue green yellow purple orange black white gray grey brown pink cyan magenta teal violet "
-    "gold silver navy maroon olive lime"
-)
-VISUAL_NOUNS = _wordset(
-    "bar bars column columns row rows cell cells axis axes tick ticks gridline gridlines grid legend line "
-    "lines curve curves point points dot dots marker markers vertex vertices side sides edge edges angle "
-    "angles arc arcs segment segments label labels leg legs hypotenuse base height width length radius "
-    "diameter chord triangle triangles square squares circle circles rectangle rectangles cube cubes "
-    "sphere spheres cylinder cylinders cone cones polygon pentagon hexagon shape shapes object objects "
-    "slice slices sector sectors wedge wedges block blocks ball balls peak peaks corner corners diagonal "
-    "diagonals gridline " + _COLOURS
-)
-RELATION_WORDS = _wordset(
-    "taller shorter higher lower larger smaller bigger longer wider narrower thicker thinner more fewer "
-    "less greater equal equals same twice half above below under beneath over beside between inside "
-    "outside within left top bottom upper parallel perpendicular opposite adjacent touches touch meets "
-    "meet intersects intersect crosses cross reaches reach exceeds exceed than highest lowest largest "
-    "smallest tallest shortest longest most least next only exactly matches match differs different "
-    "congruent bisects midpoint tangent"
-)
-IMAGE_WORDS = _wordset(
-    "image images picture pictures figure figures diagram diagrams chart charts graph graphs plot plots "
-    "drawing photo photograph illustration table tables map scene screenshot sketch visual visually see "
-    "sees seen saw look looks looking looked shown shows show showing visible appear appears appeared "
-    "displayed drawn depicted pictured marked labeled labelled observe observed glance inspect inspecting "
-    "examine examining zoom"
-)
-_LABEL_TOKEN_RE = re.compile(r"\b[A-Z]{1,3}\d?'?(?![\w'])")
+_LABEL_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_])[A-Z]{1,3}\d?'?(?![A-Za-z0-9_'])")
 _CAP_WORD_RE = re.compile(r"\b[A-Z][a-z]{2,}\b")
 _STOP_CAPS = _wordset(
     "The This That These Those What Which Who Whom Whose When Where Why How Find Given Let Suppose Assume "
@@ -108,7 +92,7 @@ def _cites_label(back: str, labels: frozenset[str], has_question: bool) -> bool:
     for label in candidates:
         if label == "I":
             continue
-        for m in re.finditer(r"(?<![\w'])" + re.escape(label) + r"(?![\w'])", back):
+        for m in re.finditer(r"(?<![A-Za-z0-9_'])" + re.escape(label) + r"(?![A-Za-z0-9_'])", back):
             if label != "A":
                 return True
             before = re.findall(r"[a-z]+", back[max(0, m.start() - 12) : m.start()].lower())
@@ -151,13 +135,28 @@ def has_evidence(
         return True
     if _cites_label(back, labels, has_question):
         return True
-    return _tied_visual_noun(words if words is not None else WORD_RE.findall(back.lower()))
+    if _tied_visual_noun(words if words is not None else WORD_RE.findall(back.lower())):
+        return True
+    return has_cjk(back) and _cjk_evidence(back)
+
+
+def _cjk_evidence(back: str) -> bool:
+    """Chinese evidence: a number written in numerals (三个, 二十), or a visual noun and a relation word in
+    the same clause (A柱高于B柱)."""
+    if _LEX.zh_number.search(back):
+        return True
+    for clause in _CLAUSE_SPLIT_RE.split(back):
+        if _LEX.zh_visual.search(clause) and _LEX.zh_relation.search(clause):
+            return True
+    return False
 
 
 def refers_to_image(back: str, words: list[str] | None = None) -> bool:
-    """True when the back mentions the image or something visual in it."""
+    """True when the back mentions the image or something visual in it (in English or Chinese)."""
     seen = set(words if words is not None else WORD_RE.findall(back.lower()))
-    return not seen.isdisjoint(IMAGE_WORDS) or not seen.isdisjoint(VISUAL_NOUNS)
+    if not seen.isdisjoint(IMAGE_WORDS) or not seen.isdisjoint(VISUAL_NOUNS):
+        return True
+    return has_cjk(back) and bool(_LEX.zh_image.search(back) or _LEX.zh_visual.search(back))
 
 
 def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
@@ -194,8 +193,16 @@ def back_reasons(
             if len(words) < config.min_back_words:
                 reasons.append("back_empty")
             else:
-                if not has_evidence(seg.text, labels, has_question=question is not None, words=words):
+                if (
+                    not has_evidence(seg.text, labels, has_question=question is not None, words=words)
+                    or informative_words(words) < (config.min_back_words + 1) // 2
+                ):
                     reasons.append("back_filler")
+                if repeat_share(words, config.max_repeat_share) > config.max_repeat_share:
+                    reasons.append("back_repetitive")
+                share, content = word_stats(words)
+                if share < config.min_word_share or content < config.min_content_words:
+                    reasons.append("back_low_information")
                 if not refers_to_image(seg.text, words):
                     reasons.append("back_not_visual")
                 share = sum(g in seen for g in grams) / len(grams) if grams else 0.0

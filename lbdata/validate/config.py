@@ -16,7 +16,7 @@ from lbdata.errors import ConfigError
 from lbdata.hashing import content_hash
 from lbdata.resources import read_yaml_mapping
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 """Bumped whenever a rule changes behaviour, so old verdicts are not mistaken for current ones."""
 
 
@@ -45,6 +45,28 @@ class ValidationConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="insert mode: least token overlap between the non-back text and the base trace",
+    )
+    max_repeat_share: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="back_repetitive, think_filler, rethink_filler above this share said again (repeats of the "
+        "most repeated content word, or repeated 4-word phrases)",
+    )
+    min_word_share: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="back_low_information below this share of real words (not bare numbers or single letters)",
+    )
+    min_content_words: int = Field(
+        default=3, ge=0, description="back_low_information below this many distinct content words in a back"
+    )
+    max_filler_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="think_filler, rethink_filler above this share of filler words (hmm, okay, 嗯, ...)",
     )
     answer_timeout_s: float = Field(
         default=2.0, gt=0.0, description="time limit of one sympy answer comparison (a timeout is no match)"

@@ -18,30 +18,35 @@ from collections.abc import Sequence
 from lbdata.validate import normalize as nz
 from lbdata.validate.answers import answers_match
 from lbdata.validate.config import ValidationConfig
-from lbdata.validate.tags import ParsedTrace, count_words
+from lbdata.validate.tags import CJK_RE, ParsedTrace, count_words
 
+_ZH_IS = r"(?:应该是|应为|是|为|等于|＝|=|：|:)"
 _STATES_ANSWER_RE = re.compile(
     r"\\boxed|\bfinal\s+answer\b|\banswer\s*(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=|:)"
-    r"|\bcorrect\s+(?:option|choice)\s+is\b",
+    r"|\bcorrect\s+(?:option|choice)\s+is\b"
+    rf"|最终答案|答案\s*{_ZH_IS}|正确(?:选项|答案)\s*{_ZH_IS}",
     re.IGNORECASE,
 )
 _ANSWER_IS_RE = re.compile(
-    r"\b(?:answer|result)\s*(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=|:)\s*"
-    r"(?:probably\s+|likely\s+|option\s+|choice\s+)?",
+    r"(?:\b(?:answer|result)\s*(?:is|would\s+be|should\s+be|must\s+be|will\s+be|=|:)\s*"
+    r"(?:probably\s+|likely\s+|option\s+|choice\s+)?)"
+    rf"|(?:(?:答案|结果)\s*{_ZH_IS}\s*(?:选项\s*)?)",
     re.IGNORECASE,
 )
 _SO_IS_RE = re.compile(
-    r"\b(?:so|thus|therefore|hence|this\s+gives|that\s+gives|which\s+gives|giving)\b[^.!?\n]{0,120}?"
-    r"(?:\bis|\bare|\bequals|=|\bgives|\bget|\bcomes\s+to|\bmakes)\s+",
+    r"(?:\b(?:so|thus|therefore|hence|this\s+gives|that\s+gives|which\s+gives|giving)\b[^.!?\n]{0,120}?"
+    r"(?:\bis|\bare|\bequals|=|\bgives|\bget|\bcomes\s+to|\bmakes)\s+)"
+    rf"|(?:(?:所以|因此|故|于是|可得|得到|可知)[^。！？\n]{{0,60}}?{_ZH_IS}\s*)",
     re.IGNORECASE,
 )
 _CANDIDATE_CHARS = 200  # a conclusion is read from at most this many characters after its lead-in
 _BOXED_IN_RE = re.compile(r"\\boxed\s*\{")
 _CLIP_RE = re.compile(
-    r"(?<!\d)\.(?!\d)|\.(?=\s)|[;!?\n]|,\s+(?!\d)|\s(?:because|since|which|as|but|and\s+so|so|for|in|from|when)\b",
+    r"(?<!\d)\.(?!\d)|\.(?=\s)|[;!?\n]|,\s+(?!\d)|\s(?:because|since|which|as|but|and\s+so|so|for|in|from|when)\b"
+    r"|[。，；！？、]|因为|由于",
     re.IGNORECASE,
 )
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
 
 
 def text_before_first_back(parsed: ParsedTrace) -> str:
@@ -86,6 +91,7 @@ def _comparable(candidate: str) -> bool:
         or nz.pred_letter(candidate) is not None
         or nz.yes_no(candidate) is not None
         or count_words(candidate) <= 3
+        or (CJK_RE.search(candidate) is not None and len(candidate) <= 8)  # 直角三角形: a CJK character is a word
     )
 
 

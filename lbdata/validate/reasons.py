@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Reason:
     code: str
-    group: str  # grammar | answer | placement | back | insert
+    group: str  # grammar | answer | placement | back | think | insert
     meaning: str
     example: str
 
@@ -134,8 +134,43 @@ REASONS: dict[str, Reason] = {
             "min_insert_overlap, default 0.9)",
             "the teacher rewrote the base reasoning while inserting backs",
         ),
+        Reason(
+            "back_repetitive",
+            "back",
+            "a back says one word or phrase again and again: the repeats of its most repeated content word, or its "
+            "repeated 4-word phrases, take more than max_repeat_share (0.3) of it, whatever its length or language",
+            "<back>I see 7 7 7 7 7 7 7 7</back>; <back>the bar is taller the bar is taller the bar is taller</back>",
+        ),
+        Reason(
+            "back_low_information",
+            "back",
+            "number or letter salad: fewer than min_word_share (0.3) of a back's words are real words (not bare "
+            "numbers or single letters), or it has fewer than min_content_words (3) distinct content words",
+            "<back>image 1 2 3 4 5 6 7 8</back>",
+        ),
+        Reason(
+            "think_filler",
+            "think",
+            "a think before (or without) a back is filler: more than max_filler_share (0.5) of its words are "
+            "fillers (hmm, okay, let me think, 嗯, 让我想想) or one word or phrase is repeated past max_repeat_share",
+            "<think>hmm hmm hmm hmm hmm hmm hmm hmm hmm hmm hmm hmm</think><back>…",
+        ),
+        Reason(
+            "rethink_filler",
+            "think",
+            "the think after the last back is filler (as think_filler) or has fewer than min_rethink_words (5) "
+            "words besides fillers",
+            "…</back><think>ok ok ok ok ok</think> \\boxed{5}",
+        ),
+        Reason(
+            "back_contradicts_figure",
+            "back",
+            "synthetic source: a back states a value, label, count or colour of the figure that the scene facts "
+            "contradict (a bar's value, a side's length, an angle, a point, a table cell, a count, a bar's colour)",
+            "the Mon bar is 40 in the figure; <back>Looking again, the Mon bar ends on the 90 gridline.</back>",
+        ),
     ]
 }
 
-FORMAT_GROUPS = ("grammar", "placement", "back")
+FORMAT_GROUPS = ("grammar", "placement", "back", "think")
 """Groups whose reasons make a trace ill-formatted (what ``format_ok`` and the format reward check)."""

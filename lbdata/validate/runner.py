@@ -25,6 +25,7 @@ from lbdata.errors import LedgerError
 from lbdata.ledger import Ledger
 from lbdata.progress import ProgressBar
 from lbdata.records import Problem, Trace, Verdict
+from lbdata.sources.synthetic.facts import SceneFacts, scene_facts
 from lbdata.validate.answers import answer_stats, warm_up
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.reasons import REASONS
@@ -45,6 +46,7 @@ class _Task:
     question: str
     choices: tuple[str, ...] | None
     base_trace: str | None
+    facts: SceneFacts | None = None
 
 
 class VariantCounts(BaseModel):
@@ -110,6 +112,7 @@ def _validate_chunk(tasks: list[_Task], config: ValidationConfig) -> tuple[list[
             config=config,
             trace_id=t.trace_id,
             base_trace=t.base_trace,
+            facts=t.facts,
         )
         for t in tasks
     ]
@@ -118,28 +121,30 @@ def _validate_chunk(tasks: list[_Task], config: ValidationConfig) -> tuple[list[
 
 
 class _Problems:
-    """A bounded cache of the run's problems (traces of one problem usually come together)."""
+    """A bounded cache of the run's problems and their scene facts (traces of one problem usually come
+    together)."""
 
     def __init__(self, ledger: Ledger, size: int = 4096):
         self.ledger, self.size = ledger, size
-        self._cache: OrderedDict[str, Problem] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Problem, SceneFacts | None]] = OrderedDict()
 
-    def get(self, problem_id: str) -> Problem:
-        problem = self._cache.get(problem_id)
-        if problem is None:
-            problem = self._cache[problem_id] = self.ledger.get_problem(problem_id)
+    def get(self, problem_id: str) -> tuple[Problem, SceneFacts | None]:
+        entry = self._cache.get(problem_id)
+        if entry is None:
+            problem = self.ledger.get_problem(problem_id)
+            entry = self._cache[problem_id] = (problem, scene_facts(problem.meta))
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(problem_id)
-        return problem
+        return entry
 
 
 def _task(ledger: Ledger, trace: Trace, problems: _Problems) -> _Task:
-    problem = problems.get(trace.problem_id)
+    problem, facts = problems.get(trace.problem_id)
     base = _base_text(ledger, trace.base_trace_id) if trace.mode == "insert" and trace.base_trace_id else None
     choices = tuple(problem.choices) if problem.choices else None
-    return _Task(trace.id, trace.text, trace.variant, problem.answer, problem.question, choices, base)
+    return _Task(trace.id, trace.text, trace.variant, problem.answer, problem.question, choices, base, facts)
 
 
 def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:

@@ -34,11 +34,18 @@ _TAG_RE = re.compile(
     re.IGNORECASE,
 )
 _BOXED_RE = re.compile(r"\\boxed\b\s*")
-WORD_RE = re.compile(r"[^\W_]+(?:['.,][^\W_]+)*")
+CJK_CHARS = (
+    "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+)
+"""Han (Chinese, kanji), kana and Hangul: scripts written without spaces between words (character classes)."""
+CJK_RE = re.compile(f"[{CJK_CHARS}]")
+WORD_RE = re.compile(f"[{CJK_CHARS}]|[^\\W_{CJK_CHARS}]+(?:['.,][^\\W_{CJK_CHARS}]+)*")
 
 
 def count_words(text: str) -> int:
-    """Words as lbdata counts them: runs of letters or digits (``12.5`` and ``don't`` are one word)."""
+    """Words as lbdata counts them: runs of letters or digits (``12.5`` and ``don't`` are one word), and
+    each Chinese, Japanese or Korean character on its own (one character is about one word)."""
     return len(WORD_RE.findall(text))
 
 

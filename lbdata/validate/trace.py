@@ -11,10 +11,14 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
+from lbdata.hashing import sha256_text
 from lbdata.records import Verdict, parse_variant
+from lbdata.sources.synthetic.facts import SceneFacts
 from lbdata.validate.answers import answers_match, is_hedged
 from lbdata.validate.backs import back_reasons
 from lbdata.validate.config import ValidationConfig
+from lbdata.validate.grounding import figure_contradictions
+from lbdata.validate.information import think_reasons
 from lbdata.validate.placement import placement_reasons
 from lbdata.validate.reasons import REASONS
 from lbdata.validate.tags import WORD_RE, ParsedTrace, parse_trace
@@ -52,14 +56,21 @@ def _format_reasons(
     question: str | None,
     choices: Sequence[str] | None,
     with_scores: bool,
+    facts: SceneFacts | None = None,
 ) -> tuple[list[str], dict[str, float]]:
     reasons = grammar_reasons(parsed)
+    reasons += think_reasons(parsed, config)
     placed, scores = placement_reasons(parsed, variant, config, choices=choices, with_scores=with_scores)
     reasons += placed
     if variant != "plain":
         backed, back_scores = back_reasons(parsed, config, question=question, choices=choices)
         reasons += backed
         scores.update(back_scores)
+        if facts is not None:
+            refuted = sum(len(figure_contradictions(b.text, facts)) for b in parsed.backs)
+            scores["figure_contradictions"] = float(refuted)
+            if refuted:
+                reasons.append("back_contradicts_figure")
     return reasons, scores
 
 
@@ -69,12 +80,14 @@ def format_ok(
     *,
     question: str | None = None,
     config: ValidationConfig | None = None,
+    facts: SceneFacts | None = None,
 ) -> bool:
-    """True when ``text`` passes the grammar, placement and anti-empty-back rules of ``variant``.
+    """True when ``text`` passes the grammar, placement, think and anti-empty-back rules of ``variant``.
 
-    For ``semantic_back`` and ``solution_back`` this requires a real ``<back>``. Answer correctness is
-    not part of it (use ``answers_match``). The same rules as ``validate_trace``, so a format reward
-    built on this never disagrees with the data filter.
+    For ``semantic_back`` and ``solution_back`` this requires a real ``<back>``; with the ``facts`` of a
+    synthetic problem, also one that does not contradict the figure. Answer correctness is not part of
+    it (use ``answers_match``). The same rules as ``validate_trace``, so a format reward built on this
+    never disagrees with the data filter.
     """
     parsed = parse_trace(text)
     reasons, _ = _format_reasons(
@@ -84,6 +97,7 @@ def format_ok(
         question=question,
         choices=None,
         with_scores=False,
+        facts=facts,
     )
     return not reasons
 
@@ -125,19 +139,23 @@ def validate_trace(
     config: ValidationConfig | None = None,
     trace_id: str = "",
     base_trace: str | None = None,
+    facts: SceneFacts | None = None,
 ) -> Verdict:
     """Validate one trace against the rules of ``variant`` and the gold answer.
 
     ``question`` lets the back rules recognise labels and names from it as evidence. ``base_trace``
     (insert mode) adds ``insert_changed_reasoning`` when the text outside the backs drifts from it.
+    ``facts`` (``scene_facts(problem.meta)`` for a synthetic problem) adds ``back_contradicts_figure``
+    when a back states a value, label, count or colour the figure does not have.
     Scores: ``answer_match``, ``backs``, ``words_before_back``, ``rethink_words``, ``back_words_min``,
-    ``back_copy_max``, ``corrected`` (solution_back) and ``insert_overlap`` (insert mode).
+    ``back_copy_max``, ``corrected`` (solution_back), ``insert_overlap`` (insert
+    mode) and ``figure_contradictions`` (with facts).
     """
     config = config or _DEFAULT_CONFIG
     variant = parse_variant(variant)
     parsed = parse_trace(text)
     reasons, scores = _format_reasons(
-        parsed, variant, config, question=question, choices=choices, with_scores=True
+        parsed, variant, config, question=question, choices=choices, with_scores=True, facts=facts
     )
     answer = parsed.answer
     matched = answer is not None and answers_match(
@@ -159,4 +177,5 @@ def validate_trace(
         answer=answer,
         scores=scores,
         config_hash=_config_hash(config),
+        text_sha256=sha256_text(text),
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.ledger import Ledger
 from lbdata.progress import ProgressBar
+from lbdata.secrets import redact
 from lbdata.view import pages
 from lbdata.view.plots import Stats, write_plots
 from lbdata.view.rows import ViewRow, corpus_ids, corpus_rows, run_rows
@@ -84,13 +85,15 @@ def _write_rows(writer: SiteWriter, stats: Stats | None, rows: Iterable[ViewRow]
 
 def _finish(writer: SiteWriter, meta: dict[str, Any], overview: str, t0: float, counts: dict[str, Any]) -> ViewSummary:
     writer.finish(meta)
-    out = writer.out
-    _write_text(out / "index.html", overview)
-    _write_text(out / "samples.html", pages.samples_page(f"lbdata · {meta['title']} · samples", meta["title"],
-                                                         f"{writer.stats.rows:,} {meta['unit']}"))
+    work = writer.out
+    _write_text(work / "index.html", overview)
+    _write_text(work / "samples.html", pages.samples_page(f"lbdata · {meta['title']} · samples", meta["title"],
+                                                          f"{writer.stats.rows:,} {meta['unit']}"))
+    size = site_size(work)
+    out = writer.publish()
     s = writer.stats
     return ViewSummary(out, meta["kind"], s.rows, s.shards, s.images, s.thumbnails_made, s.missing_images,
-                       site_size(out), time.perf_counter() - t0, counts)
+                       size, time.perf_counter() - t0, counts)
 
 
 # ---------------------------------------------------------------------------- runs
@@ -113,9 +116,9 @@ def build_run_view(
     out = Path(out_dir) if out_dir is not None else run_dir / "view"
     name = run_dir.resolve().name
     stats = Stats()
-    with Ledger.open(run_dir) as ledger:
+    with Ledger.open(run_dir) as ledger, SiteWriter(out, RUN_FACETS, shard_size=config.shard_size,
+                                                    thumb_px=config.thumb_px) as writer:
         counts = ledger.counts()
-        writer = SiteWriter(out, RUN_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
         bar = ProgressBar("view", counts["traces"], enabled=progress, unit="rows", transient=True)
         try:
             _write_rows(writer, stats, run_rows(ledger, validation.config_hash,
@@ -124,23 +127,23 @@ def build_run_view(
             bar.close()
         bad_rows = list(itertools.islice(ledger.iter_bad_rows(), config.list_limit))
         failures = list(itertools.islice(ledger.iter_failures(), config.list_limit))
-        run_config = ledger.read_config()
+        run_config = redact(ledger.read_config())
         run_config = run_config.get("config", run_config)
-    plots = write_plots(stats, out / "plots")
-    overview = pages.run_overview(
-        name=name, where=f"{stats.rows:,} traces", counts=counts, config=run_config, stats=stats, plots=plots,
-        config_hash=validation.config_hash, bad_rows=bad_rows, failures=failures,
-        missing_images=writer.stats.missing_images, list_limit=config.list_limit,
-    )
-    summary_counts = {
-        "traces": stats.rows,
-        "accepted": stats.statuses["accepted"],
-        "rejected": stats.statuses["rejected"],
-        "unvalidated": stats.statuses["unvalidated"],
-        "reasons": dict(stats.reasons),
-    }
-    meta = {"kind": "run", "title": f"Run {name}", "unit": "traces", "config_hash": validation.config_hash}
-    return _finish(writer, meta, overview, t0, summary_counts)
+        plots = write_plots(stats, writer.out / "plots")
+        overview = pages.run_overview(
+            name=name, where=f"{stats.rows:,} traces", counts=counts, config=run_config, stats=stats, plots=plots,
+            config_hash=validation.config_hash, bad_rows=bad_rows, failures=failures,
+            missing_images=writer.stats.missing_images, list_limit=config.list_limit,
+        )
+        summary_counts = {
+            "traces": stats.rows,
+            "accepted": stats.statuses["accepted"],
+            "rejected": stats.statuses["rejected"],
+            "unvalidated": stats.statuses["unvalidated"],
+            "reasons": dict(stats.reasons),
+        }
+        meta = {"kind": "run", "title": f"Run {name}", "unit": "traces", "config_hash": validation.config_hash}
+        return _finish(writer, meta, overview, t0, summary_counts)
 
 
 # ---------------------------------------------------------------------------- corpora
@@ -199,17 +202,18 @@ def build_corpus_view(
     out = Path(out_dir) if out_dir is not None else default_views_dir(home) / label
     total = sum(c.get("rows", 0) for per in manifest.get("counts", {}).values() for c in per.values())
     stats = Stats()
-    writer = SiteWriter(out, CORPUS_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
-    bar = ProgressBar("view", total, enabled=progress, unit="rows", transient=True)
-    try:
-        _write_rows(writer, stats, corpus_rows(version_dir, answer_timeout_s=ValidationConfig().answer_timeout_s), bar)
-    finally:
-        bar.close()
-    plots = write_plots(stats, out / "plots")
-    overview = pages.corpus_overview(spec=label, where=f"{stats.rows:,} rows", manifest=manifest, stats=stats,
-                                     plots=plots, missing_images=writer.stats.missing_images)
-    meta = {"kind": "corpus", "title": f"Corpus {label}", "unit": "rows"}
-    return _finish(writer, meta, overview, t0, {"rows": stats.rows, "variants": dict(stats.variants)})
+    with SiteWriter(out, CORPUS_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px) as writer:
+        bar = ProgressBar("view", total, enabled=progress, unit="rows", transient=True)
+        try:
+            _write_rows(writer, stats, corpus_rows(version_dir, answer_timeout_s=ValidationConfig().answer_timeout_s),
+                        bar)
+        finally:
+            bar.close()
+        plots = write_plots(stats, writer.out / "plots")
+        overview = pages.corpus_overview(spec=label, where=f"{stats.rows:,} rows", manifest=manifest, stats=stats,
+                                         plots=plots, missing_images=writer.stats.missing_images)
+        meta = {"kind": "corpus", "title": f"Corpus {label}", "unit": "rows"}
+        return _finish(writer, meta, overview, t0, {"rows": stats.rows, "variants": dict(stats.variants)})
 
 
 def build_diff_view(
@@ -251,7 +255,6 @@ def build_diff_view(
         "per_part": dict(per_part),
     }
 
-    writer = SiteWriter(out, DIFF_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px)
     listed: dict[str, list[dict[str, Any]]] = {"added": [], "removed": []}
     timeout = ValidationConfig().answer_timeout_s
 
@@ -266,13 +269,14 @@ def build_diff_view(
                 n += 1
                 yield row
 
-    bar = ProgressBar("view", len(added) + len(removed), enabled=progress, unit="rows", transient=True)
-    try:
-        _write_rows(writer, None, rows(), bar)
-    finally:
-        bar.close()
-    overview = pages.diff_overview(spec_a=label_a, spec_b=label_b, where=f"{writer.stats.rows:,} changed rows",
-                                   summary=counts, added=listed["added"], removed=listed["removed"],
-                                   list_limit=config.list_limit)
-    meta = {"kind": "diff", "title": f"{label_a} → {label_b}", "unit": "changed rows"}
-    return _finish(writer, meta, overview, t0, counts)
+    with SiteWriter(out, DIFF_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px) as writer:
+        bar = ProgressBar("view", len(added) + len(removed), enabled=progress, unit="rows", transient=True)
+        try:
+            _write_rows(writer, None, rows(), bar)
+        finally:
+            bar.close()
+        overview = pages.diff_overview(spec_a=label_a, spec_b=label_b, where=f"{writer.stats.rows:,} changed rows",
+                                       summary=counts, added=listed["added"], removed=listed["removed"],
+                                       list_limit=config.list_limit)
+        meta = {"kind": "diff", "title": f"{label_a} → {label_b}", "unit": "changed rows"}
+        return _finish(writer, meta, overview, t0, counts)

@@ -77,12 +77,16 @@ class Plot:
 
 def write_plots(stats: Stats, out_dir: Path) -> list[Plot]:
     """Draw every figure the data supports into ``out_dir``; returns them in page order."""
+    import matplotlib
+
     out_dir.mkdir(parents=True, exist_ok=True)
     plots: list[Plot] = []
-    for draw in (_reasons, _back_positions, _lengths, _reflection, _answer_match):
-        plot = draw(stats, out_dir)
-        if plot is not None:
-            plots.append(plot)
+    # Labels are data (source names, reason codes): a '$' in them is text, never mathtext.
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        for draw in (_reasons, _back_positions, _lengths, _reflection, _answer_match):
+            plot = draw(stats, out_dir)
+            if plot is not None:
+                plots.append(plot)
     return plots
 
 

@@ -19,6 +19,8 @@ Data files are JavaScript that call a registration function, not JSON, because b
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -32,7 +34,7 @@ from typing import Any
 from lbdata.errors import UsageError
 from lbdata.records import ImageRef
 from lbdata.view.rows import ViewRow
-from lbdata.workspace import ensure_writable_dir
+from lbdata.workspace import ensure_writable_dir, make_partial_dir, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +105,18 @@ class SiteStats:
 
 
 class SiteWriter:
-    """Streams rows into shards, copies each image once and makes its thumbnail, writes the index."""
+    """Streams rows into shards, copies each image once and makes its thumbnail, writes the index.
+
+    The site is written into a hidden sibling of ``out_dir`` (seeded with the images and thumbnails of
+    an earlier site there, so they are not made again) and renamed into place by ``publish``; used as a
+    context manager, a writer that did not publish removes its work. A killed or failed build leaves
+    the earlier site, if any, untouched, and nothing that stops the next one.
+    """
 
     def __init__(self, out_dir: Path, facets: list[Facet], *, shard_size: int, thumb_px: int):
-        self.out = prepare_out_dir(out_dir)
+        self.final = check_out_dir(out_dir)
+        self.out = make_partial_dir(self.final)
+        self._seed()
         self.facets = [_FacetData(f) for f in facets]
         self.shard_size = shard_size
         self.thumb_px = thumb_px
@@ -119,6 +129,34 @@ class SiteWriter:
             old.unlink()
         for old in (self.out / "plots").glob("*.png"):
             old.unlink()
+
+    def _seed(self) -> None:
+        for sub in ("images", "thumbs"):
+            old = self.final / sub
+            if not (self.final / MARKER).exists() or not old.is_dir():
+                continue
+            (self.out / sub).mkdir(exist_ok=True)
+            for path in old.iterdir():
+                if _CONTENT_FILE.match(path.name) and path.is_file():
+                    with contextlib.suppress(OSError):
+                        _link_or_copy(path, self.out / sub / path.name)
+
+    def publish(self) -> Path:
+        """Move the finished site into place (replacing an earlier one); returns its folder."""
+        if self.out != self.final:
+            replace_dir(self.out, self.final)
+            self.out = self.final
+        return self.out
+
+    def discard(self) -> None:
+        if self.out != self.final:
+            shutil.rmtree(self.out, ignore_errors=True)
+
+    def __enter__(self) -> SiteWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
 
     def add(self, row: ViewRow) -> None:
         n = self.stats.rows
@@ -160,6 +198,8 @@ class SiteWriter:
                 self.stats.thumbnails_made += 1
             self.stats.images += 1
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk is the site's failure, not the image's
+                raise
             name = None
             self.stats.missing_images += 1
             log.warning("image %s cannot be copied or read (%s); its samples show no picture", ref.filename, exc)
@@ -196,15 +236,16 @@ def asset_text(name: str) -> str:
     return resources.files("lbdata.view").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def prepare_out_dir(out_dir: Path) -> Path:
-    """Create the site folder; refuse a non-empty folder that is not an earlier lbdata site."""
+def check_out_dir(out_dir: Path) -> Path:
+    """Refuse a file, or a non-empty folder that is not an earlier lbdata site; make the parent folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} is a file; pass --out with a folder for the site")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
         raise UsageError(
             f"{out_dir} is not empty and holds no lbdata site; pass --out with an empty or new folder"
         )
-    return ensure_writable_dir(out_dir, "site folder")
+    ensure_writable_dir(out_dir.parent, "site folder")
+    return out_dir
 
 
 def make_thumbnail(src: Path, folder: Path, sha256: str, px: int) -> str:
