@@ -412,6 +412,7 @@ def test_grpo_from_the_sft_checkpoint_logs_both_rewards_and_saves(sft_out, corpu
     assert all(0.0 <= r[key] <= 1.0 for r in steps for key in ("look_back/trigger_rate",
                "rewards/accuracy_reward/mean", "rewards/look_back_format_reward/mean"))
     assert "{'loss'" not in result["output"] and "FutureWarning" not in result["output"]
+    assert "grpo step 3/3" in result["output"]  # the progress line (stderr is no terminal here)
 
 
 @pytest.mark.slow

@@ -249,7 +249,7 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         model=model, reward_funcs=rewards, args=args, train_dataset=train, processing_class=processor,
         peft_config=peft,
     )
-    attach_monitor(trainer, out, "grpo")
+    attach_monitor(trainer, out, "grpo", recipe)
     result = trainer.train()
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
     for entry in trainer.state.log_history:  # the last logged value of every reward statistic

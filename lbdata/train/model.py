@@ -78,11 +78,12 @@ def deepspeed_in_args(job: Any) -> str | None:
     return str(deepspeed_config_path(job.deepspeed))
 
 
-def attach_monitor(trainer: Any, out: Path, kind: str) -> None:
+def attach_monitor(trainer: Any, out: Path, kind: str, recipe: Recipe) -> None:
     """Swap the trainer's printer (raw ``{'loss': …}`` dicts, or tqdm) for ``TrainMonitor``.
 
     ``disable_tqdm: true`` in the recipe turns the progress bar (and its log lines) off; the CSV and the
-    curve are written either way.
+    curve are written either way. (The recipe's value, not the resolved one: transformers turns tqdm off
+    by itself when its logging is quieter than warnings, as ``quiet_libraries`` makes it.)
     """
     from transformers import PrinterCallback, ProgressCallback
 
@@ -90,7 +91,7 @@ def attach_monitor(trainer: Any, out: Path, kind: str) -> None:
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(TrainMonitor(out, kind, progress=not trainer.args.disable_tqdm))
+    trainer.add_callback(TrainMonitor(out, kind, progress=not recipe.values.get("disable_tqdm")))
 
 
 def check_model_dir(path: str | Path) -> str:

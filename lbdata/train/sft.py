@@ -165,7 +165,7 @@ def prepare_sft(job: SFTJob) -> SFTRun:
         processing_class=processor,
         peft_config=peft,
     )
-    attach_monitor(trainer, out, "sft")
+    attach_monitor(trainer, out, "sft", recipe)
     record: dict[str, Any] = {
         "kind": "sft",
         "base_model": base_model,
