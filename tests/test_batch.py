@@ -267,3 +267,60 @@ def test_budget_counts_what_was_submitted(tmp_path):
     assert 1 <= submitted <= 3
     with Ledger.open(tmp_path / "run") as led:
         assert led.counts()["traces"] == submitted and led.counts()["cost_usd"] <= 1.2
+
+
+def test_a_provider_hiccup_while_polling_does_not_submit_the_batch_again(tmp_path, monkeypatch):
+    """Retrieve answering 500s for longer than one call's retries: the batch is still running at the provider
+    (and will be billed), so its requests wait for it instead of going out again in a second batch."""
+    monkeypatch.setattr(batch_module, "SUBMIT_TRIES", 2)
+    src = write_problems(tmp_path / "src", 3)
+    faults = [Fault("api_error", match="GET /v1/batches/batch_1", times=5)]
+    with FakeOpenAI(faults=faults, batch_delay_s=0.2) as server:
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        assert len(server.batches) == 1, "the same requests were submitted (and paid) twice"
+    assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0
+
+
+def test_a_lost_create_answer_does_not_create_a_second_batch(tmp_path):
+    """The create call reached the provider but its answer was lost: the retry finds that batch by its
+    metadata instead of creating (and paying for) another one."""
+    src = write_problems(tmp_path / "src", 3)
+    with FakeOpenAI(faults=[Fault("create_lost", match="POST /v1/batches", times=1)]) as server:
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        assert len(server.batches) == 1, "a second batch was created for the same requests"
+    assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0
+    with Ledger.open(tmp_path / "run") as led:
+        (row,) = led.iter_batches()
+    assert row["batch_id"] == "batch_1" and row["collected"]
+
+
+def test_odd_lines_in_the_output_and_error_files_cost_only_themselves(tmp_path, monkeypatch):
+    """A provider's result files with lines of odd shapes (not an object, a string error, a response that is
+    not an object, unknown and repeated custom_ids): the good lines are used, nothing is submitted twice."""
+    src = write_problems(tmp_path / "src", 3)
+    with FakeOpenAI(batch_delay_s=0.1) as server:
+        original = server._run_batch
+
+        async def odd(batch, lines):
+            await original(batch, lines)
+            if batch["id"] != "batch_1":
+                return
+            out = server.files[batch["output_file_id"]].splitlines()
+            first = json.loads(out[0])
+            dropped = json.loads(out[1])["custom_id"]
+            odd_lines = [b"[1, 2]", b'"text"', b"null", json.dumps(first).encode(),  # the same answer twice
+                         json.dumps({"custom_id": "unknown", "response": first["response"]}).encode(),
+                         json.dumps({"custom_id": dropped, "response": "oops", "error": None}).encode()]
+            server.files[batch["output_file_id"]] = b"\n".join([out[0], *odd_lines, out[2]]) + b"\n"
+            file_id = f"file-{len(server.files) + 1}"
+            server.files[file_id] = b"\n".join([
+                json.dumps({"custom_id": dropped, "response": None, "error": "boom"}).encode(),
+                json.dumps({"custom_id": dropped, "response": {"status_code": 500, "body": "x"}, "error": [1]}).encode(),
+            ]) + b"\n"
+            batch["error_file_id"] = file_id
+
+        server._run_batch = odd
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        totals = [b["request_counts"]["total"] for b in server.batches.values()]
+    assert totals == [3, 1], "only the line without a usable answer goes out again"
+    assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0

@@ -205,17 +205,28 @@ class Batcher:
     async def _follow(self, sub: _Submission, resumed: bool = False) -> None:
         """Submit (unless resumed with a batch id), poll until the batch ends, read its answers back."""
         try:
-            if sub.batch_id is None and resumed:
-                sub.batch_id = await self._find(sub)
-                if sub.batch_id is None:  # never created: its requests go out again as they are asked
-                    self.ledger.delete_batch(sub.submission)
-                    self._release(sub, TransientError("batch_not_submitted", "the batch was never created"))
+            while True:
+                try:
+                    if sub.batch_id is None and resumed:
+                        sub.batch_id = await self._find(sub)
+                        if sub.batch_id is None:  # never created: its requests go out again as they are asked
+                            self.ledger.delete_batch(sub.submission)
+                            self._release(sub, TransientError("batch_not_submitted", "the batch was never created"))
+                            return
+                        self.ledger.put_batch(sub.submission, status="validating", info=sub.info,
+                                              batch_id=sub.batch_id)
+                    if sub.batch_id is None:
+                        await self._create(sub)
+                    batch = await self._poll(sub)
+                    await self._collect(sub, batch)
                     return
-                self.ledger.put_batch(sub.submission, status="validating", info=sub.info, batch_id=sub.batch_id)
-            if sub.batch_id is None:
-                await self._create(sub)
-            batch = await self._poll(sub)
-            await self._collect(sub, batch)
+                except TransientError as exc:
+                    if sub.batch_id is None and not resumed:
+                        raise
+                    # The batch runs (and is billed) at the provider, or may: sending its requests again would pay
+                    # twice, so a provider that does not answer for a while is waited out.
+                    log.warning("batch %s: %s; looking again in %gs", sub.batch_id or sub.submission, exc, self.poll_s)
+                    await asyncio.sleep(self.poll_s)
         except asyncio.CancelledError:
             raise
         except (TeacherError, RequestFailed) as exc:
@@ -258,9 +269,21 @@ class Batcher:
             file=(f"lbdata-{self.run_name}-{sub.submission}.jsonl", data, "application/jsonl"), purpose="batch"))
         sub.info["input_file_id"] = uploaded.id
         self.ledger.put_batch(sub.submission, status="submitting", info=sub.info)
-        batch = await self._call("create", lambda: client.batches.create(
-            input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window=WINDOW,
-            metadata={"lbdata_run": self.run_name[:512], "lbdata_submission": sub.submission}))
+        asked = False
+
+        async def create() -> Any:
+            nonlocal asked
+            if asked:  # the last create may have reached the provider with its answer lost: never create twice
+                page = await client.batches.list(limit=100)
+                for found in page.data:
+                    if (found.metadata or {}).get("lbdata_submission") == sub.submission:
+                        return found
+            asked = True
+            return await client.batches.create(
+                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window=WINDOW,
+                metadata={"lbdata_run": self.run_name[:512], "lbdata_submission": sub.submission})
+
+        batch = await self._call("create", create)
         sub.batch_id = batch.id
         self.ledger.put_batch(sub.submission, status=batch.status, info=sub.info, batch_id=batch.id)
         self._counts["submitted"] += 1
@@ -298,9 +321,13 @@ class Batcher:
         for raw in content.content.splitlines():
             if raw.strip():
                 try:
-                    out.append(json.loads(raw))
+                    line = json.loads(raw)
                 except ValueError:
-                    log.warning("batch file %s: a line that is not JSON was skipped", file_id)
+                    line = None
+                if isinstance(line, dict) and isinstance(line.get("custom_id"), str):
+                    out.append(line)
+                else:
+                    log.warning("batch file %s: a line that is not a result with a custom_id was skipped", file_id)
         return out
 
     async def _collect(self, sub: _Submission, batch: Any) -> None:
@@ -309,22 +336,29 @@ class Batcher:
         from lbdata.teachers.openai import read_response
 
         results: dict[str, TeacherResponse | BaseException] = {}
+        keys = set(sub.keys)
         for line in await self._lines(batch.error_file_id) + await self._lines(batch.output_file_id):
-            key = line.get("custom_id")
-            if key not in sub.keys:
+            key = line["custom_id"]
+            if key not in keys or isinstance(results.get(key), TeacherResponse):  # an answer for it came already
                 continue
-            response, error = line.get("response") or {}, line.get("error")
+            response, error = line.get("response"), line.get("error")
+            response = response if isinstance(response, dict) else {}
             if error or response.get("status_code") != 200:
-                code = (error or {}).get("code") or f"status_{response.get('status_code')}"
-                message = (error or {}).get("message") or json.dumps(response.get("body"))[:200]
-                reason = "batch_expired" if "expired" in str(code) else "batch_failed"
+                error = error if isinstance(error, dict) else {"message": str(error)} if error else {}
+                code = str(error.get("code") or f"status_{response.get('status_code')}")
+                message = str(error.get("message") or json.dumps(response.get("body")))[:200]
+                reason = "batch_expired" if "expired" in code else "batch_failed"
                 results[key] = TransientError(reason, f"{code}: {message}")
                 continue
             try:
                 results[key] = read_response(json.dumps(response.get("body")).encode())
             except (TransientError, RequestFailed) as exc:
                 results[key] = exc
-        missing = TransientError(f"batch_{batch.status}", f"batch {batch.id} ended {batch.status} before this request ran")
+        why = f"batch {batch.id} ended {batch.status} before this request ran"
+        errors = getattr(getattr(batch, "errors", None), "data", None) or []
+        if errors:  # a batch refused as a whole (its input file did not validate) says why
+            why += f" ({str(getattr(errors[0], 'message', '') or errors[0])[:200]})"
+        missing = TransientError(f"batch_{batch.status}", why)
         cost = 0.0
         entries = []
         for key in sub.keys:
