@@ -183,3 +183,15 @@ def test_endpoint_labels_in_counts_never_show_credentials():
     shown = repr(fleet.counts())
     assert "sk-secret123" not in shown and "sk-other456" not in shown
     assert "127.0.0.1:9" in shown and "127.0.0.1:10" in shown
+
+
+def test_a_server_answering_200_with_garbage_hands_its_requests_to_the_others(tmp_path):
+    """A 200 whose body is no chat completion says the server is broken: its requests go to the others at once,
+    it is cooled down like a server answering 500s, and it is never counted as having answered."""
+    src = write_problems(tmp_path / "src", 12)
+    with FakeOpenAI(faults=[Fault("malformed", times=-1)]) as bad, FakeOpenAI() as good:
+        summary = generate(_fleet_config(src, [bad.url, good.url], concurrency=4), tmp_path / "run")
+    assert summary.failures == 0 and summary.traces_new == {"semantic_back": 12}
+    assert summary.endpoints[bad.url]["ok"] == 0 and summary.endpoints[bad.url]["cooldowns"] >= 1
+    assert summary.endpoints[good.url]["ok"] == 12
+    assert summary.retries_by_reason == {}

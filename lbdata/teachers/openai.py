@@ -319,14 +319,21 @@ class OpenAITeacher(RemoteTeacher):
                 fleet.release(ep, "other")
                 raise
             else:
-                fleet.release(ep, "ok")
-                break
+                try:
+                    response = self._response(raw)
+                except TransientError as exc:  # a 200 that is no answer: the server is broken, not the request
+                    error, outcome = exc, "error"
+                except BaseException:
+                    fleet.release(ep, "ok")
+                    raise
+                else:
+                    fleet.release(ep, "ok")
+                    return response
             fleet.release(ep, outcome)
             tried.add(fleet.index(ep))
             if outcome == "other" or not fleet.has_other(tried):
                 raise error from None
             log.info("%s did not answer (%s); sending the request to another server", ep.label, error)
-        return self._response(raw)
 
     def _response(self, raw: Any) -> TeacherResponse:
         rate_limits = {k: v for k, v in raw.headers.items() if k.startswith("x-ratelimit-")}
