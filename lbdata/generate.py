@@ -810,6 +810,11 @@ class _Engine:
                     tries += 1
                     return await self._try(request, tokens), tries
         except TransientError as exc:
+            if exc.reason == "connection_error":  # no server took the connection, try after try: not this request's fault
+                where = getattr(self.teacher, "where", "the teacher's server")
+                raise TeacherError(
+                    f"cannot reach {where} ({exc.detail[:200]}; gave up after {tries} tries): start the server "
+                    "or fix --base-url, then re-run the same command to resume") from None
             raise RequestFailed(f"{exc.reason}: {exc.detail} (gave up after {tries} tries)") from None
         raise AssertionError("unreachable")  # pragma: no cover
 

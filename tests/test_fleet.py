@@ -195,3 +195,26 @@ def test_a_server_answering_200_with_garbage_hands_its_requests_to_the_others(tm
     assert summary.endpoints[bad.url]["ok"] == 0 and summary.endpoints[bad.url]["cooldowns"] >= 1
     assert summary.endpoints[good.url]["ok"] == 12
     assert summary.retries_by_reason == {}
+
+
+def test_every_server_down_ends_the_run_with_one_line(tmp_path):
+    """No server of the fleet accepts connections: the run stops once a request has used all its retries, with
+    one line naming the cause, instead of spending every problem's retries (hours at the real backoff)."""
+    import socket
+
+    import pytest as _pytest
+
+    from lbdata.errors import TeacherError
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    src = write_problems(tmp_path / "src", 40)
+    config = _fleet_config(src, [f"http://127.0.0.1:{p}/v1" for p in ports], concurrency=2, retries=2)
+    with _pytest.raises(TeacherError, match="cannot reach the 2 servers of --base-url.*re-run") as info:
+        generate(config, tmp_path / "run")
+    assert "\n" not in str(info.value)
+    with Ledger.open(tmp_path / "run") as led:
+        assert led.counts()["failed"] <= 2  # the requests in flight when it stopped, not all 40
