@@ -318,6 +318,12 @@ class _Engine:
         if config.batch and not self.remote:
             raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
                              "(use gpt-4o, openai:MODEL)")
+        held = [] if config.batch else ledger.iter_batches(uncollected=True)
+        if held:  # answered (or running, and billed) at the provider: asking online would pay for them again
+            raise UsageError(
+                f"run {ledger.run_dir.name} has {len(held)} batch(es) not read back yet "
+                f"({', '.join(r['batch_id'] or r['submission'] for r in held[:3])}); re-run with --batch to collect "
+                f"them (`lbdata batches {ledger.run_dir.name}` shows them), then run online if you like")
         if self.validating:
             from lbdata.validate import ValidationConfig
 

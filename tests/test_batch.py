@@ -324,3 +324,31 @@ def test_odd_lines_in_the_output_and_error_files_cost_only_themselves(tmp_path, 
         totals = [b["request_counts"]["total"] for b in server.batches.values()]
     assert totals == [3, 1], "only the line without a usable answer goes out again"
     assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0
+
+
+def test_an_online_run_does_not_pay_again_for_requests_a_batch_holds(tmp_path):
+    """Killed while its batch ran, then re-run without --batch: the batch's requests would be paid twice (the
+    batch still runs and is billed), so the run refuses in one line and says how to collect them."""
+    import asyncio
+
+    from lbdata.errors import UsageError
+    from lbdata.teachers.batch import Batcher
+
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI(batch_delay_s=30.0) as server:
+        cfg = config(src, server.url, tmp_path, batch=True, variants="semantic")
+        run_dir = tmp_path / "run"
+        with Ledger.create(run_dir):
+            pass
+
+        async def submit_only():
+            with Ledger.open(run_dir) as led:
+                b = Batcher(OpenAITeacher("fake-teacher", base_url=server.url), led, cfg, priced=lambda u: u)
+                b._pile.keys, b._pile.lines = ["k1"], [b"{}\n"]
+                await b._create(b._pile)
+                await b.teacher.aclose()
+
+        asyncio.run(submit_only())
+        with pytest.raises(UsageError, match="1 batch.*--batch") as info:
+            generate(cfg.model_copy(update={"batch": False}), run_dir)
+        assert "\n" not in str(info.value) and server.completed() == []
