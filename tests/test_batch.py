@@ -352,3 +352,26 @@ def test_an_online_run_does_not_pay_again_for_requests_a_batch_holds(tmp_path):
         with pytest.raises(UsageError, match="1 batch.*--batch") as info:
             generate(cfg.model_copy(update={"batch": False}), run_dir)
         assert "\n" not in str(info.value) and server.completed() == []
+
+
+@pytest.mark.parametrize("state", ["cancelling", "in_progress"])
+def test_a_batch_stuck_past_its_window_is_given_up(tmp_path, state):
+    """A provider whose batch stays 'cancelling' for hours, or 'in_progress' long after its 24 h window: the
+    run stops waiting, reads what came back and sends the rest again, instead of polling forever."""
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI() as server:
+        original = server._run_batch
+
+        async def stuck(batch, lines):
+            if batch["id"] != "batch_1":
+                return await original(batch, lines)
+            hours_ago = int(time.time()) - 2 * 3600
+            batch.update(status=state, cancelling_at=hours_ago if state == "cancelling" else None,
+                         expires_at=hours_ago if state == "in_progress" else int(time.time()) + 80000)
+
+        server._run_batch = stuck
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        assert len(server.batches) == 2
+    assert summary.traces_new == {"semantic_back": 2} and summary.failures == 0
+    with Ledger.open(tmp_path / "run") as led:
+        assert all(r["collected"] for r in led.iter_batches())

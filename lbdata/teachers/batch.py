@@ -48,6 +48,9 @@ MAX_WORKERS = 20_000
 """Requests one run keeps waiting on batches at once (the engine's workers in batch mode)."""
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 SUBMIT_TRIES = 5
+OVERDUE_S = 3600.0
+"""A batch still 'cancelling' this long after its cancel, or not ended this long after its window closed, is
+given up: what came back is read and the rest is sent again (the provider runs nothing past the window)."""
 _COLUMNS = frozenset({"submission", "batch_id", "status", "collected", "created_at"})  # the ledger's own columns
 
 
@@ -310,6 +313,10 @@ class Batcher:
             self.ledger.put_batch(sub.submission, status=batch.status, info=sub.info, batch_id=sub.batch_id)
             if batch.status in TERMINAL:
                 return batch
+            if _overdue(batch, time.time()):
+                log.warning("batch %s is still %s long after it should have ended; reading what it returned and "
+                            "sending the rest again", sub.batch_id, batch.status)
+                return batch
             await asyncio.sleep(self.poll_s)
 
     async def _lines(self, file_id: str | None) -> list[dict[str, Any]]:
@@ -400,6 +407,16 @@ class Batcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _overdue(batch: Any, now: float) -> bool:
+    """Whether a batch that has not ended is stuck: cancelling for over ``OVERDUE_S``, or past its window by as much."""
+    cancelling_at = getattr(batch, "cancelling_at", None)
+    if batch.status == "cancelling" and cancelling_at:
+        return now > cancelling_at + OVERDUE_S
+    created_at = getattr(batch, "created_at", None)
+    ends = getattr(batch, "expires_at", None) or (created_at + 24 * 3600 if created_at else None)
+    return ends is not None and now > ends + OVERDUE_S
 
 
 def cancel_run_batches(ledger: Ledger, api_key: str | None = None) -> list[tuple[str, str]]:
