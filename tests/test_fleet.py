@@ -218,3 +218,14 @@ def test_every_server_down_ends_the_run_with_one_line(tmp_path):
     assert "\n" not in str(info.value)
     with Ledger.open(tmp_path / "run") as led:
         assert led.counts()["failed"] <= 2  # the requests in flight when it stopped, not all 40
+
+
+def test_a_fleet_file_with_a_bom_or_not_text(tmp_path):
+    """A URL file saved with a byte-order mark (Windows editors) and CRLF is read; a file that is not text (a
+    binary passed by mistake) is one line saying so, not a traceback."""
+    path = tmp_path / "servers.txt"
+    path.write_bytes(b"\xef\xbb\xbfhttp://10.0.0.5:8000/v1\r\n  # comment\r\n\r\nhttp://10.0.0.5:8000/v1\r\n")
+    assert read_endpoints([str(path)]) == ["http://10.0.0.5:8000/v1"]
+    path.write_bytes(b"http://10.0.0.5:8000/v1\n\xff\xfe\x00\n")
+    with pytest.raises(UsageError, match="servers.txt.*not UTF-8 text"):
+        read_endpoints([str(path)])

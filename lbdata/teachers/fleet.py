@@ -175,7 +175,13 @@ def read_endpoints(values: list[str]) -> list[str]:
         if not path.is_file():
             raise UsageError(f"--base-url {value!r} is neither an http(s) URL nor a file of URLs; "
                              "pass http://HOST:PORT/v1 or a text file with one URL a line")
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from a Windows editor is no URL
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+            raise UsageError(f"--base-url {value}: cannot read it ({reason}); pass a URL or a text file of URLs, "
+                             "one a line") from None
+        for n, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
