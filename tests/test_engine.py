@@ -416,3 +416,19 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate(tmp_path):
         u = t.usage
         expected = ((u.prompt_tokens - u.cached_tokens) * 2.0 + u.cached_tokens * 0.5 + u.completion_tokens * 8.0) / 1e6
         assert u.cost_usd == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("usage", "expect"), [
+    ({"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 500}}, (100, 7, 100)),
+    ({"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": -3}}, (100, 7, 0)),
+    ({"prompt_tokens": -5, "completion_tokens": -1}, (0, 0, 0)),
+])
+def test_a_server_reporting_impossible_token_counts_keeps_its_answer(usage, expect):
+    """A buggy server's usage (more cached tokens than prompt tokens, negative counts) neither throws the answer
+    away (it was paid for; retrying pays again) nor lands in the ledger as it came: the counts are clamped."""
+    from lbdata.teachers.openai import read_response
+
+    body = {"choices": [{"index": 0, "message": {"content": "\\boxed{1}"}, "finish_reason": "stop"}], "usage": usage}
+    got = read_response(json.dumps(body).encode())
+    assert got.text == "\\boxed{1}"
+    assert (got.usage.prompt_tokens, got.usage.completion_tokens, got.usage.cached_tokens) == expect

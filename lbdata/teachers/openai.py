@@ -431,10 +431,11 @@ def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage, tup
             read.append((text, choice.get("finish_reason")))
         counts = data.get("usage") or {}
         details = counts.get("prompt_tokens_details") or {}
-        usage = Usage(
-            prompt_tokens=int(counts.get("prompt_tokens") or 0),
-            completion_tokens=int(counts.get("completion_tokens") or 0),
-            cached_tokens=int(details.get("cached_tokens") or 0),
+        prompt = max(0, int(counts.get("prompt_tokens") or 0))  # a buggy server's impossible counts are clamped:
+        usage = Usage(  # the answer was paid for, and throwing it away would pay for it again
+            prompt_tokens=prompt,
+            completion_tokens=max(0, int(counts.get("completion_tokens") or 0)),
+            cached_tokens=min(prompt, max(0, int(details.get("cached_tokens") or 0))),
             requests=1,
         )
     except (AttributeError, TypeError, ValueError, OverflowError):  # OverflowError: a count of 1e400
