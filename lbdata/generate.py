@@ -969,6 +969,10 @@ def dry_run(
     if config.batch and not isinstance(teacher, RemoteTeacher):
         raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
                          "(use gpt-4o, openai:MODEL)")
+    if config.batch:
+        from lbdata.teachers.batch import check_teacher
+
+        check_teacher(teacher)  # what the run would refuse, the plan refuses too
     done: set[str] = set()
     typical = table.typical_completion_tokens
     run_dir = Path(run_dir)

@@ -375,3 +375,15 @@ def test_a_batch_stuck_past_its_window_is_given_up(tmp_path, state):
     assert summary.traces_new == {"semantic_back": 2} and summary.failures == 0
     with Ledger.open(tmp_path / "run") as led:
         assert all(r["collected"] for r in led.iter_batches())
+
+
+def test_a_dry_run_refuses_batch_with_a_fleet_as_the_run_does(tmp_path):
+    from lbdata.errors import UsageError
+
+    src = write_problems(tmp_path / "src", 1)
+    cfg = config(src, "http://127.0.0.1:1/v1", tmp_path, batch=True).model_copy(
+        update={"teacher_options": {"base_url": ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]}})
+    with pytest.raises(UsageError, match="--batch sends to one server"):
+        dry_run(cfg, tmp_path / "run")
+    with pytest.raises(UsageError, match="--batch sends to one server"):
+        generate(cfg, tmp_path / "run")

@@ -88,6 +88,16 @@ class Packer:
         return new
 
 
+def check_teacher(teacher: Any) -> None:
+    """A one-line ``UsageError`` unless ``teacher`` can send batches: OpenAI-compatible, one server."""
+    from lbdata.teachers.openai import OpenAITeacher
+
+    if not isinstance(teacher, OpenAITeacher):
+        raise UsageError(f"--batch needs an OpenAI-compatible teacher, not {teacher.name!r}")
+    if len(teacher.fleet) > 1:
+        raise UsageError("--batch sends to one server; pass a single --base-url (or none for the OpenAI API)")
+
+
 @dataclass
 class _Submission:
     submission: str
@@ -102,12 +112,7 @@ class Batcher:
 
     def __init__(self, teacher: OpenAITeacher, ledger: Ledger, config: Any, priced: Callable[[Usage], Usage]):
         """``config``: the run's ``GenerateConfig``; ``priced``: the engine's pricing of a reported usage."""
-        from lbdata.teachers.openai import OpenAITeacher
-
-        if not isinstance(teacher, OpenAITeacher):
-            raise UsageError(f"--batch needs an OpenAI-compatible teacher, not {teacher.name!r}")
-        if len(teacher.fleet) > 1:
-            raise UsageError("--batch sends to one server; pass a single --base-url (or none for the OpenAI API)")
+        check_teacher(teacher)
         self.teacher = teacher
         self.ledger = ledger
         self.priced = priced
