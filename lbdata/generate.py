@@ -935,9 +935,13 @@ class DryRunEstimate:
 
     @property
     def usd_per_1k_accepted(self) -> float | None:
-        """Expected USD per 1,000 accepted traces, at the run's acceptance rate so far."""
-        if not self.acceptance or not self.requests:
+        """Expected USD per 1,000 accepted traces, at the run's acceptance rate so far (inf: none accepted yet)."""
+        if self.acceptance is None or not self.requests:
             return None
+        if not self.acceptance:
+            import math
+
+            return math.inf
         return 1000 * self.cost_usd / (self.requests * self.acceptance)
 
 

@@ -432,3 +432,31 @@ def test_a_server_reporting_impossible_token_counts_keeps_its_answer(usage, expe
     got = read_response(json.dumps(body).encode())
     assert got.text == "\\boxed{1}"
     assert (got.usage.prompt_tokens, got.usage.completion_tokens, got.usage.cached_tokens) == expect
+
+
+def test_cost_per_accepted_when_nothing_is_accepted(tmp_path, server):
+    """Every trace rejected: the summary, the dry run and `lbdata runs` say no trace was accepted (no division by
+    zero, and the dry run does not ask to validate a run that has been validated)."""
+    import math
+
+    from typer.testing import CliRunner
+
+    from lbdata.cli import app
+    from lbdata.generate import dry_run
+
+    src = write_problems(tmp_path / "src", 4)
+    server.set_faults([Fault("bad_trace", times=-1)])
+    cfg = config(src, server, limit=2, max_attempts=2, prices=prices_file(tmp_path, 1.0))
+    home = tmp_path / "home"
+    summary = generate(cfg, home / "runs" / "r")
+    assert summary.accepted == 0 and summary.acceptance == 0 and math.isinf(summary.usd_per_1k_accepted)
+    est = dry_run(cfg.model_copy(update={"limit": 4}), home / "runs" / "r")
+    assert est.acceptance == 0 and est.requests == 2 and math.isinf(est.usd_per_1k_accepted)
+    listing = CliRunner().invoke(app, ["runs", "--home", str(home)], env={"COLUMNS": "200"})
+    assert listing.exit_code == 0 and "no accepted" in listing.output
+    plan = CliRunner().invoke(app, ["generate", "--source", cfg.source, "--teacher", cfg.teacher, "--base-url",
+                                    server.url, "--variant", "semantic", "--limit", "4", "--max-attempts", "2",
+                                    "--reveal-answer", "--prices", cfg.prices, "--run", "r", "--home", str(home),
+                                    "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    assert "no trace accepted so far" in plan.output and "validate a first part" not in plan.output
