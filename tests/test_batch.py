@@ -387,3 +387,16 @@ def test_a_dry_run_refuses_batch_with_a_fleet_as_the_run_does(tmp_path):
         dry_run(cfg, tmp_path / "run")
     with pytest.raises(UsageError, match="--batch sends to one server"):
         generate(cfg, tmp_path / "run")
+
+
+def test_a_server_without_the_batch_api_is_named_as_such(tmp_path):
+    """A chat server with no Files/Batches endpoints (vLLM's `serve`) answers 404: the run stops in one line that
+    says the server has no Batch API, not that the model is unknown."""
+    from lbdata.errors import TeacherError
+
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI() as server:
+        server._batch_api = lambda method, path, headers, body: (404, {"error": {"message": "Not Found"}}, None)
+        with pytest.raises(TeacherError, match="Batch API") as info:
+            generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+    assert "unknown model" not in str(info.value) and "without --batch" in str(info.value)

@@ -257,6 +257,12 @@ class Batcher:
             try:
                 return await make()
             except openai.APIStatusError as exc:
+                if exc.status_code == 404:  # no such endpoint (a server without the Batch API), or no such batch
+                    message = self.teacher._scrub(str(getattr(exc, "message", "") or exc))[:200]
+                    raise TeacherError(
+                        f"{self.teacher.where} has no Batch API {what} here (404: {message}); --batch needs a server "
+                        "that speaks the Batch API (the OpenAI API, ...) and the --base-url and API key the run's "
+                        "batches were made with; or run without --batch") from None
                 error = self.teacher._status_error(exc)
                 if not isinstance(error, TransientError):
                     raise error from None
