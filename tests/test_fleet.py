@@ -229,3 +229,15 @@ def test_a_fleet_file_with_a_bom_or_not_text(tmp_path):
     path.write_bytes(b"http://10.0.0.5:8000/v1\n\xff\xfe\x00\n")
     with pytest.raises(UsageError, match="servers.txt.*not UTF-8 text"):
         read_endpoints([str(path)])
+
+
+def test_a_bad_base_url_with_credentials_is_not_echoed(tmp_path):
+    """user:password@host without a scheme is no URL to redact: the error must not print it (it goes to terminals
+    and CI logs), whether given on the command line or in a file of URLs."""
+    path = tmp_path / "servers.txt"
+    path.write_text("admin:hunter2@10.0.0.5:8000/v1\n")
+    for value in (str(path), "admin:hunter2@10.0.0.5:8000/v1"):
+        with pytest.raises(UsageError) as info:
+            read_endpoints([value])
+        assert "hunter2" not in str(info.value) and "one URL a line" in str(info.value)
+    assert "servers.txt:1" in str(info.value) or "--base-url" in str(info.value)

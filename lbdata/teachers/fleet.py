@@ -173,7 +173,8 @@ def read_endpoints(values: list[str]) -> list[str]:
             continue
         path = Path(value)
         if not path.is_file():
-            raise UsageError(f"--base-url {value!r} is neither an http(s) URL nor a file of URLs; "
+            shown = "(not shown: it holds '@')" if "@" in value else repr(value)  # user:password@host is no URL to redact
+            raise UsageError(f"--base-url {shown} is neither an http(s) URL nor a file of URLs; "
                              "pass http://HOST:PORT/v1 or a text file with one URL a line")
         try:
             text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from a Windows editor is no URL
@@ -186,7 +187,8 @@ def read_endpoints(values: list[str]) -> list[str]:
             if not line:
                 continue
             if not line.startswith(("http://", "https://")):
-                raise UsageError(f"{path}:{n}: {line!r} is not an http(s) URL; write one URL a line, "
+                shown = "(not shown: it holds '@')" if "@" in line else repr(line)
+                raise UsageError(f"{path}:{n}: {shown} is not an http(s) URL; write one URL a line, "
                                  "e.g. http://10.0.0.5:8000/v1")
             urls.append(line.rstrip("/"))
     if values and not urls:
