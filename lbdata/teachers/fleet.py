@@ -175,7 +175,7 @@ def read_endpoints(values: list[str]) -> list[str]:
         if not path.is_file():
             shown = "(not shown: it holds '@')" if "@" in value else repr(value)  # user:password@host is no URL to redact
             raise UsageError(f"--base-url {shown} is neither an http(s) URL nor a file of URLs; "
-                             "pass http://HOST:PORT/v1 or a text file with one URL a line")
+                             "pass e.g. http://10.0.0.5:8000/v1 or a text file with one URL a line")
         try:
             text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from a Windows editor is no URL
         except (OSError, UnicodeDecodeError) as exc:
