@@ -400,3 +400,21 @@ def test_a_server_without_the_batch_api_is_named_as_such(tmp_path):
         with pytest.raises(TeacherError, match="Batch API") as info:
             generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
     assert "unknown model" not in str(info.value) and "without --batch" in str(info.value)
+
+
+def test_a_refused_lookup_keeps_the_record_of_a_batch_that_may_exist(tmp_path):
+    """A run killed between creating a batch and recording its id, resumed with a wrong API key: the lookup is
+    refused (401), and the submission's record must stay, so the next run with the right key finds the batch
+    instead of paying for its requests again."""
+    from lbdata.errors import TeacherError
+
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI(api_key="sk-right") as server:
+        cfg = config(src, server.url, tmp_path, batch=True, variants="semantic")
+        run_dir = tmp_path / "run"
+        with Ledger.create(run_dir) as led:
+            led.put_batch("sub-killed", status="submitting", info={"keys": ["k1"], "requests": 1, "bytes": 10})
+        with pytest.raises(TeacherError, match="API key"):
+            generate(cfg, run_dir, api_key="sk-wrong")
+    with Ledger.open(run_dir) as led:
+        assert [r["submission"] for r in led.iter_batches()] == ["sub-killed"]

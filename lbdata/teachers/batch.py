@@ -238,15 +238,17 @@ class Batcher:
         except asyncio.CancelledError:
             raise
         except (TeacherError, RequestFailed) as exc:
-            self._abandon(sub)
+            self._abandon(sub, resumed)
             self._release(sub, exc)
         except Exception as exc:  # noqa: BLE001 - the provider failed us: every request of the batch retries
             log.warning("batch %s: %s", sub.batch_id or sub.submission, exc)
-            self._abandon(sub)
+            self._abandon(sub, resumed)
             self._release(sub, TransientError("batch_error", str(exc)[:300]))
 
-    def _abandon(self, sub: _Submission) -> None:
-        if sub.batch_id is None:  # never created: nothing to resume
+    def _abandon(self, sub: _Submission, resumed: bool) -> None:
+        # Never created: nothing to resume. A resumed one without an id may have been created before a kill: its
+        # record stays, so that a later run can still find it by its metadata.
+        if sub.batch_id is None and not resumed:
             self.ledger.delete_batch(sub.submission)
 
     async def _call(self, what: str, make: Any) -> Any:
