@@ -241,3 +241,15 @@ def test_a_bad_base_url_with_credentials_is_not_echoed(tmp_path):
             read_endpoints([value])
         assert "hunter2" not in str(info.value) and "one URL a line" in str(info.value)
     assert "servers.txt:1" in str(info.value) or "--base-url" in str(info.value)
+
+
+def test_a_misconfigured_server_of_a_fleet_is_named(tmp_path):
+    """One replica serves another model (404): the run stops in one line that names that server, not 'the 2
+    servers of --base-url'."""
+    from lbdata.errors import TeacherError
+
+    src = write_problems(tmp_path / "src", 4)
+    with FakeOpenAI(models=("other-model",)) as bad, FakeOpenAI() as good:
+        with pytest.raises(TeacherError) as info:
+            generate(_fleet_config(src, [bad.url, good.url], concurrency=2), tmp_path / "run")
+    assert bad.url in str(info.value) and good.url not in str(info.value)

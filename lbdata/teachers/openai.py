@@ -315,6 +315,9 @@ class OpenAITeacher(RemoteTeacher):
             except openai.APIStatusError as exc:
                 error = self._status_error(exc)
                 outcome = "error" if exc.status_code >= 500 else "other"
+                if len(fleet) > 1 and type(error) is TeacherError:  # say which server of the fleet refused
+                    error = TeacherError(str(error).replace(
+                        self.where, f"{ep.label} (one of the {len(fleet)} servers of --base-url)"))
             except BaseException:
                 fleet.release(ep, "other")
                 raise
