@@ -249,7 +249,6 @@ def test_a_misconfigured_server_of_a_fleet_is_named(tmp_path):
     from lbdata.errors import TeacherError
 
     src = write_problems(tmp_path / "src", 4)
-    with FakeOpenAI(models=("other-model",)) as bad, FakeOpenAI() as good:
-        with pytest.raises(TeacherError) as info:
-            generate(_fleet_config(src, [bad.url, good.url], concurrency=2), tmp_path / "run")
+    with FakeOpenAI(models=("other-model",)) as bad, FakeOpenAI() as good, pytest.raises(TeacherError) as info:
+        generate(_fleet_config(src, [bad.url, good.url], concurrency=2), tmp_path / "run")
     assert bad.url in str(info.value) and good.url not in str(info.value)
