@@ -190,7 +190,9 @@ def generate(
         _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})"
              + (" at the batch price" if est.batch and est.priced else "")
              + (", before prompt-cache discounts" if est.priced else ""))
-        if est.usd_per_1k_accepted is not None:
+        if est.usd_per_1k_accepted == float("inf"):
+            _out("cost/1k    no trace accepted so far: `lbdata show RUN --rejected` shows why")
+        elif est.usd_per_1k_accepted is not None:
             _out(f"cost/1k    ~${est.usd_per_1k_accepted:.2f} per 1,000 accepted traces (the run accepts "
                  f"{est.acceptance:.0%} so far)")
         elif est.priced and est.requests:
