@@ -190,7 +190,9 @@ def generate(
         _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})"
              + (" at the batch price" if est.batch and est.priced else "")
              + (", before prompt-cache discounts" if est.priced else ""))
-        if est.usd_per_1k_accepted is not None:
+        if est.usd_per_1k_accepted == float("inf"):
+            _out("cost/1k    no trace accepted so far: `lbdata show RUN --rejected` shows why")
+        elif est.usd_per_1k_accepted is not None:
             _out(f"cost/1k    ~${est.usd_per_1k_accepted:.2f} per 1,000 accepted traces (the run accepts "
                  f"{est.acceptance:.0%} so far)")
         elif est.priced and est.requests:
@@ -392,8 +394,10 @@ def train_tiny_model(
     seed: Annotated[int, typer.Option(help="seed of the random weights; same seed, same files")] = 0,
 ) -> None:
     """Build a tiny random-weight Qwen2.5-VL with a local tokenizer and an image-only processor (offline)."""
+    from lbdata.train.monitor import quiet_libraries
     from lbdata.train.tiny import build_tiny_model, parameter_count
 
+    quiet_libraries()
     path = build_tiny_model(out, seed=seed)
     _out(f"wrote a tiny Qwen2.5-VL ({parameter_count(path):,} parameters) to {path}")
 
@@ -499,6 +503,8 @@ def eval_run(
     out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/evals/<model>-<variant>-<hash>)")] = None,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show the libraries' warnings and loading bars")]
+    = False,
 ) -> None:
     """Evaluate a model: per dataset accuracy, trigger rate, well-formed rate, backs per response and where they sit.
 
@@ -536,6 +542,10 @@ def eval_run(
 
         check_model_loads(str(model))
     loaded = load_eval_data(split_data_specs(data or []), limit=limit, seed=seed)
+    if model is not None:
+        from lbdata.train.monitor import quiet_libraries
+
+        quiet_libraries(verbose)
     generator = LocalModel(model) if model is not None else ServedModel(base_url, served_model, api_key=api_key)
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     out_dir = out or default_out_dir(home_dir(home), generator, variant, params, loaded.datasets)
@@ -544,6 +554,10 @@ def eval_run(
         batch_size=batch_size, out_dir=out_dir, skipped=loaded.skipped, progress=progress,
     )
     _out(report.to_markdown())
+    failed = sum(r.finish_reason == "error" for r in report.rows)
+    if failed:
+        _out(f"failed     {failed} requests got no response (the reasons are in results.jsonl); "
+             "re-run the same command to ask them again")
     _out(f"results    {out_dir / 'results.jsonl'}")
     _out(f"summary    {out_dir / 'summary.md'}")
 
@@ -552,11 +566,12 @@ def eval_run(
 def eval_compare(
     a: Annotated[Path, typer.Argument(help="an evaluation folder (or its summary.json): the baseline")],
     b: Annotated[Path, typer.Argument(help="another evaluation folder: Δ columns are B minus A")],
+    more: Annotated[list[Path] | None, typer.Argument(help="more evaluation folders (e.g. base SFT GRPO)")] = None,
 ) -> None:
-    """Put two evaluations side by side, per dataset, as a Markdown table."""
+    """Put evaluations side by side, per dataset, as Markdown (three or more: a column each)."""
     from lbdata.evaluate import compare_reports
 
-    _out(compare_reports(a, b))
+    _out(compare_reports(a, b, *(more or [])))
 
 
 @eval_app.command("presets")
@@ -836,6 +851,9 @@ NumProcessesOpt = Annotated[
     typer.Option("--num-processes", min=1, help="training processes; >1 launches accelerate (default: one per GPU)"),
 ]
 LoraOpt = Annotated[bool, typer.Option("--lora", help="train a LoRA adapter (merged into the saved model)")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="show the libraries' warnings and loading bars (hidden by default)")
+]
 TrainOutOpt = Annotated[Path | None, typer.Option("--out", help="output directory for the trained model")]
 
 
@@ -890,6 +908,7 @@ def train_sft_command(
     out: TrainOutOpt = None,
     set_: SetOpt = None,
     home: HomeOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Supervised fine-tuning on a corpus version (TRL SFTTrainer): assistant-turn loss, images never truncated."""
     from lbdata.corpus import resolve_version
@@ -898,7 +917,7 @@ def train_sft_command(
 
     job = SFTJob(corpus=corpus, config=config, model=model, recipe=recipe, overrides=parse_overrides(set_ or []),
                  lora=lora, out=str(out) if out else None, home=str(home) if home else None, deepspeed=deepspeed,
-                 num_processes=num_processes)
+                 num_processes=num_processes, verbose=verbose)
 
     def out_of(job: SFTJob):
         from lbdata.train.launch import check_corpus_config, check_model_loads
@@ -929,6 +948,7 @@ def train_grpo_command(
     out: TrainOutOpt = None,
     set_: SetOpt = None,
     home: HomeOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """GRPO with the accuracy and Look-Back format rewards (TRL GRPOTrainer); prompts carry the format instruction."""
     from lbdata.train.grpo import GRPOJob, grpo_recipe, resolve_out
@@ -936,7 +956,7 @@ def train_grpo_command(
 
     job = GRPOJob(data=data, config=config, limit=limit, model=model, recipe=recipe,
                   overrides=parse_overrides(set_ or []), lora=lora, out=str(out) if out else None,
-                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes)
+                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes, verbose=verbose)
 
     def out_of(job: GRPOJob):
         from lbdata.corpus import resolve_version

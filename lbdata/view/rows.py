@@ -21,7 +21,7 @@ from lbdata.records import ImageRef, Problem, Trace, Verdict
 from lbdata.validate.answers import answers_match
 from lbdata.validate.tags import count_words, parse_trace
 
-ANSWER_REASONS = frozenset({"answer_wrong", "no_final_answer"})
+ANSWER_REASONS = frozenset({"answer_wrong", "answer_hedged", "no_final_answer"})
 """Reason codes that mean the final answer does not match the gold."""
 
 
