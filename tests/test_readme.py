@@ -40,8 +40,12 @@ SKIPPED: dict[str, str] = {
         "trains for minutes on a CPU; test_train.py trains with the same recipes (slow)",
     "lbdata train grpo --data syn@latest --model sft-tiny --recipe tiny-grpo --out grpo-tiny":
         "trains for minutes on a CPU and needs the SFT output above; test_train.py covers GRPO (slow)",
-    "lbdata eval --model sft-tiny --data synthetic --limit 50 --seed 1 --max-new-tokens 384":
+    "lbdata eval --model sft-tiny --data synthetic --limit 50 --seed 1 --max-new-tokens 320 --out evals/sft":
         "needs the SFT output of the skipped training command above",
+    "lbdata eval --model grpo-tiny --data synthetic --limit 50 --seed 1 --max-new-tokens 320 --out evals/grpo":
+        "needs the GRPO output of the skipped training command above",
+    "lbdata eval compare evals/sft evals/grpo": "needs the two evaluations of trained models above",
+    "lbdata eval compare evals/base evals/sft evals/grpo": "needs evaluations of trained models (make demo makes them)",
     "lbdata train sft --corpus look-back@latest --config semantic_back --num-processes 8 --deepspeed zero3 "
     "--out ckpt/sft": "8 GPUs and the recipe's Hub model",
     "lbdata train grpo --data look-back@latest --config semantic_back --model ckpt/sft --num-processes 8 "
