@@ -258,24 +258,48 @@ def test_redact_masks_secret_fields_and_urls_but_not_file_names():
     assert SECRET not in redact_text(f"401 from server: Bearer {SECRET}")
 
 
-def test_base_url_credentials_reach_no_file_and_no_message(tmp_path):
+def _generate(url: str, home: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LBDATA_LOG_LEVEL": "INFO"}
+    return subprocess.run([sys.executable, "-m", "lbdata.cli", "generate", "--teacher", "openai:fake-teacher",
+                           "--base-url", url, "--run", "s", "--no-progress", "--home", str(home), *extra],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def _no_secret_under(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_base_url_credentials_reach_no_message_when_the_server_is_down(tmp_path):
     home = tmp_path / "home"
     url = f"http://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}"  # nothing listens on port 9
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LBDATA_LOG_LEVEL": "INFO"}
-    proc = subprocess.run([sys.executable, "-m", "lbdata.cli", "generate", "--teacher", "openai:m", "--base-url", url,
-                           "--limit", "2", "--retries", "0", "--run", "s", "--no-progress", "--home", str(home)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = _generate(url, home, "--limit", "2", "--retries", "0")
+    assert proc.returncode == 2 and "cannot reach http://***@127.0.0.1:9/v1" in proc.stderr  # one line, masked
+    assert SECRET not in proc.stdout + proc.stderr
+    _no_secret_under(home)
+
+
+def test_base_url_credentials_reach_no_file_and_no_message(tmp_path):
+    """A run with traces and a failed request (its error names the server): no file, message or view page
+    shows the credentials of --base-url."""
+    from fake_openai_server import FakeOpenAI, Fault
+
+    home = tmp_path / "home"
+    with FakeOpenAI(faults=[Fault("malformed")]) as server:
+        url = server.url.replace("http://", f"http://user:{SECRET}@")
+        proc = _generate(url, home, "--limit", "3", "--retries", "0")
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
     run = home / "runs" / "s"
-    assert "***@127.0.0.1:9" in (run / "config.json").read_text()
-    for path in run.rglob("*"):
-        if path.is_file() and path.suffix != ".png":
-            assert SECRET.encode() not in path.read_bytes(), path
+    from lbdata.ledger import Ledger
+
+    with Ledger.open(run) as ledger:
+        assert list(ledger.iter_failures()) and list(ledger.iter_traces())  # what the checks below read exists
+    assert f"***@127.0.0.1:{server.url.split(':')[2].split('/')[0]}" in (run / "config.json").read_text()
+    _no_secret_under(run)
     build = build_run_view(run, tmp_path / "site")
-    for path in build.out_dir.rglob("*"):
-        if path.is_file():
-            assert SECRET.encode() not in path.read_bytes(), path
+    _no_secret_under(build.out_dir)
 
 
 @pytest.mark.parametrize("repo", ["../x", "org/../x", "org/x..y", "org/-x", "org/x.git", "org/a b", "o/" + "a" * 97])
