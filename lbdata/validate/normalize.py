@@ -311,11 +311,17 @@ def final_answer(text: str) -> str:
     bold = _last_match(_BOLD_RE, last)
     if bold is not None and re.search(r"[A-Za-z]{3,}", _BOLD_RE.sub("", last)):
         return bold.group(1).strip()  # "The train travels **120 miles**."
-    inline = _last_match(_INLINE_RE, last)
-    if inline is not None and (
+    inlines = list(_INLINE_RE.finditer(last))
+    if inlines and (
         len(last) > SHORT_ANSWER_CHARS or re.search(r"[A-Za-z]{3,}[,:;]?\s", _INLINE_RE.sub("", last))
     ):
-        return next(g for g in inline.groups() if g is not None).strip()
+        k = len(inlines) - 1  # "We get $x = 5$ or $x = 6$.": the closing run of maths is one answer
+        while k > 0 and _BOX_GAP_RE.match(last[inlines[k - 1].end() : inlines[k].start()]):
+            k -= 1
+        run = inlines[k:]
+        gaps = "".join(last[a.end() : b.start()] for a, b in zip(run, run[1:], strict=False))
+        joiner = " or " if re.search(r"\bor\b", gaps) else ", "
+        return joiner.join(next(g for g in m.groups() if g is not None).strip() for m in run)
     number = _sentence_number(last)
     return number if number is not None else last
 
