@@ -88,6 +88,7 @@ _STATS: Counter[str] = Counter()
 _LONE_SYMBOL_RE = re.compile(r"^[A-DF-HJ-Za-df-hj-z]$")
 _SPACED_DIGITS_RE = re.compile(r"^[+-]?\d+(?: \d+)+$")
 _TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)\b")
+_BARE_RELATION_RE = re.compile(r"^\s*(?:\\(?:geq?|leq?|neq?|gt|lt|not)\b|[<>≤≥≠])")
 
 
 def answer_stats() -> dict[str, int]:
@@ -389,6 +390,8 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     if nz.is_text(g) or nz.is_text(p) or (nz.is_label(g) and nz.is_label(p)):
         _STATS["fast"] += 1
         return nz.norm_text(g) == nz.norm_text(p)
+    if bool(_BARE_RELATION_RE.match(g)) != bool(_BARE_RELATION_RE.match(p)):
+        return False  # "\\ge 5" is a bound, not the value 5 (math-verify drops the sign)
     return _ask_sympy(g, p, deadline)
 
 
