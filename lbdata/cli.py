@@ -684,6 +684,10 @@ def build(
     validate_config: Annotated[
         Path | None, typer.Option(help="validator thresholds YAML (default: the built-in ValidationConfig)")
     ] = None,
+    judge: Annotated[str | None, typer.Option(help="name of an `lbdata judge` of every run: a back with a claim the "
+                                              "image contradicts is rejected (back_ungrounded)")] = None,
+    require_judged: Annotated[bool, typer.Option("--require-judged", help="with --judge: reject back traces the "
+                                                 "judge has not judged (back_unjudged)")] = False,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
 ) -> None:
@@ -697,7 +701,9 @@ def build(
         raise UsageError("plain is not a corpus config; plain rows are mixed into each back config "
                          "(see --reflection-rate); use --variant semantic,solution")
     config = BuildConfig(variants=tuple(variants), reflection_rate=reflection_rate, test_size=test_size, seed=seed,
-                         per_problem=per_problem, license=license)
+                         per_problem=per_problem, license=license, judge=judge, require_judged=require_judged)
+    if require_judged and judge is None:
+        raise UsageError("--require-judged needs --judge NAME (the judge whose answers are required)")
     res = build_corpus(runs, name, config, validate_config=validate_config, home=home, progress=progress)
     m = res.manifest
     _out(f"corpus     {res.name}@{res.version}" + ("" if res.created else " (already built; nothing written)"))
@@ -802,12 +808,81 @@ def push(
 
 
 @app.command()
+def judge(
+    run: RunArg,
+    model: Annotated[str, typer.Option(help="the judge: a vision-language model (gpt-4o, or the name a server "
+                                       "serves)")] = "gpt-4o",
+    base_url: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 "
+                                                       "(default: the OpenAI API); repeatable")] = None,
+    name: Annotated[str | None, typer.Option(help="the judge's name in the run, for validate/build --judge "
+                                             "(default: from the model)")] = None,
+    concurrency: Annotated[int, typer.Option(help="cap on judge requests in flight", min=1)] = 8,
+    retries: Annotated[int, typer.Option(help="retries of one request (429, 5xx, timeouts, malformed answers)",
+                                         min=0)] = 3,
+    budget_usd: Annotated[float | None, typer.Option(help="stop cleanly before this judge's spend on the run would "
+                                                     "exceed this many USD")] = None,
+    rpm: Annotated[float | None, typer.Option(help="requests per minute")] = None,
+    tpm: Annotated[float | None, typer.Option(help="tokens per minute")] = None,
+    detail: Annotated[str, typer.Option(help="image detail sent to the judge: auto | low | high")] = "auto",
+    temperature: Annotated[float, typer.Option(help="judge sampling temperature", min=0.0)] = 0.0,
+    max_tokens: Annotated[int, typer.Option(help="judge completion limit", min=1)] = 1024,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for one answer", min=0.01)] = 300.0,
+    prices: Annotated[Path | None, typer.Option(help="price table (YAML) merged over lbdata/prices.yaml")] = None,
+    cache: Annotated[bool, typer.Option(help="answer a request from the run's cache when it was answered before")]
+    = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the requests, tokens and USD; send nothing")]
+    = False,
+    api_key: Annotated[str | None, typer.Option(help="API key (default: $OPENAI_API_KEY); never stored",
+                                                show_default=False)] = None,
+    home: HomeOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+) -> None:
+    """Check the visual claims of every <back> against the image with a vision-language judge."""
+    from lbdata.judge import JudgeConfig, judge_dry_run, judge_run
+    from lbdata.teachers.fleet import read_endpoints
+    from lbdata.workspace import resolve_run
+
+    run_dir = resolve_run(run, home)
+    config = JudgeConfig(model=model, name=name, base_url=tuple(read_endpoints(base_url or [])), detail=detail,
+                         temperature=temperature, max_tokens=max_tokens, timeout=timeout, concurrency=concurrency,
+                         retries=retries, rpm=rpm, tpm=tpm, budget_usd=budget_usd, use_cache=cache,
+                         prices=str(prices) if prices else None)
+    if dry_run:
+        est = judge_dry_run(run_dir, config, api_key=api_key)
+        _out("dry run    nothing sent, nothing written")
+        price = (f" (${est.input_per_mtok:.2f} / ${est.output_per_mtok:.2f} per 1M input / output tokens)"
+                 if est.priced else " (not in the price table: counted as $0)")
+        _out(f"judge      {config.judge_name()}: {est.model}{price}")
+        _out(f"requests   {est.requests} back traces ({est.skipped} judged already)")
+        _out(f"prompt     {est.prompt_tokens:,} tokens (images {est.image_tokens:,})")
+        _out(f"completion ~{est.completion_tokens:,} tokens ({est.typical_completion_tokens} per judgment; "
+             f"at most {est.max_completion_tokens:,})")
+        _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})")
+        return
+    s = judge_run(run_dir, config, api_key=api_key, progress=progress)
+    _out(f"run        {s.run_dir}")
+    _out(f"judge      {s.name} ({s.judge_hash})")
+    _out(f"traces     {s.back_traces} with <back>; {s.skipped} judged already")
+    _out(f"judged     {s.judged}: {s.claims} claims, {s.claims_refuted} refuted, {s.claims_unknown} undecidable; "
+         f"{s.refuted_traces} traces with a refuted claim")
+    _out(f"unjudged   {s.unjudged}" + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(s.unjudged_by_reason.items()))
+                                        + "; re-run to ask again)" if s.unjudged else ""))
+    retried = ", ".join(f"{k}={v}" for k, v in sorted(s.retries_by_reason.items()))
+    _out(f"requests   {s.requests} sent, {s.cache_hits} from the cache" + (f"; retried {retried}" if retried else ""))
+    _out(f"tokens     {s.prompt_tokens:,} prompt, {s.completion_tokens:,} completion")
+    _out(f"cost       ${s.cost_usd:.4f}")
+    _out(f"next       lbdata validate {run} --judge {s.name}")
+
+
+@app.command()
 def validate(
     run: RunArg,
     config: Annotated[
         Path | None, typer.Option("--config", help="validator thresholds YAML (keys: the ValidationConfig fields)")
     ] = None,
     workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1)] = 1,
+    judge: Annotated[str | None, typer.Option(help="name of an `lbdata judge` of the run: a back with a claim the "
+                                              "image contradicts is back_ungrounded")] = None,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
 ) -> None:
@@ -817,7 +892,7 @@ def validate(
 
     run_dir = resolve_run(run, home)
     cfg = ValidationConfig.from_yaml(config) if config else ValidationConfig()
-    r = validate_run(run_dir, config=cfg, workers=workers, progress=progress)
+    r = validate_run(run_dir, config=cfg, workers=workers, progress=progress, judge=judge)
     _out(f"run        {r.run}")
     _out(f"config     {r.config_hash}")
     _out(f"traces     {r.traces} (validated now: {r.validated_now}, {r.traces_per_s:,.0f} traces/s)")

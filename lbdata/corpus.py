@@ -100,6 +100,10 @@ class BuildConfig(BaseModel):
     seed: int = Field(default=0, description="seed of the split, the mix and the row order")
     per_problem: int = Field(default=1, ge=1, description="rows per problem and config (K traces per problem)")
     license: str = Field(default="unknown", description="license id written into the card (e.g. cc-by-4.0)")
+    judge: str | None = Field(default=None, description="name of an `lbdata judge` of every run: a back with a "
+                              "refuted claim is rejected (back_ungrounded)")
+    require_judged: bool = Field(default=False, description="with judge: reject back traces the judge has not "
+                                 "judged (back_unjudged)")
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -363,6 +367,8 @@ class _Inputs:
                          self.config_hash)
                 _validate_run(ledger.run_dir, self.validation, self.progress)
                 self._load_verdicts(idx, ledger)
+            if self.config.judge is not None:
+                self._load_judged_verdicts(idx, ledger)
             accepted = 0
             for trace in ledger.iter_traces():
                 self.total_traces += 1
@@ -414,6 +420,17 @@ class _Inputs:
             for v in ledger.iter_verdicts(self.config_hash, current=True)  # a verdict on other text is not used
         ))
         return db.execute("SELECT COUNT(*) FROM verdicts WHERE run=?", (idx,)).fetchone()[0]
+
+    def _load_judged_verdicts(self, idx: int, ledger: Ledger) -> None:
+        """Replace the run's verdicts in the book by those with the judge's word added (``lbdata.judge``)."""
+        from lbdata.judge import judged_verdicts
+
+        assert self.config.judge is not None
+        _, verdicts = judged_verdicts(ledger, self.config_hash, self.config.judge, require=self.config.require_judged)
+        db = self.book.db
+        db.execute("DELETE FROM verdicts WHERE run=?", (idx,))
+        db.executemany("INSERT INTO verdicts VALUES (?, ?, ?, ?)",
+                       ((idx, v.trace_id, int(v.accepted), json.dumps(v.reasons)) for v in verdicts))
 
     def _group_for(self, ledger: Ledger, idx: int, problem_id: str) -> int:
         """The dedup group of a problem (the canonical problem: smallest id, then first run)."""
@@ -930,6 +947,11 @@ def build_corpus(
                 path.rmdir()
 
 
+def _build_identity(config: BuildConfig) -> dict[str, Any]:
+    """The build settings that enter the version id (without a judge: the same as before judges existed)."""
+    return config.model_dump(mode="json", exclude={"judge", "require_judged"} if config.judge is None else None)
+
+
 def _build(inputs: _Inputs, name: str, corpus_root: Path, work: Path,
            home: str | os.PathLike[str] | None) -> BuildResult:
     config = inputs.config
@@ -940,7 +962,7 @@ def _build(inputs: _Inputs, name: str, corpus_root: Path, work: Path,
             f"no accepted trace of variant {', '.join(config.variants)} (or plain) in "
             f"{', '.join(str(d) for d in inputs.run_dirs)}; generate them with `lbdata generate --variant ...`"
         )
-    identity = {"build": config.model_dump(mode="json"), "validator": inputs.config_hash}
+    identity = {"build": _build_identity(config), "validator": inputs.config_hash}
     version, stats = _hash_rows(inputs, identity)
     final = corpus_root / version
     if (final / MANIFEST_FILE).exists():
@@ -1048,7 +1070,7 @@ def _manifest(
         "parent": parent,
         "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         "lbdata_version": __version__,
-        "build": config.model_dump(mode="json"),
+        "build": _build_identity(config),
         "validator_config_hash": inputs.config_hash,
         "inputs": inputs.inputs,
         "configs": [c for c in config.variants if c in counts],

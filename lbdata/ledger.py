@@ -2,7 +2,8 @@
 
 Tables: ``problems``, ``bad_rows``, ``traces`` (status, attempt, error, usage), ``verdicts`` (keyed by
 trace id + validator config hash) and ``cache`` (raw teacher responses keyed by request hash, so a
-re-run never pays twice). Images are stored once per run under ``images/<sha256>.<ext>``, written
+re-run never pays twice), ``judges`` and ``judgments`` (``lbdata judge``: keyed by trace id + judge config hash,
+with the sha256 of the text judged). Images are stored once per run under ``images/<sha256>.<ext>``, written
 atomically before the row that refers to them.
 
 Every completed item is committed in its own transaction, so a SIGKILL loses at most the items in
@@ -87,6 +88,20 @@ CREATE TABLE IF NOT EXISTS batches (
     collected INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS judges (
+    name TEXT PRIMARY KEY,
+    config_hash TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS judgments (
+    trace_id TEXT NOT NULL,
+    judge_hash TEXT NOT NULL,
+    text_sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    json TEXT NOT NULL,
+    PRIMARY KEY (trace_id, judge_hash)
 );
 """
 
@@ -409,6 +424,58 @@ class Ledger:
             return []
         return [{**json.loads(js), "submission": sub, "batch_id": bid, "status": st, "collected": bool(col),
                  "created_at": at} for sub, bid, st, col, at, js in rows]
+
+    # ------------------------------------------------------------------ judgments (``lbdata judge``)
+    def put_judge(self, name: str, config_hash: str, config: dict[str, Any]) -> str:
+        """Register judge ``name`` with its config; returns the config hash the name already had, if any."""
+        self._conn.execute("INSERT OR IGNORE INTO judges (name, config_hash, json) VALUES (?, ?, ?)",
+                           (name, config_hash, json.dumps(config, sort_keys=True)))
+        return self._conn.execute("SELECT config_hash FROM judges WHERE name=?", (name,)).fetchone()[0]
+
+    def get_judge(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(config hash, public config) of judge ``name``; None when the run has no such judge."""
+        try:
+            row = self._conn.execute("SELECT config_hash, json FROM judges WHERE name=?", (name,)).fetchone()
+        except sqlite3.OperationalError:  # a ledger from before judges existed, opened read-only
+            return None
+        return (row[0], json.loads(row[1])) if row else None
+
+    def judge_names(self) -> list[str]:
+        try:
+            return [r[0] for r in self._conn.execute("SELECT name FROM judges ORDER BY name")]
+        except sqlite3.OperationalError:
+            return []
+
+    def put_judgment(self, trace_id: str, judge_hash: str, text_sha256: str, status: str, record: dict[str, Any],
+                     cost_usd: float = 0.0) -> None:
+        """Store the judgment of one trace text (``judged`` or ``unjudged``); the spend of earlier tries adds up."""
+        self._conn.execute(
+            "INSERT INTO judgments (trace_id, judge_hash, text_sha256, status, cost_usd, json) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(trace_id, judge_hash) DO UPDATE SET text_sha256=excluded.text_sha256, status=excluded.status, "
+            "cost_usd=judgments.cost_usd + excluded.cost_usd, json=excluded.json",
+            (trace_id, judge_hash, text_sha256, status, cost_usd, json.dumps(record)),
+        )
+
+    def iter_judgments(self, judge_hash: str, *, current: bool = True) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(trace id, status, record) of the judgments under ``judge_hash``; ``current`` keeps only those that
+        judged the trace text stored now."""
+        sql = ("SELECT j.trace_id, j.status, j.json FROM judgments j JOIN traces t ON t.id = j.trace_id "
+               "AND t.status = 'done' WHERE j.judge_hash=?")
+        if current:
+            sql += " AND j.text_sha256 = lb_sha256(json_extract(t.json, '$.text'))"
+        try:
+            rows = self._conn.execute(sql + " ORDER BY j.trace_id", (judge_hash,)).fetchall()
+        except sqlite3.OperationalError:
+            return
+        for tid, status, js in rows:
+            yield tid, status, json.loads(js)
+
+    def judgment_cost(self, judge_hash: str) -> float:
+        try:
+            return float(self._conn.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM judgments WHERE judge_hash=?",
+                                            (judge_hash,)).fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0.0
 
     def verdict_counts(self, config_hash: str) -> tuple[int, int]:
         """(traces with a verdict, accepted traces) under one validator config."""

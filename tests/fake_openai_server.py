@@ -17,6 +17,7 @@ the user text, ``None`` matches all) and still has ``times`` left (-1: unlimited
     no_choices    200 with a chat completion that has no choices
     length        200, finish_reason=length, a cut-off trace
     bad_trace     200 with a trace the validators reject (empty, filler <back>)
+    bad_judgment  200 with a judge answer that is not the judge's JSON shape
     unauthorized  401;  unknown_model  404;  bad_request  400;  context  400 context_length_exceeded
 
 Batch lines may also meet (matched the same way):
@@ -31,7 +32,8 @@ Files and Batches calls may meet (``match`` is a substring of ``"METHOD /path"``
 
 ``provider_usage=True`` reports usage the way the provider does: images counted in GPT-4o tiles, and
 ``prompt_tokens_details.cached_tokens`` from a prefix cache (prompts of 1,024 tokens or more; the
-longest earlier-seen prefix, in 128-token steps). ``n`` > 1 returns n choices unless ``supports_n``
+longest earlier-seen prefix, in 128-token steps). A judge prompt (``prompts/judge/``) is answered with
+one claim per back segment, supported unless the back contains ``judge_refute``. ``n`` > 1 returns n choices unless ``supports_n``
 is off. The Files and Batches endpoints (``POST /v1/files``, ``GET /v1/files/{id}/content``,
 ``POST /v1/batches``, ``GET /v1/batches[/{id}]``, ``POST /v1/batches/{id}/cancel``) run batches in the
 background after ``batch_delay_s``, answering each line as the chat endpoint would.
@@ -61,6 +63,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
 _CACHE_MIN, _CACHE_STEP = 1024, 128
 _ANSWER = re.compile(r"Reference answer[^:\n]*:\s*(.+)")
 _BASE = re.compile(r"\[BEGIN BASE TRACE\]\n(.*?)\n\[END BASE TRACE\]", re.S)
+_JUDGED_BACK = re.compile(r"\[BEGIN BACK \d+\]\n(.*?)\n\[END BACK \d+\]", re.S)
 _BOXED = re.compile(r"\\boxed\{(.*)\}\s*$", re.S)
 
 
@@ -154,7 +157,9 @@ class FakeOpenAI:
         provider_usage: bool = False,
         supports_n: bool = True,
         batch_delay_s: float = 0.0,
+        judge_refute: str | None = None,
     ):
+        self.judge_refute = judge_refute
         self.latency_s = latency_s
         self.models = models
         self.api_key = api_key
@@ -368,7 +373,13 @@ class FakeOpenAI:
         answer = answer_match.group(1).strip() if answer_match else "42"
         variant = next((v for v, ins in self._instructions.items() if ins in text), "semantic_back")
         base = _BASE.search(text)
-        if kind == "bad_trace":
+        judged = _JUDGED_BACK.findall(text)
+        if kind == "bad_judgment":
+            content = "The image looks consistent with the trace."
+        elif judged:
+            content = json.dumps({"claims": [
+                {"claim": b, "supported": not (self.judge_refute and self.judge_refute in b)} for b in judged]})
+        elif kind == "bad_trace":
             content = ("<think> Let me look. </think> <back> Let me look back at the image. </back> "
                        f"<think> Done. </think> \\boxed{{{answer}}}")
         elif base:

@@ -33,6 +33,9 @@ SKIPPED: dict[str, str] = {
     "lbdata generate --source hf:hiyouga/geometry3k@train --teacher openai:Qwen/Qwen2.5-VL-72B-Instruct "
     "--base-url fleet.txt --concurrency 192 --endpoint-concurrency 64 --reveal-answer --max-attempts 3":
         HUB + " and a fleet of vLLM servers (fleet.txt)",
+    "lbdata judge RUN --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-VL-7B-Instruct --name qwen7b "
+    "--concurrency 32": "needs a vLLM server with Qwen2.5-VL-7B; test_judge.py judges through a local server and "
+    "through `lbdata serve` on the tiny model",
     "lbdata push demo@latest --repo ORG/demo [--private]": "uploads to the Hub with a token; the --dry-run above runs",
     "lbdata schemas": "rewrites the project's schemas/ folder; `lbdata schemas --check` runs, test_schemas.py covers it",
     "lbdata serve tiny-qwen --port 8000": "serves until Ctrl-C; the tiny_server fixture runs it (test_evaluate.py)",

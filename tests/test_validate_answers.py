@@ -388,3 +388,27 @@ def test_finding_the_answer_in_a_hostile_response_is_linear(text):
     assert answers_match("1", text) is False
     is_hedged(text, "1")
     assert time.perf_counter() - t0 < WALL_S
+
+
+def test_the_first_worker_start_is_not_counted_against_a_call(monkeypatch):
+    """A slow first start of a thread's worker (a loaded machine) does not make its first answer a timeout."""
+    from lbdata.validate import answers as answers_module
+
+    real_start = answers_module._SympyWorker._start
+
+    def slow_start():
+        time.sleep(1.5)  # longer than the call's own limit below
+        return real_start()
+
+    monkeypatch.setattr(answers_module._SympyWorker, "_start", staticmethod(slow_start))
+    n = next(_fresh)
+    out: dict[str, bool] = {}
+
+    def work() -> None:  # a new thread starts its own worker
+        out["first"] = answers_match("2\\sqrt{3}", f"\\sqrt{{12}} + {n} - {n}", timeout_s=1.0)
+        out["second"] = answers_match("x^2-1", f"(x-1)(x+1) + {n} - {n}", timeout_s=1.0)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(timeout=120)
+    assert out == {"first": True, "second": True}

@@ -263,6 +263,7 @@ def test_bad_traces_get_exactly_their_reasons(name, variant, text, expected):
 def test_every_reason_code_has_a_crafted_trace():
     # insert_changed_reasoning needs a base trace, back_contradicts_figure scene facts: tested in their files
     covered = {code for *_, expected in BAD for code in expected} | {"insert_changed_reasoning", "back_contradicts_figure"}
+    covered |= {"back_ungrounded", "back_unjudged"}  # the judge's codes: tests/test_judge.py
     assert covered == set(REASONS)
 
 

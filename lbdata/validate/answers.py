@@ -87,6 +87,8 @@ STARTUP_TIMEOUT_S = 120.0
 _STATS: Counter[str] = Counter()
 _LONE_SYMBOL_RE = re.compile(r"^[A-DF-HJ-Za-df-hj-z]$")
 _SPACED_DIGITS_RE = re.compile(r"^[+-]?\d+(?: \d+)+$")
+_TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)\b")
+_BARE_RELATION_RE = re.compile(r"^\s*(?:\\(?:geq?|leq?|neq?|gt|lt|not)\b|[<>≤≥≠])")
 
 
 def answer_stats() -> dict[str, int]:
@@ -191,7 +193,7 @@ def _hedges(g: str | None, p: str) -> bool:
 @lru_cache(maxsize=1 << 16)
 def _match_cached(g: str, p: str, choices: tuple[str, ...] | None, timeout_s: float) -> bool:
     """The decision on two extracted, cleaned answers (memoised on them, so keys stay short)."""
-    deadline = time.monotonic() + timeout_s
+    deadline = _now() + timeout_s
     if _hedges(g, p) and not _one_answer_said_twice(p, deadline):
         return False
     g_letter = nz.gold_letter(g, has_choices=bool(choices))
@@ -291,10 +293,10 @@ def _strip_common_lhs(items: list[str]) -> list[str]:
 
 
 def _match_value(g: str, p: str, deadline: float) -> bool:
-    """Compare two cleaned non-letter answers, within ``deadline`` (``time.monotonic()``)."""
+    """Compare two cleaned non-letter answers, within ``deadline`` (``_now()``)."""
     if not g or not p:
         return False
-    if time.monotonic() > deadline:
+    if _now() > deadline:
         _STATS["timeouts"] += 1
         return False
     if g == p:
@@ -344,6 +346,9 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         return False
     if g_lhs or p_lhs:
         return _match_value(g, p, deadline)
+    if "=" in p and "=" not in g and not nz.is_hedged(p) and _number(g) is not None:
+        value = _number(p.rsplit("=", 1)[-1].strip())  # "a+b = 3+4 = 7": the value it arrives at
+        return value is not None and nz.numbers_match(_number(g), value)
     g_num, p_num = _number(g), _number(p)
     if g_num is not None and p_num is None and g_num.decimals is not None:
         p_num = nz.decimal_comma(p)  # "1000,99" against a gold written 1000.99
@@ -355,8 +360,9 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         _STATS["fast"] += 1
         return ratio
     g, p = nz.leading_number_word(g), nz.leading_number_word(p)
-    g, g_unit = nz.split_unit(g)
-    p, p_unit = nz.split_unit(p)
+    # "\\sin 30^\\circ" keeps its degrees: they belong to the angle, not to the answer
+    g, g_unit = nz.split_unit(g) if not _TRIG_RE.search(g) else (g, None)
+    p, p_unit = nz.split_unit(p) if not _TRIG_RE.search(p) else (p, None)
     if g_unit and p_unit and g_unit != p_unit:
         return False
     if g == p:
@@ -384,6 +390,8 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     if nz.is_text(g) or nz.is_text(p) or (nz.is_label(g) and nz.is_label(p)):
         _STATS["fast"] += 1
         return nz.norm_text(g) == nz.norm_text(p)
+    if bool(_BARE_RELATION_RE.match(g)) != bool(_BARE_RELATION_RE.match(p)):
+        return False  # "\\ge 5" is a bound, not the value 5 (math-verify drops the sign)
     return _ask_sympy(g, p, deadline)
 
 
@@ -408,6 +416,8 @@ def _matrices_match(
     mat, other = (g_mat, p) if g_mat is not None else (p_mat, g)
     assert mat is not None
     vec = nz.vector_entries(other)
+    if vec is None and ("matrix}" in other or "{array}" in other):
+        return _ask_sympy(g, p, deadline)  # a matrix expression such as a transpose: sympy evaluates it
     if vec is None or not (len(mat) == 1 or all(len(r) == 1 for r in mat)):
         return False
     flat = [x for r in mat for x in r]
@@ -422,12 +432,23 @@ def _ask_sympy(g: str, p: str, deadline: float, *, mode: str = "value") -> bool:
     if nz.too_hard(g) or nz.too_hard(p):
         _STATS["refused"] += 1
         return False
-    left = deadline - time.monotonic()
+    worker = _worker()
+    if not worker.ever_ready:  # the thread's first worker: its start is not counted against the call
+        started = time.monotonic()
+        if not worker.start_first():
+            return False
+        _local.startup_s = getattr(_local, "startup_s", 0.0) + time.monotonic() - started
+    left = deadline - _now()
     if left <= 0:
         _STATS["timeouts"] += 1
         return False
     _STATS["sympy"] += 1
-    return _worker().ask(g, p, left, mode=mode)
+    return worker.ask(g, p, left, mode=mode)
+
+
+def _now() -> float:
+    """The clock of call deadlines: ``time.monotonic()`` less the time this thread waited for its first worker."""
+    return time.monotonic() - getattr(_local, "startup_s", 0.0)
 
 
 # ----------------------------------------------------------------------------- the sympy worker process
@@ -495,6 +516,10 @@ class _SympyWorker:
             return False
         self.ready = self.ever_ready = True
         return True
+
+    def start_first(self) -> bool:
+        """Start the first worker and wait for it (up to ``STARTUP_TIMEOUT_S``); False when it never starts."""
+        return self._ensure_ready(time.monotonic() + STARTUP_TIMEOUT_S)
 
     def kill(self, *, wait: bool = True) -> None:
         """Kill the child; without ``wait`` it is reaped later (a late call returns at once)."""

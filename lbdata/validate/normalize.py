@@ -160,7 +160,7 @@ def clean(answer: str) -> str:
     if len(parts) == 2 and parts[0] and parts[1]:
         s = parts[0]  # "2\sqrt{3} \approx 3.46": the exact form is the answer
     s = s.rstrip()
-    while s.endswith((".", "。")) and not s.endswith("\\."):
+    while s.endswith((".", "。", ",")) and not s.endswith(("\\.", "\\,")):
         s = s[:-1].rstrip()
     if s.startswith("{") and matching_brace(s, 0) == len(s) - 1:
         s = s[1:-1].strip()
@@ -179,7 +179,7 @@ _ANSWER_PHRASE_RE = re.compile(
 _DISPLAY_RE = re.compile(
     r"\\\[((?:(?!\\\[).)+?)\\\]|\$\$((?:(?!\$\$).)+?)\$\$", re.S
 )  # no nested opener: linear
-_INLINE_RE = re.compile(r"\\\(((?:(?!\\\().)+?)\\\)|\$([^$]+)\$")
+_INLINE_RE = re.compile(r"\\\(((?:(?!\\\().)+?)\\\)|(?<!\\)\$((?:\\.|[^$\\])+)\$")  # "$\$18$" is one block
 _PROSE_LINE_RE = re.compile(
     r"^(?:[*_#>\s-]*)(?!(?:Yes|No|True|False)\b)[A-Z][a-z]+,?\s.*?\s(?:is|are|equals|was|be)\s+(?P<value>\S.*)$"
 )
@@ -188,6 +188,15 @@ _SENTENCE_END_RE = re.compile(r"(?<![\d\\])\.\s+(?=[A-Z(])|\s+(?:since|because|a
 _ANSWER_TAG_RE = re.compile(
     r"<answer>((?:(?!<answer>).)*?)</answer>", re.S | re.I
 )  # no nested opener: linear
+_WORD_RE = re.compile(r"\b[A-Za-z]{2,}\b")
+_SCALE_WORD_RE = re.compile(
+    r"\b(?:hundred|thousand|million|billion|trillion|percent|dozen|half|quarter|approximately|about|around|roughly"
+    r"|nearly|almost|over|under|least|most)s?\b",
+    re.I,
+)
+_NUMBER_TOKEN_RE = re.compile(r"(?<![\w.,:])-?\d+(?:,\d{3})*(?:\.\d+)?(?![\w]|[.,]\d|:\d|/\d)")
+_BOLD_RE = re.compile(r"\*\*([^*\n]{1,60})\*\*")
+_IS_THE_ANSWER_RE = re.compile(r"^(?:the|our)\s+(?:final\s+)?(?:answer|result)\b", re.I)
 _HASHES_RE = re.compile(r"^\s*####\s*(\S.*?)\s*$", re.M)
 SHORT_ANSWER_CHARS = 80
 """A one-line response at most this long with no answer phrase is itself the answer."""
@@ -234,7 +243,13 @@ def _math_or_sentence(segment: str) -> str:
     seg = segment.strip().lstrip("*_ ").strip()
     m = _INLINE_RE.match(seg) or _DISPLAY_RE.match(seg)
     if m:
-        return next(g for g in m.groups() if g is not None)
+        parts, joiner, end = [next(g for g in m.groups() if g is not None)], ", ", m.end()
+        while (nxt := _INLINE_RE.search(seg, end)) is not None and _BOX_GAP_RE.match(seg[end : nxt.start()]):
+            if re.search(r"\bor\b", seg[end : nxt.start()]):
+                joiner = " or "
+            parts.append(next(g for g in nxt.groups() if g is not None))
+            end = nxt.end()
+        return joiner.join(x.strip() for x in parts)  # "$x=1$ and $x=2$": one answer of two values
     seg = _SENTENCE_END_RE.split(seg, maxsplit=1)[0]
     return seg.rstrip("*_,;:. ").strip()
 
@@ -275,7 +290,9 @@ def final_answer(text: str) -> str:
     phrase = _last_match(_ANSWER_PHRASE_RE, s)
     if phrase is None and len(lines) == 1 and len(s) <= SHORT_ANSWER_CHARS and not _PROSE_LINE_RE.match(s):
         bare = _INLINE_RE.sub("", _DISPLAY_RE.sub("", s))
-        if bare == s or not re.search(r"[A-Za-z]{2,}", bare):
+        if (bare == s and not _BOLD_RE.search(s) and _sentence_number(s) is None) or not re.search(
+            r"[A-Za-z]{2,}", bare
+        ):
             return s
     if phrase is not None:
         rest = s[phrase.end() :]
@@ -289,14 +306,34 @@ def final_answer(text: str) -> str:
             return next(g for g in display.groups() if g is not None).strip()
     last = lines[-1]
     m = _PROSE_LINE_RE.match(last)
-    if m:
+    if m and not _IS_THE_ANSWER_RE.match(m.group("value")):
         return _math_or_sentence(m.group("value"))
-    inline = _last_match(_INLINE_RE, last)
-    if inline is not None and (
-        len(last) > SHORT_ANSWER_CHARS or re.search(r"[A-Za-z]{3,}\s", _INLINE_RE.sub("", last))
+    bold = _last_match(_BOLD_RE, last)
+    if bold is not None and re.search(r"[A-Za-z]{3,}", _BOLD_RE.sub("", last)):
+        return bold.group(1).strip()  # "The train travels **120 miles**."
+    inlines = list(_INLINE_RE.finditer(last))
+    if inlines and (
+        len(last) > SHORT_ANSWER_CHARS or re.search(r"[A-Za-z]{3,}[,:;]?\s", _INLINE_RE.sub("", last))
     ):
-        return next(g for g in inline.groups() if g is not None).strip()
-    return last
+        k = len(inlines) - 1  # "We get $x = 5$ or $x = 6$.": the closing run of maths is one answer
+        while k > 0 and _BOX_GAP_RE.match(last[inlines[k - 1].end() : inlines[k].start()]):
+            k -= 1
+        run = inlines[k:]
+        gaps = "".join(last[a.end() : b.start()] for a, b in zip(run, run[1:], strict=False))
+        joiner = " or " if re.search(r"\bor\b", gaps) else ", "
+        return joiner.join(next(g for g in m.groups() if g is not None).strip() for m in run)
+    number = _sentence_number(last)
+    return number if number is not None else last
+
+
+def _sentence_number(line: str) -> str | None:
+    """The one number of a plain prose sentence ("In total, she has 15 marbles left." → ``15``), else None."""
+    if "\\" in line or "$" in line or len(_WORD_RE.findall(line)) < 4 or _SCALE_WORD_RE.search(line):
+        return None
+    if hedge_words(line) or _OR_RE.search(line):
+        return None
+    numbers = _NUMBER_TOKEN_RE.findall(line)
+    return numbers[0] if len(numbers) == 1 else None
 
 
 # ----------------------------------------------------------------------------- hedges and lists

@@ -169,6 +169,20 @@ REASONS: dict[str, Reason] = {
             "contradict (a bar's value, a side's length, an angle, a point, a table cell, a count, a bar's colour)",
             "the Mon bar is 40 in the figure; <back>Looking again, the Mon bar ends on the 90 gridline.</back>",
         ),
+        Reason(
+            "back_ungrounded",
+            "back",
+            "any source, with `validate --judge NAME`: the vision-language judge (`lbdata judge`) found a visual "
+            "claim of a back that the image contradicts",
+            "the tallest bar reaches 40; <back>The tallest bar reaches 90.</back> (judge: supported false)",
+        ),
+        Reason(
+            "back_unjudged",
+            "back",
+            "with `build --judge NAME --require-judged`: a back trace the judge has no answer for (not judged yet, "
+            "or its answers were malformed after every retry)",
+            "a back trace judged by no `lbdata judge` call, or recorded as unjudged",
+        ),
     ]
 }
 

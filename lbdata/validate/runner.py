@@ -203,11 +203,14 @@ def validate_run(
     config: ValidationConfig | None = None,
     workers: int = 1,
     progress: bool = True,
+    judge: str | None = None,
 ) -> ValidationReport:
     """Validate the traces of ``run_dir`` that lack a verdict for ``config``; store them; write the report.
 
     ``workers > 1`` validates chunks of traces in a process pool. Verdicts are committed chunk by
     chunk, so an interrupted call keeps what it finished and the next call picks up the rest.
+    ``judge``: the name of an ``lbdata judge`` of the run; a back it found a refuted claim in is
+    ``back_ungrounded`` (those verdicts are stored under a key of both configs, made again every call).
     """
     config = config or ValidationConfig()
     chash = config.config_hash
@@ -216,6 +219,10 @@ def validate_run(
     totals: Counter[str] = Counter()
     # Two connections: one streams the traces, the other commits verdicts (WAL lets them overlap).
     with Ledger.open(run) as reader, Ledger.open(run) as writer:
+        if judge is not None:  # an unknown judge is said before any work
+            from lbdata.judge import judge_hash_of
+
+            judge_hash_of(reader, judge)
         done = reader.verdict_trace_ids(chash)
         pending_ids = reader.done_trace_ids() - done
 
@@ -246,9 +253,16 @@ def validate_run(
                                 store(fut.result())
                     for fut in pending:
                         store(fut.result())
+        judged_key = None
+        if judge is not None:
+            from lbdata.judge import judged_verdicts
+
+            judged_key, judged = judged_verdicts(reader, chash, judge)
+            writer.put_verdicts(judged)
         elapsed = time.perf_counter() - start
         report = _report(
-            reader, config, validated=totals["validated"], timeouts=totals["timeouts"], elapsed=elapsed
+            reader, config, validated=totals["validated"], timeouts=totals["timeouts"], elapsed=elapsed,
+            key=judged_key, judge=judge,
         )
     (run / "validation.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     (run / "validation.md").write_text(report.to_markdown(), encoding="utf-8")
@@ -256,9 +270,10 @@ def validate_run(
 
 
 def _report(
-    ledger: Ledger, config: ValidationConfig, *, validated: int, timeouts: int, elapsed: float
+    ledger: Ledger, config: ValidationConfig, *, validated: int, timeouts: int, elapsed: float,
+    key: str | None = None, judge: str | None = None,
 ) -> ValidationReport:
-    chash = config.config_hash
+    chash = key or config.config_hash
     variants = {t.id: t.variant for t in ledger.iter_traces()}
     per_variant: dict[str, VariantCounts] = {}
     reasons: Counter[str] = Counter()
@@ -282,7 +297,7 @@ def _report(
     return ValidationReport(
         run=str(ledger.run_dir),
         config_hash=chash,
-        config=config.model_dump(mode="json"),
+        config=config.model_dump(mode="json") | ({"judge": judge} if judge else {}),
         traces=n,
         validated_now=validated,
         accepted=accepted,

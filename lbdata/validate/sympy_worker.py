@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from decimal import Decimal
 
@@ -31,14 +32,32 @@ WARM_UP = [
 """Comparisons run once before ``ready`` so their one-off costs are not part of a call's time limit."""
 
 
+_TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)\b")
+_DEGREES_RE = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*(?:\\circ\b|\{\s*\\circ\s*\})")
+
+
 def _parse(text: str) -> list:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    return parse(
+    if _TRIG_RE.search(text):  # "\\sin 30^\\circ": degrees inside a trig function become radians
+        text = _DEGREES_RE.sub(r"(\\frac{\1\\pi}{180})", text)
+    parsed = parse(
         f"${text}$",
         extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
         parsing_timeout=None,
     )
+    return [_imaginary(x) for x in parsed]
+
+
+def _imaginary(expr: object) -> object:
+    """The symbol ``i`` read as the imaginary unit (``i^2`` = ``-1``, ``e^{i\\pi}`` = ``-1``)."""
+    import sympy
+
+    if isinstance(expr, sympy.Basic):
+        units = {sym: sympy.I for sym in expr.free_symbols if getattr(sym, "name", None) == "i"}
+        if units:
+            return expr.subs(units)
+    return expr
 
 
 def _numeric_value(expr: object) -> Decimal | None:
