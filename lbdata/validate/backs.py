@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.information import has_cjk, informative_words, lexicon, repeat_share, word_stats
-from lbdata.validate.tags import WORD_RE, ParsedTrace
+from lbdata.validate.tags import ParsedTrace, find_words
 
 _LEX = lexicon()
 VISUAL_NOUNS = _LEX.visual_nouns
@@ -135,7 +135,7 @@ def has_evidence(
         return True
     if _cites_label(back, labels, has_question):
         return True
-    if _tied_visual_noun(words if words is not None else WORD_RE.findall(back.lower())):
+    if _tied_visual_noun(words if words is not None else find_words(back.lower())):
         return True
     return has_cjk(back) and _cjk_evidence(back)
 
@@ -153,7 +153,7 @@ def _cjk_evidence(back: str) -> bool:
 
 def refers_to_image(back: str, words: list[str] | None = None) -> bool:
     """True when the back mentions the image or something visual in it (in English or Chinese)."""
-    seen = set(words if words is not None else WORD_RE.findall(back.lower()))
+    seen = set(words if words is not None else find_words(back.lower()))
     if not seen.isdisjoint(IMAGE_WORDS) or not seen.isdisjoint(VISUAL_NOUNS):
         return True
     return has_cjk(back) and bool(_LEX.zh_image.search(back) or _LEX.zh_visual.search(back))
@@ -165,7 +165,7 @@ def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
 
 @lru_cache(maxsize=4096)
 def _question_ngrams(question: str, n: int) -> frozenset[tuple[str, ...]]:
-    return frozenset(_ngrams(WORD_RE.findall(question.lower()), n))
+    return frozenset(_ngrams(find_words(question.lower()), n))
 
 
 def back_reasons(
@@ -185,7 +185,8 @@ def back_reasons(
     seen: set[tuple[str, ...]] = set(_question_ngrams(question or "", n))
     earlier_backs: set[str] = set()
     min_words, max_copy = 10**9, 0.0
-    for seg in parsed.segments:
+    last_back = max(i for i, s in enumerate(parsed.segments) if s.kind == "back")
+    for seg in parsed.segments[: last_back + 1]:  # what follows the last back is compared with nothing
         words = seg.words
         grams = _ngrams(words, n)
         if seg.kind == "back":

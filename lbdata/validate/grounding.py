@@ -212,14 +212,17 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     cjk = has_cjk(back)
     mention_ends = {m.end - 1 for m in mentions}
     starts = {m.start: m for m in mentions}
-    # events in text order: 0 = sentence end, 1 = a name, 2 = a number
-    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
-    events += [(i, 0, None) for i, t in enumerate(toks) if t in _STOPS]
+    # events in text order (at one token: 0 = sentence end, then 1 = a name, or 2 = a number not in a name)
     taken = {i for m in mentions for i in range(m.start, m.end)}
-    events += [
-        (i, 2, None) for i, t in enumerate(toks) if t[0] in _NUM_START and _is_num(t) and i not in taken
-    ]
-    events.sort(key=lambda e: (e[0], e[1]))
+    events: list[tuple[int, int, Any]] = []
+    for i, t in enumerate(toks):
+        if t in _STOPS:
+            events.append((i, 0, None))
+        m = starts.get(i)
+        if m is not None:
+            events.append((i, 1, m))
+        elif t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit()) and i not in taken:  # _is_num(t)
+            events.append((i, 2, None))
 
     def settle(run: list[int], role: str, group_now: list[_Mention]) -> None:
         bound = _bind(group_now, toks)

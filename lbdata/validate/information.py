@@ -165,11 +165,14 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
     repeats = n_words - len(set(words))  # occurrences of a word after its first
     if repeats <= limit * min(n_words, n_words - 3):
         return repeats / n_words  # neither a word nor a phrase can repeat past the limit
-    counts = Counter(words)
     stop = lexicon().stop_words
-    best = (
-        max((c for w, c in counts.items() if c > 1 and w not in stop and _is_word(w)), default=1) - 1
-    ) / n_words
+    best = 0.0
+    for w, c in Counter(words).most_common():  # the most repeated first: stop at the first content word
+        if c < 2:
+            break
+        if w not in stop and _is_word(w):
+            best = (c - 1) / n_words
+            break
     if n_words >= 8 and repeats / (n_words - 3) > limit:
         grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
         best = max(best, 1.0 - len(set(grams)) / len(grams))

@@ -21,7 +21,7 @@ from lbdata.validate.grounding import figure_contradictions
 from lbdata.validate.information import think_reasons
 from lbdata.validate.placement import placement_reasons
 from lbdata.validate.reasons import REASONS
-from lbdata.validate.tags import WORD_RE, ParsedTrace, parse_trace
+from lbdata.validate.tags import ParsedTrace, find_words, parse_trace
 
 _DEFAULT_CONFIG = ValidationConfig()
 _ORDER = {code: i for i, code in enumerate(REASONS)}
@@ -109,7 +109,7 @@ def _reasoning_tokens(text: str) -> list[str]:
         parts = [s.text for s in parsed.segments if s.kind == "think"] + [parsed.tail]
     else:
         parts = [text]
-    return [w.lower() for w in WORD_RE.findall(" ".join(parts))]
+    return [w.lower() for w in find_words(" ".join(parts))]
 
 
 def insert_overlap(text: str, base_trace: str) -> float:
