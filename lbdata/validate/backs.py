@@ -40,7 +40,8 @@ _LEX = lexicon()
 VISUAL_NOUNS = _LEX.visual_nouns
 RELATION_WORDS = _LEX.relation_words
 IMAGE_WORDS = _LEX.image_words
-_NUMBER_RE = re.compile(r"\d|\b(?:" + "|".join(sorted(_LEX.number_words)) + r")\b", re.IGNORECASE)
+_DIGIT_RE = re.compile(r"\d")
+_NUMBER_WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(_LEX.number_words)) + r")\b", re.IGNORECASE)
 _CLAUSE_SPLIT_RE = re.compile(r"[,.;:!?，。；：！？、\n]")
 
 
@@ -131,7 +132,7 @@ def has_evidence(
 
     ``words`` are the back's lower-cased words when the caller has them already.
     """
-    if _NUMBER_RE.search(back):
+    if _DIGIT_RE.search(back) or _NUMBER_WORD_RE.search(back):  # a digit, or a number written as a word
         return True
     if _cites_label(back, labels, has_question):
         return True
@@ -206,7 +207,7 @@ def back_reasons(
                     reasons.append("back_low_information")
                 if not refers_to_image(seg.text, words):
                     reasons.append("back_not_visual")
-                share = sum(g in seen for g in grams) / len(grams) if grams else 0.0
+                share = sum(map(seen.__contains__, grams)) / len(grams) if grams else 0.0
                 max_copy = max(max_copy, share)
                 key = " ".join(words)
                 if share > config.max_copy_share or key in earlier_backs:

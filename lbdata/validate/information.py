@@ -69,6 +69,12 @@ def covered_words(words: list[str], phrases: Phrases) -> int:
     return covered
 
 
+@lru_cache(maxsize=1)
+def _filler_words() -> frozenset[str]:
+    """Every word of every filler phrase: a word outside this set is never inside a filler."""
+    return frozenset(w for ps in lexicon().filler.values() for p in ps for w in p)
+
+
 def _substring_re(entries: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(p) for p in sorted(entries, key=len, reverse=True)))
 
@@ -185,7 +191,7 @@ def word_stats(words: list[str]) -> tuple[float, int]:
     if not words:
         return 1.0, 0
     stop = lexicon().stop_words
-    real = [w for w in words if _is_word(w)]
+    real = list(filter(_is_word, words))
     return len(real) / len(words), len(set(real) - stop)
 
 
@@ -229,11 +235,15 @@ def think_reasons(parsed: ParsedTrace, config: ValidationConfig) -> list[str]:
     segments = parsed.segments
     last_back = max((i for i, s in enumerate(segments) if s.kind == "back"), default=-1)
     filler_phrases = lexicon().filler
+    in_fillers = _filler_words().__contains__
     for i, seg in enumerate(segments):
         words = seg.words
         if seg.kind != "think" or not words:
             continue
-        fillers = covered_words(words, filler_phrases)
+        # words that could lie in a filler: when even these decide nothing, the exact count is not needed
+        fillers = sum(map(in_fillers, words))
+        if fillers / len(words) > config.max_filler_share or len(words) - fillers < config.min_rethink_words:
+            fillers = covered_words(words, filler_phrases)
         if i > last_back >= 0:
             n = len(words)  # a rethink shorter than min_rethink_words is no_rethink already
             if n >= config.min_rethink_words and (

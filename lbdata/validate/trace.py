@@ -24,6 +24,7 @@ from lbdata.validate.reasons import REASONS
 from lbdata.validate.tags import ParsedTrace, find_words, parse_trace
 
 _DEFAULT_CONFIG = ValidationConfig()
+_CANONICAL_VARIANTS = frozenset({"plain", "semantic_back", "solution_back"})  # parse_variant gives them back
 _ORDER = {code: i for i, code in enumerate(REASONS)}
 
 
@@ -152,7 +153,8 @@ def validate_trace(
     mode) and ``figure_contradictions`` (with facts).
     """
     config = config or _DEFAULT_CONFIG
-    variant = parse_variant(variant)
+    if variant not in _CANONICAL_VARIANTS:
+        variant = parse_variant(variant)
     parsed = parse_trace(text)
     reasons, scores = _format_reasons(
         parsed, variant, config, question=question, choices=choices, with_scores=True, facts=facts
