@@ -124,3 +124,35 @@ def test_number_evidence_same_as_one_pattern():
     for text in _texts(20000, 7) + ["Five bars", "the FOURTH", "seventy", "٣ bars", "none"]:
         fast = bool(backs._DIGIT_RE.search(text) or backs._NUMBER_WORD_RE.search(text))
         assert fast == (one.search(text) is not None), repr(text)
+
+
+def test_informative_words_bound_decides_like_the_exact_count():
+    rng = random.Random(8)
+    vocab = [
+        "let",
+        "me",
+        "look",
+        "at",
+        "the",
+        "image",
+        "again",
+        "to",
+        "make",
+        "sure",
+        "everything",
+        "is",
+        "correct",
+        "bar",
+        "7",
+        "taller",
+        "再看一下图",
+        "确保",
+        "ok",
+    ]
+    for _ in range(5000):
+        words = find_words(" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 16))).lower())
+        exact = information.informative_words(words)
+        for k in (1, 4, 8):
+            bounded = information.informative_words(words, k)
+            assert (bounded < k) == (exact < k), (words, k)
+            assert bounded == exact if exact < k else bounded >= k

@@ -197,7 +197,8 @@ def back_reasons(
             else:
                 if (
                     not has_evidence(seg.text, labels, has_question=question is not None, words=words)
-                    or informative_words(words) < (config.min_back_words + 1) // 2
+                    or informative_words(words, (config.min_back_words + 1) // 2)
+                    < (config.min_back_words + 1) // 2
                 ):
                     reasons.append("back_filler")
                 if repeat_share(words, config.max_repeat_share) > config.max_repeat_share:

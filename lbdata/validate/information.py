@@ -69,10 +69,19 @@ def covered_words(words: list[str], phrases: Phrases) -> int:
     return covered
 
 
+def _phrase_words(phrases: Phrases) -> frozenset[str]:
+    """Every word of ``phrases``: a word outside this set is never inside one of them."""
+    return frozenset(w for ps in phrases.values() for p in ps for w in p)
+
+
 @lru_cache(maxsize=1)
 def _filler_words() -> frozenset[str]:
-    """Every word of every filler phrase: a word outside this set is never inside a filler."""
-    return frozenset(w for ps in lexicon().filler.values() for p in ps for w in p)
+    return _phrase_words(lexicon().filler)
+
+
+@lru_cache(maxsize=1)
+def _look_again_words() -> frozenset[str]:
+    return _phrase_words(lexicon().look_again)
 
 
 def _substring_re(entries: list[str]) -> re.Pattern[str]:
@@ -210,8 +219,15 @@ def filler_share(words: list[str]) -> float:
     return covered_words(words, lexicon().filler) / len(words) if words else 0.0
 
 
-def informative_words(words: list[str]) -> int:
-    """Words left once look-again phrases and fillers are taken out."""
+def informative_words(words: list[str], at_least: int = 0) -> int:
+    """Words left once look-again phrases and fillers are taken out.
+
+    With ``at_least``, phrases are not matched when the words outside every phrase's vocabulary are
+    that many already: the result is exact when below ``at_least``, at least ``at_least`` otherwise."""
+    if at_least:
+        left = len(words) - sum(map(_look_again_words().__contains__, words))
+        if left >= at_least:
+            return left
     return len(words) - covered_words(words, lexicon().look_again)
 
 
