@@ -10,9 +10,10 @@
    loaded machine disturbs less than wall time, and the CPU time of ``validate_trace`` alone in this
    process on every trace of the run, without and with the problems' scene facts (the requirement:
    at least 5,000 traces per CPU-second without the judge).
-2. Runs ``answers_match`` and plain math-verify (``verify(parse(gold), parse(pred))`` on boxed strings,
-   main thread, its default time limits) over ``tests/data/answer_table.tsv`` and prints agreement with
-   the labels, false positives, false negatives and pairs/s.
+2. Runs ``answers_match`` (memo off) and plain math-verify (``verify(parse(gold), parse(pred))``, a bare
+   answer boxed, main thread, its default time limits) over ``tests/data/answer_table.tsv`` and prints
+   agreement with the labels, false positives, false negatives and pairs/s. ``benchmarks/answers.py``
+   runs the same two checkers over the table's mechanical variants and prints every disagreement.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/validate.py [--traces 20000] [--out DIR]
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import re
@@ -180,38 +182,30 @@ def detection(copy: Path, expected: dict[str, str]) -> tuple[int, int, int, int,
     return clean, clean_ok, len(expected), bad_caught, bad_code
 
 
-def load_table() -> list[tuple[str, str, bool, list[str] | None]]:
-    rows = []
-    for line in TABLE.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or line.startswith("kind\t") or not line.strip():
-            continue
-        _, gold, pred, expected, choices, _ = line.split("\t")
-        rows.append((gold, pred, expected == "1", [c.strip() for c in choices.split(" | ")] if choices else None))
-    return rows
-
-
 def compare_checkers() -> list[tuple[str, int, int, int, int, float]]:
-    import logging
-
-    from math_verify import parse, verify
+    """``answers_match`` (memo off) and plain math-verify over the labelled table, as ``benchmarks/answers.py``
+    calls them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from answers import load_answer_table, math_verify_plain
 
     from lbdata.validate.answers import answers_match, reset_answer_stats
 
     logging.disable(logging.WARNING)
-    rows = load_table()
+    rows = load_answer_table(TABLE)
     answers_match("1", "x+1")  # start the sympy worker before timing
-    reset_answer_stats(clear_memo=True)
+
+    def ours(g: str, p: str, c: tuple[str, ...] | None) -> bool:
+        reset_answer_stats(clear_memo=True)  # memo off: every pair is checked from scratch
+        return answers_match(g, p, choices=c)
+
     out = []
-    for name, check in [
-        ("answers_match", lambda g, p, c: answers_match(g, p, choices=c)),
-        ("math-verify (plain)", lambda g, p, c: bool(verify(parse(f"\\boxed{{{g}}}"), parse(f"\\boxed{{{p}}}")))),
-    ]:
+    for name, check in [("answers_match", ours), ("math-verify (plain)", lambda g, p, c: math_verify_plain(g, p))]:
         t0 = time.perf_counter()
-        got = [check(g, p, c) for g, p, _, c in rows]
+        got = [check(r.gold, r.pred, r.choices) for r in rows]
         dt = time.perf_counter() - t0
-        agree = sum(x == r[2] for x, r in zip(got, rows, strict=True))
-        fp = sum(x and not r[2] for x, r in zip(got, rows, strict=True))
-        fn = sum(r[2] and not x for x, r in zip(got, rows, strict=True))
+        agree = sum(x == r.expected for x, r in zip(got, rows, strict=True))
+        fp = sum(x and not r.expected for x, r in zip(got, rows, strict=True))
+        fn = sum(r.expected and not x for x, r in zip(got, rows, strict=True))
         out.append((name, agree, len(rows), fp, fn, len(rows) / dt))
     return out
 

@@ -29,7 +29,7 @@ HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="lbdata home (default: $LBDATA_HOME or ./lbdata-work)", show_default=False),
 ]
-RunArg = Annotated[str, typer.Argument(help="run name under the home, or a path to a run directory")]
+RunArg = Annotated[str, typer.Argument(help="run name under the home (a unique prefix will do), or a run directory")]
 
 
 def _out(text: str = "") -> None:
@@ -49,7 +49,7 @@ VariantOpt = Annotated[
 
 @app.command()
 def generate(
-    source: Annotated[str, typer.Option(help="synthetic | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR")] = "synthetic",
+    source: Annotated[str, typer.Option(help="synthetic | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR[@split]")] = "synthetic",
     teacher: Annotated[str, typer.Option(help="scene | gpt-4o | openai:MODEL | a plug-in name")] = "scene",
     variant: VariantOpt = "semantic,solution",
     limit: Annotated[int, typer.Option(help="number of source problems to use", min=1)] = 200,
@@ -123,7 +123,7 @@ def generate(
     from lbdata.generate import generate as run_generate
     from lbdata.records import parse_variants
     from lbdata.sources.files import PRESETS
-    from lbdata.workspace import ensure_writable_dir, home_dir, run_dir_for
+    from lbdata.workspace import discard_new_run, ensure_writable_dir, home_dir, run_dir_for
 
     if preset is not None and preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
@@ -190,7 +190,9 @@ def generate(
         _out(f"cost       ~${est.cost_usd:.2f} (at most ${est.max_cost_usd:.2f})"
              + (" at the batch price" if est.batch and est.priced else "")
              + (", before prompt-cache discounts" if est.priced else ""))
-        if est.usd_per_1k_accepted is not None:
+        if est.usd_per_1k_accepted == float("inf"):
+            _out("cost/1k    no trace accepted so far: `lbdata show RUN --rejected` shows why")
+        elif est.usd_per_1k_accepted is not None:
             _out(f"cost/1k    ~${est.usd_per_1k_accepted:.2f} per 1,000 accepted traces (the run accepts "
                  f"{est.acceptance:.0%} so far)")
         elif est.priced and est.requests:
@@ -201,7 +203,19 @@ def generate(
                  f"{est.max_attempts - 1} more times")
         return
     ensure_writable_dir(home_dir(home))
-    summary = run_generate(config, run_dir, progress=progress, api_key=api_key, wait=wait)
+    if urls and teacher.startswith(("openai:", "gpt-")):
+        from lbdata.serve import check_served_model
+
+        model = teacher.split(":", 1)[1] if teacher.startswith("openai:") else teacher
+        for url in urls:  # every server of a fleet must serve the model
+            check_served_model(url, model, flag="--teacher openai:NAME", api_key=api_key)
+    fresh = not run_dir.exists()
+    try:
+        summary = run_generate(config, run_dir, progress=progress, api_key=api_key, wait=wait)
+    except BaseException:
+        if fresh:  # a run that failed before its first trace leaves nothing behind
+            discard_new_run(run_dir)
+        raise
     _out(f"run        {summary.run_dir}")
     _out(f"problems   {summary.problems} ({summary.new_problems} new)")
     if summary.bad_rows:
@@ -249,29 +263,26 @@ def generate(
 
 
 @app.command()
-def runs(home: HomeOpt = None) -> None:
-    """List the runs under the home with their counts."""
-    from rich.console import Console
-    from rich.table import Table
-
+def runs(
+    home: HomeOpt = None,
+    wide: Annotated[bool, typer.Option("--wide", help="also show the traces per variant")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="tab-separated, every column, for scripts")] = False,
+) -> None:
+    """List the runs under the home with their counts (full run names; a unique prefix names a run too)."""
     from lbdata.ledger import Ledger
+    from lbdata.pricing import format_per_1k, run_cost
+    from lbdata.show import runs_listing
     from lbdata.workspace import list_run_names, runs_dir
 
     names = list_run_names(home)
     if not names:
         _out(f"no runs under {runs_dir(home)}; create one with `lbdata generate`")
         return
-    from lbdata.pricing import format_per_1k, run_cost
-
-    table = Table("run", "problems", "traces", "by variant", "failed", "bad rows", "cost $", "$ / 1k accepted")
+    counts = {}
     for name in names:
         with Ledger.open(runs_dir(home) / name) as ledger:
-            c = ledger.counts()
-            per_1k = run_cost(ledger).per_1k_accepted
-        by_var = ", ".join(f"{k}={v}" for k, v in sorted(c["traces_by_variant"].items()))
-        table.add_row(name, str(c["problems"]), str(c["traces"]), by_var, str(c["failed"]), str(c["bad_rows"]),
-                      f"{c['cost_usd']:.4f}", format_per_1k(per_1k))
-    Console().print(table)
+            counts[name] = {**ledger.counts(), "per_1k": format_per_1k(run_cost(ledger).per_1k_accepted)}
+    _out(runs_listing(counts, style="plain" if plain else "wide" if wide else "table"))
 
 
 @app.command()
@@ -315,6 +326,10 @@ def show(
     variant: Annotated[str | None, typer.Option(help="only this variant")] = None,
     rejected: Annotated[bool, typer.Option("--rejected", help="only traces the validators rejected")] = False,
     reason: Annotated[str | None, typer.Option(help="only traces rejected for this reason code")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="the validator thresholds YAML the run was validated with "
+                                  "(verdicts are kept per validator settings)")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Print traces of a run with their think / back / answer segments coloured."""
@@ -323,16 +338,21 @@ def show(
     from lbdata.ledger import Ledger
     from lbdata.records import parse_variant
     from lbdata.show import render_trace, select_traces
+    from lbdata.validate import ValidationConfig
     from lbdata.workspace import resolve_run
 
+    config_hash = (ValidationConfig.from_yaml(config) if config else ValidationConfig()).config_hash
     console = Console()
     with Ledger.open(resolve_run(run, home)) as ledger:
         items = select_traces(
             ledger, n=n, variant=parse_variant(variant) if variant else None, rejected=rejected or bool(reason),
-            reason=reason,
+            reason=reason, config_hash=config_hash,
         )
         if not items:
-            _out("no traces match")
+            others = [h for h in ledger.verdict_config_hashes() if h != config_hash] if (rejected or reason) else []
+            _out("no traces match" + (f" the verdicts of validator settings {config_hash}; the run also has verdicts "
+                                      "of other settings: pass --config FILE, the YAML given to `lbdata validate`"
+                                      if others else ""))
         for trace, problem, verdict in items:
             console.print(render_trace(trace, problem, verdict))
 
@@ -374,8 +394,10 @@ def train_tiny_model(
     seed: Annotated[int, typer.Option(help="seed of the random weights; same seed, same files")] = 0,
 ) -> None:
     """Build a tiny random-weight Qwen2.5-VL with a local tokenizer and an image-only processor (offline)."""
+    from lbdata.train.monitor import quiet_libraries
     from lbdata.train.tiny import build_tiny_model, parameter_count
 
+    quiet_libraries()
     path = build_tiny_model(out, seed=seed)
     _out(f"wrote a tiny Qwen2.5-VL ({parameter_count(path):,} parameters) to {path}")
 
@@ -432,9 +454,10 @@ def view(
     c = summary.counts
     _out(f"site       {summary.index_html}")
     if summary.kind == "diff":
-        _out(f"rows       {c['rows_a']} -> {c['rows_b']}: {c['added']} added, {c['removed']} removed, {c['kept']} kept")
+        _out(f"rows       {c['rows_a']} -> {c['rows_b']}: +{c['added']} added  -{c['removed']} removed  "
+             f"~{c['changed']} changed  {c['unchanged']} unchanged (by config and problem, as `lbdata diff`)")
         for (cfg, split), n in sorted(c["per_part"].items()):
-            _out(f"  {cfg}/{split:<8} +{n['added']} -{n['removed']} ={n['kept']}")
+            _out(f"  {cfg}/{split:<8} +{n['added']} -{n['removed']} ~{n['changed']} ={n['unchanged']}")
     elif summary.kind == "run":
         _out(f"traces     {summary.rows} ({c['accepted']} accepted, {c['rejected']} rejected, "
              f"{c['unvalidated']} without a verdict)")
@@ -480,6 +503,8 @@ def eval_run(
     out: Annotated[Path | None, typer.Option(help="output folder (default: <home>/evals/<model>-<variant>-<hash>)")] = None,
     home: HomeOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar on stderr")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show the libraries' warnings and loading bars")]
+    = False,
 ) -> None:
     """Evaluate a model: per dataset accuracy, trigger rate, well-formed rate, backs per response and where they sit.
 
@@ -508,7 +533,19 @@ def eval_run(
     if model is not None and (served_model or api_key):
         raise UsageError("--served-model and --api-key go with --base-url, not with --model")
     variant = parse_variant(variant)
+    if base_url is not None:
+        from lbdata.serve import check_served_model
+
+        check_served_model(base_url, served_model, flag="--served-model NAME", api_key=api_key)
+    else:
+        from lbdata.train.launch import check_model_loads
+
+        check_model_loads(str(model))
     loaded = load_eval_data(split_data_specs(data or []), limit=limit, seed=seed)
+    if model is not None:
+        from lbdata.train.monitor import quiet_libraries
+
+        quiet_libraries(verbose)
     generator = LocalModel(model) if model is not None else ServedModel(base_url, served_model, api_key=api_key)
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     out_dir = out or default_out_dir(home_dir(home), generator, variant, params, loaded.datasets)
@@ -517,6 +554,10 @@ def eval_run(
         batch_size=batch_size, out_dir=out_dir, skipped=loaded.skipped, progress=progress,
     )
     _out(report.to_markdown())
+    failed = sum(r.finish_reason == "error" for r in report.rows)
+    if failed:
+        _out(f"failed     {failed} requests got no response (the reasons are in results.jsonl); "
+             "re-run the same command to ask them again")
     _out(f"results    {out_dir / 'results.jsonl'}")
     _out(f"summary    {out_dir / 'summary.md'}")
 
@@ -525,11 +566,12 @@ def eval_run(
 def eval_compare(
     a: Annotated[Path, typer.Argument(help="an evaluation folder (or its summary.json): the baseline")],
     b: Annotated[Path, typer.Argument(help="another evaluation folder: Δ columns are B minus A")],
+    more: Annotated[list[Path] | None, typer.Argument(help="more evaluation folders (e.g. base SFT GRPO)")] = None,
 ) -> None:
-    """Put two evaluations side by side, per dataset, as a Markdown table."""
+    """Put evaluations side by side, per dataset, as Markdown (three or more: a column each)."""
     from lbdata.evaluate import compare_reports
 
-    _out(compare_reports(a, b))
+    _out(compare_reports(a, b, *(more or [])))
 
 
 @eval_app.command("presets")
@@ -580,7 +622,7 @@ app.add_typer(sources_app, name="sources")
 
 @sources_app.command("show")
 def sources_show(
-    spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR")
+    spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | DIR[@split]")
                     ] = "synthetic",
     n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1)] = 8,
     out: Annotated[Path, typer.Option("--out", help="folder for the images and listing.jsonl")] = Path("lbdata-samples"),
@@ -628,7 +670,7 @@ CorpusArg = Annotated[str, typer.Argument(help="corpus version: NAME@VERSION (a 
 
 @app.command()
 def build(
-    runs: Annotated[list[str], typer.Argument(help="run names under the home, or run directories")],
+    runs: Annotated[list[str], typer.Argument(help="run names under the home (unique prefixes will do), or run directories")],
     name: Annotated[str, typer.Option("--name", help="corpus name (folder under corpora/)")],
     variant: Annotated[str, typer.Option(help="comma-separated back variants, one config each: semantic, solution")]
     = "semantic,solution",
@@ -681,13 +723,12 @@ def versions(
 ) -> None:
     """List the versions of a corpus, oldest first; the last one is NAME@latest."""
     from lbdata.corpus import list_corpora, list_versions
-    from lbdata.errors import CorpusError
+    from lbdata.workspace import match_name
 
     items = list_versions(name, home)
     if not items:
-        known = list_corpora(home)
-        raise CorpusError(f"no corpus {name!r}; " + (f"known corpora: {', '.join(known)}" if known
-                                                     else "build one with `lbdata build RUN --name NAME`"))
+        name = match_name(name, list_corpora(home), "corpus", "build one with `lbdata build RUN --name NAME`")
+        items = list_versions(name, home)
     _out(f"{'version':<13} {'created (UTC)':<20} {'parent':<13} {'rate':<5} rows train/test per config")
     for i, m in enumerate(items):
         rows = ", ".join(f"{c} " + "/".join(str(m["counts"][c].get(s, {}).get("rows", 0)) for s in ("train", "test"))
@@ -703,7 +744,8 @@ def diff(
     b: Annotated[str, typer.Argument(help="the newer version, NAME@VERSION")],
     home: HomeOpt = None,
 ) -> None:
-    """Rows added, removed and changed between two corpus versions (a row is keyed by config and problem)."""
+    """Rows added, removed and changed between two corpus versions (a row is keyed by config and problem;
+    `lbdata view A --diff B` shows the same rows)."""
     from lbdata.corpus import diff_versions
 
     d = diff_versions(a, b, home)
@@ -809,6 +851,9 @@ NumProcessesOpt = Annotated[
     typer.Option("--num-processes", min=1, help="training processes; >1 launches accelerate (default: one per GPU)"),
 ]
 LoraOpt = Annotated[bool, typer.Option("--lora", help="train a LoRA adapter (merged into the saved model)")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="show the libraries' warnings and loading bars (hidden by default)")
+]
 TrainOutOpt = Annotated[Path | None, typer.Option("--out", help="output directory for the trained model")]
 
 
@@ -835,8 +880,8 @@ def _train(kind: str, job, out_of) -> None:
     from lbdata.train.launch import needs_launch, relaunch
     from lbdata.train.model import RUN_FILE, mixed_precision
 
+    recipe, out = out_of(job)  # resolves and checks everything before a model loads or any process starts
     if needs_launch(job.num_processes, job.deepspeed):
-        recipe, out = out_of(job)  # resolves and checks everything before any process starts
         job.out = str(out)
         relaunch(kind, job.model_dump(), out, mixed_precision=mixed_precision(recipe.values))
         record = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
@@ -863,6 +908,7 @@ def train_sft_command(
     out: TrainOutOpt = None,
     set_: SetOpt = None,
     home: HomeOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Supervised fine-tuning on a corpus version (TRL SFTTrainer): assistant-turn loss, images never truncated."""
     from lbdata.corpus import resolve_version
@@ -871,12 +917,17 @@ def train_sft_command(
 
     job = SFTJob(corpus=corpus, config=config, model=model, recipe=recipe, overrides=parse_overrides(set_ or []),
                  lora=lora, out=str(out) if out else None, home=str(home) if home else None, deepspeed=deepspeed,
-                 num_processes=num_processes)
+                 num_processes=num_processes, verbose=verbose)
 
     def out_of(job: SFTJob):
+        from lbdata.train.launch import check_corpus_config, check_model_loads
+
         corpus_dir = resolve_version(job.corpus, job.home)
         job.corpus = str(corpus_dir.resolve())  # every process trains on this version, even if a newer one appears
-        return sft_recipe(job), resolve_out(job, corpus_dir).resolve()
+        check_corpus_config(corpus_dir, job.config)
+        recipe = sft_recipe(job)
+        check_model_loads(str(recipe.values["model_name_or_path"]))
+        return recipe, resolve_out(job, corpus_dir).resolve()
 
     _train("sft", job, out_of)
 
@@ -897,6 +948,7 @@ def train_grpo_command(
     out: TrainOutOpt = None,
     set_: SetOpt = None,
     home: HomeOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """GRPO with the accuracy and Look-Back format rewards (TRL GRPOTrainer); prompts carry the format instruction."""
     from lbdata.train.grpo import GRPOJob, grpo_recipe, resolve_out
@@ -904,10 +956,17 @@ def train_grpo_command(
 
     job = GRPOJob(data=data, config=config, limit=limit, model=model, recipe=recipe,
                   overrides=parse_overrides(set_ or []), lora=lora, out=str(out) if out else None,
-                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes)
+                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes, verbose=verbose)
 
     def out_of(job: GRPOJob):
+        from lbdata.corpus import resolve_version
+        from lbdata.train.grpo import is_source_spec
+        from lbdata.train.launch import check_corpus_config, check_model_loads
+
         r = grpo_recipe(job)
+        if not is_source_spec(job.data):
+            check_corpus_config(resolve_version(job.data, job.home), str(r.values.get("variant") or "semantic_back"))
+        check_model_loads(str(r.values["model_name_or_path"]))
         return r, resolve_out(job, str(r.values["model_name_or_path"])).resolve()
 
     _train("grpo", job, out_of)
@@ -962,7 +1021,8 @@ def main() -> None:
             raise
         from lbdata.secrets import redact_text
 
-        typer.echo(f"error: {redact_text(str(exc))}", err=True)
+        message = " ".join(part.strip() for part in redact_text(str(exc)).splitlines() if part.strip())  # one line
+        typer.echo(f"error: {message}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if os.environ.get("LBDATA_DEBUG") == "1":

@@ -63,6 +63,7 @@ from lbdata.workspace import (
     ensure_writable_dir,
     home_dir,
     make_partial_dir,
+    match_name,
     resolve_run,
 )
 
@@ -1123,9 +1124,11 @@ def resolve_version(spec: str, home: str | os.PathLike[str] | None = None) -> Pa
     ver = ver or "latest"
     versions = list_versions(name, home) if name else []
     if not versions:
-        known = list_corpora(home)
-        hint = f"known corpora: {', '.join(known)}" if known else "build one with `lbdata build RUN --name NAME`"
-        raise CorpusError(f"no corpus {name!r} under {corpora_dir(home)}; {hint}")
+        try:
+            name = match_name(name, list_corpora(home), "corpus", "build one with `lbdata build RUN --name NAME`")
+        except UsageError as exc:
+            raise CorpusError(f"{exc} (corpora live under {corpora_dir(home)})") from None
+        versions = list_versions(name, home)
     ids = [m["version"] for m in versions]
     if ver == "latest":
         return corpora_dir(home) / name / ids[-1]
@@ -1176,11 +1179,11 @@ _DIFF_COLUMNS = ["id", "problem_id", "question", "answer", "choices", "variant",
                  "model", "prompt_hash", "mode", "trace_id"]
 
 
-def _row_digests(path: Path, manifest: dict[str, Any]) -> dict[tuple[str, str, int], tuple[str, str]]:
-    """``(config, problem_id, n) -> (split, digest)`` of every row of a version (no image bytes read)."""
+def _row_digests(path: Path, manifest: dict[str, Any]) -> dict[tuple[str, str, int], tuple[str, str, str]]:
+    """``(config, problem_id, n) -> (split, digest, row id)`` of every row of a version (no image bytes read)."""
     import pyarrow.parquet as pq
 
-    out: dict[tuple[str, str, int], tuple[str, str]] = {}
+    out: dict[tuple[str, str, int], tuple[str, str, str]] = {}
     for cfg, per_split in manifest["counts"].items():
         per_problem: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for split in per_split:
@@ -1193,29 +1196,50 @@ def _row_digests(path: Path, manifest: dict[str, Any]) -> dict[tuple[str, str, i
                     rid = rec.pop("id")
                     per_problem[rec["problem_id"]].append((rid, split, content_hash(rec, 32)))
         for pid, items in per_problem.items():
-            for n, (_, split, digest) in enumerate(sorted(items)):
-                out[(cfg, pid, n)] = (split, digest)
+            for n, (rid, split, digest) in enumerate(sorted(items)):
+                out[(cfg, pid, n)] = (split, digest, rid)
     return out
 
 
 def diff_versions(spec_a: str, spec_b: str, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Rows added, removed and changed from A to B per config (a row is keyed by config and problem), and counts."""
+    """What changed from version A to B: the one meaning of "diff" (``lbdata diff`` and ``lbdata view --diff``).
+
+    A row is keyed by its config and its problem (the n-th row of a problem when it has several):
+    *added* — the key is only in B; *removed* — only in A; *changed* — in both, but its trace, text,
+    answer, images or split differ; *unchanged* — the same. ``configs`` counts them per config;
+    ``parts`` per config and split (B's split, A's for removed rows); ``rows`` lists the row ids:
+    ``added`` (of B), ``removed`` (of A), ``changed`` (pairs: A's id, B's id), each with config and split.
+    """
     pa_, pb_ = resolve_version(spec_a, home), resolve_version(spec_b, home)
     ma, mb = _manifest_of(pa_), _manifest_of(pb_)
     da, db = _row_digests(pa_, ma), _row_digests(pb_, mb)
     per_config: dict[str, dict[str, int]] = {}
+    parts: dict[tuple[str, str], dict[str, int]] = defaultdict(
+        lambda: {"added": 0, "removed": 0, "changed": 0, "unchanged": 0})
+    rows: dict[str, list[dict[str, str]]] = {"added": [], "removed": [], "changed": []}
     for cfg in sorted({k[0] for k in da} | {k[0] for k in db}):
-        ka = {k for k in da if k[0] == cfg}
-        kb = {k for k in db if k[0] == cfg}
-        changed = sum(1 for k in ka & kb if da[k] != db[k])
-        per_config[cfg] = {
-            "added": len(kb - ka),
-            "removed": len(ka - kb),
-            "changed": changed,
-            "unchanged": len(ka & kb) - changed,
-        }
+        counts = {"added": 0, "removed": 0, "changed": 0, "unchanged": 0}
+        for key in sorted({k for k in da if k[0] == cfg} | {k for k in db if k[0] == cfg}):
+            old, new = da.get(key), db.get(key)
+            if old is None:
+                change, split = "added", new[0]
+                rows["added"].append({"config": cfg, "split": split, "id": new[2]})
+            elif new is None:
+                change, split = "removed", old[0]
+                rows["removed"].append({"config": cfg, "split": split, "id": old[2]})
+            elif old[:2] != new[:2]:
+                change, split = "changed", new[0]
+                rows["changed"].append({"config": cfg, "split": split, "id": new[2], "id_a": old[2],
+                                        "split_a": old[0]})
+            else:
+                change, split = "unchanged", new[0]
+            counts[change] += 1
+            parts[(cfg, split)][change] += 1
+        per_config[cfg] = counts
     return {
-        "a": {"name": ma["name"], "version": ma["version"], "counts": ma["counts"]},
-        "b": {"name": mb["name"], "version": mb["version"], "counts": mb["counts"]},
+        "a": {"name": ma["name"], "version": ma["version"], "counts": ma["counts"], "path": str(pa_)},
+        "b": {"name": mb["name"], "version": mb["version"], "counts": mb["counts"], "path": str(pb_)},
         "configs": per_config,
+        "parts": dict(parts),
+        "rows": rows,
     }

@@ -54,6 +54,8 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 CONFIG_FILE = "config.json"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+FAILED = "error"
+"""``finish_reason`` of a request that got no response (counted as failed, not as a wrong answer)."""
 TOP_P = 0.95  # the paper's vLLM sampling (used only when temperature > 0)
 _SOURCE_KINDS = ("synthetic", "hf:", "jsonl:", "parquet:")
 
@@ -342,7 +344,8 @@ class Generation:
 
     text: str
     tokens: int | None
-    finish_reason: str | None  # "stop", "length", or None when unknown
+    finish_reason: str | None  # "stop", "length", "error" (no response: the request failed), or None when unknown
+    error: str | None = None  # why the request failed (finish_reason "error")
 
 
 class Generator(Protocol):
@@ -473,8 +476,9 @@ class ServedModel:
     classification and its image encoding (base64 data URLs resized into lbdata's pixel band). The
     messages are the evaluation's — system prompt, then the images and the prompt — not a teacher
     prompt. A batch is sent concurrently; a request that may succeed again (429, 5xx, timeout) is
-    retried with backoff up to ``max_attempts`` times; one that can never succeed (a prompt too long)
-    is recorded as an empty response with finish reason ``error``.
+    retried with backoff up to ``max_attempts`` times; one that can never succeed (a prompt too long, a
+    refused request) is recorded with finish reason ``error`` and its message: a failed request, counted
+    apart from wrong answers and asked again when the evaluation is re-run.
     """
 
     def __init__(
@@ -549,8 +553,8 @@ class ServedModel:
                 await asyncio.sleep(exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** (attempt - 1)))
                 continue
             except RequestFailed as exc:
-                log.warning("%s: %s; recorded as an empty response", item.problem.id, exc)
-                return Generation(text="", tokens=None, finish_reason="error")
+                log.warning("%s: %s; recorded as a failed request", item.problem.id, exc)
+                return Generation(text="", tokens=None, finish_reason=FAILED, error=str(exc))
             tokens = response.usage.completion_tokens or None
             return Generation(text=response.text, tokens=tokens, finish_reason=response.finish_reason)
 
@@ -578,7 +582,12 @@ class EvalRow(BaseModel):
         default_factory=list, description="where each <back> starts, as a fraction of the response length"
     )
     well_formed: bool = Field(description="format_ok(response, variant): the variant's format, tags and box")
-    finish_reason: str | None = Field(default=None, description="stop | length | None when unknown")
+    finish_reason: str | None = Field(
+        default=None, description="stop | length | error (the request failed: no response) | None when unknown"
+    )
+    error: str | None = Field(
+        default=None, description="why the request failed; such a row counts as failed, not as a wrong answer"
+    )
     response_tokens: int | None = Field(default=None, description="response length in tokens, when known")
     response_chars: int = Field(ge=0, description="response length in characters")
     variant: str = Field(description="semantic_back | solution_back | plain")
@@ -609,6 +618,7 @@ def score_response(item: EvalItem, prompt: str, generation: Generation, *, varia
         back_positions=[round(b.span[0] / len(text), 4) for b in backs] if text else [],
         well_formed=format_ok(text, variant, question=problem.question),
         finish_reason=generation.finish_reason,
+        error=generation.error,
         response_tokens=generation.tokens,
         response_chars=len(text),
         variant=variant,
@@ -624,8 +634,14 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def summarize_rows(rows: Sequence[EvalRow], skipped: dict[str, int] | None = None) -> dict[str, Any]:
-    """The metrics of one dataset (or of all rows): rates are fractions in [0, 1]; None when undefined."""
+    """The metrics of one dataset (or of all rows): rates are fractions in [0, 1]; None when undefined.
+
+    ``n`` counts every problem asked; ``failed`` the requests that got no response (a served model's
+    error), which are not wrong answers: every rate is over the ``answered`` rows.
+    """
     n = len(rows)
+    failed = [r for r in rows if r.finish_reason == FAILED]
+    rows = [r for r in rows if r.finish_reason != FAILED]
     positions = [p for r in rows for p in r.back_positions]
     with_back = [r for r in rows if r.has_back]
     without = [r for r in rows if not r.has_back]
@@ -635,6 +651,8 @@ def summarize_rows(rows: Sequence[EvalRow], skipped: dict[str, int] | None = Non
         histogram[min(int(p * 10), 9)] += 1
     return {
         "n": n,
+        "answered": len(rows),
+        "failed": len(failed),
         "skipped": sum((skipped or {}).values()),
         "skipped_by_reason": dict(sorted((skipped or {}).items())),
         "accuracy": _mean([float(r.correct) for r in rows]),
@@ -646,7 +664,7 @@ def summarize_rows(rows: Sequence[EvalRow], skipped: dict[str, int] | None = Non
         "back_position_histogram": histogram,
         "accuracy_with_back": _mean([float(r.correct) for r in with_back]),
         "accuracy_without_back": _mean([float(r.correct) for r in without]),
-        "mean_response_tokens": _mean(tokens) if len(tokens) == n else None,
+        "mean_response_tokens": _mean(tokens) if len(tokens) == len(rows) else None,
         "mean_response_chars": _mean([float(r.response_chars) for r in rows]),
         "truncated_rate": _mean([float(r.finish_reason == "length") for r in rows]),
     }
@@ -725,8 +743,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"temperature {summary['params'].get('temperature')}.",
         "",
         "| dataset | n | accuracy % | trigger % | well-formed % | backs / response | back position "
-        "| acc. with back % | acc. without back % | mean length | truncated % | skipped |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| acc. with back % | acc. without back % | mean length | truncated % | failed | skipped |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = list(summary["datasets"].items())
     if "overall" in summary:
@@ -735,11 +753,14 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {s['n']} | {_pct(s['accuracy'])} | {_pct(s['trigger_rate'])} | {_pct(s['well_formed_rate'])} "
             f"| {_num(s['mean_backs'])} | {_num(s['back_position_mean'])} | {_pct(s['accuracy_with_back'])} "
-            f"| {_pct(s['accuracy_without_back'])} | {_length(s)} | {_pct(s['truncated_rate'])} | {s['skipped']} |"
+            f"| {_pct(s['accuracy_without_back'])} | {_length(s)} | {_pct(s['truncated_rate'])} | {s.get('failed', 0)} "
+            f"| {s['skipped']} |"
         )
     lines += [
         "",
         "Back position: where a `<back>` starts, as a fraction of the response (0 = start, 1 = end).",
+        "Failed: requests that got no response (a served model's error, kept in results.jsonl with the message); "
+        "rates are over the answered problems, and re-running the same command asks the failed ones again.",
         "",
     ]
     return "\n".join(lines)
@@ -772,8 +793,15 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def compare_reports(a: str | Path, b: str | Path) -> str:
-    """Two evaluations side by side, per dataset, as a Markdown table (B minus A in the Δ columns)."""
+def compare_reports(a: str | Path, b: str | Path, *more: str | Path) -> str:
+    """Evaluations side by side, per dataset, as Markdown.
+
+    Two: one table, a row per dataset, with B minus A in the Δ columns. Three or more (base, SFT, GRPO):
+    a table per dataset, a row per metric and a column per evaluation, with the change from the first
+    in brackets.
+    """
+    if more:
+        return compare_many([a, b, *more])
     sa, sb = read_summary(a), read_summary(b)
     names = list(dict.fromkeys([*sa["datasets"], *sb["datasets"]]))
     if "overall" in sa and "overall" in sb:
@@ -808,6 +836,55 @@ def compare_reports(a: str | Path, b: str | Path) -> str:
             f"| {_num(x.get('mean_backs'))} | {_num(y.get('mean_backs'))} | {_length(x) if x else '–'} "
             f"| {_length(y) if y else '–'} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+COMPARED = (
+    ("n", "n", None),
+    ("failed", "failed requests", None),
+    ("accuracy", "accuracy %", "pct"),
+    ("trigger_rate", "trigger %", "pct"),
+    ("well_formed_rate", "well-formed %", "pct"),
+    ("mean_backs", "backs / response", "num"),
+    ("truncated_rate", "truncated %", "pct"),
+)
+"""The metrics of ``compare_many``: summary key, row label, and how a value and its change are shown."""
+
+
+def _column_name(path: str | Path) -> str:
+    p = Path(path)
+    return (p.parent if p.suffix == ".json" else p).name or str(p)
+
+
+def compare_many(paths: Sequence[str | Path]) -> str:
+    """Several evaluations, a column each: one table per dataset, change from the first in brackets."""
+    summaries = [read_summary(p) for p in paths]
+    names = list(dict.fromkeys(name for s in summaries for name in s["datasets"]))
+    if all("overall" in s for s in summaries):
+        names.append("overall")
+    columns = [_column_name(p) for p in paths]
+    lines = [f"{col}: {s['model']} ({s['variant']}) — {p}" for col, s, p in zip(columns, summaries, paths, strict=True)]
+
+    def show(value: Any, kind: str | None, base: Any, first: bool) -> str:
+        if value is None:
+            return "–"
+        if kind is None:
+            return str(value)
+        text = _pct(value) if kind == "pct" else _num(value)
+        if first or base is None:
+            return text
+        change = 100 * (value - base) if kind == "pct" else value - base
+        return f"{text} ({change:+.1f})" if kind == "pct" else f"{text} ({change:+.2f})"
+
+    for name in names:
+        stats = [(s.get("overall") if name == "overall" else s["datasets"].get(name)) or {} for s in summaries]
+        lines += ["", f"| {'all datasets' if name == 'overall' else name} | " + " | ".join(columns) + " |",
+                  "|---|" + "---:|" * len(columns)]
+        for key, label, kind in COMPARED:
+            cells = [show(st.get(key), kind, stats[0].get(key), i == 0) for i, st in enumerate(stats)]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lengths = [_length(st) if st else "–" for st in stats]
+        lines.append("| mean length | " + " | ".join(lengths) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -886,6 +963,8 @@ def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
                 row = EvalRow.model_validate_json(line)
             except ValidationError:  # a line cut short by a crash: that problem is answered again
                 log.warning("ignoring an unreadable line of %s", path)
+                continue
+            if row.finish_reason == FAILED:  # failed requests are asked again
                 continue
             rows.setdefault((row.dataset, row.problem_id), row)  # two evals into one folder: count it once
     return list(rows.values())

@@ -318,6 +318,12 @@ class _Engine:
         if config.batch and not self.remote:
             raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
                              "(use gpt-4o, openai:MODEL)")
+        held = [] if config.batch else ledger.iter_batches(uncollected=True)
+        if held:  # answered (or running, and billed) at the provider: asking online would pay for them again
+            raise UsageError(
+                f"run {ledger.run_dir.name} has {len(held)} batch(es) not read back yet "
+                f"({', '.join(r['batch_id'] or r['submission'] for r in held[:3])}); re-run with --batch to collect "
+                f"them (`lbdata batches {ledger.run_dir.name}` shows them), then run online if you like")
         if self.validating:
             from lbdata.validate import ValidationConfig
 
@@ -810,8 +816,22 @@ class _Engine:
                     tries += 1
                     return await self._try(request, tokens), tries
         except TransientError as exc:
+            if exc.reason == "connection_error":  # no server took the connection, try after try: not this request's fault
+                where = getattr(self.teacher, "where", "the teacher's server")
+                raise TeacherError(
+                    f"cannot reach {where} ({exc.detail[:200]}; gave up after {tries} tries): start the server "
+                    "or fix --base-url, then re-run the same command to resume") from None
             raise RequestFailed(f"{exc.reason}: {exc.detail} (gave up after {tries} tries)") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_scene_source(config: GenerateConfig) -> None:
+    """The scene teacher writes only from the synthetic source's scene facts: refuse any other source up front."""
+    if config.teacher == "scene" and config.source.strip().split(":", 1)[0] != "synthetic":
+        raise UsageError(
+            f"the scene teacher writes traces from the synthetic source's scene facts, which {config.source!r} does "
+            "not have; pass --teacher gpt-4o, or --teacher openai:MODEL --base-url URL for a local server"
+        )
 
 
 def _check(config: GenerateConfig) -> None:
@@ -866,6 +886,7 @@ def generate(
     started = time.perf_counter()
     _check(config)
     source = _source(config)
+    _check_scene_source(config)
     teacher = _teacher(config, teacher, api_key)
     with Ledger.create(run_dir) as ledger, RunLock(ledger.run_dir, wait=wait, on_wait=_tell_waiting):
         ledger.sweep_partial_images()  # this process holds the run's lock: any other writer is gone
@@ -924,9 +945,13 @@ class DryRunEstimate:
 
     @property
     def usd_per_1k_accepted(self) -> float | None:
-        """Expected USD per 1,000 accepted traces, at the run's acceptance rate so far."""
-        if not self.acceptance or not self.requests:
+        """Expected USD per 1,000 accepted traces, at the run's acceptance rate so far (inf: none accepted yet)."""
+        if self.acceptance is None or not self.requests:
             return None
+        if not self.acceptance:
+            import math
+
+            return math.inf
         return 1000 * self.cost_usd / (self.requests * self.acceptance)
 
 
@@ -945,6 +970,7 @@ def dry_run(
 
     _check(config)
     source = _source(config)
+    _check_scene_source(config)
     try:
         teacher = _teacher(config, teacher, api_key)
     except MissingApiKey:  # nothing is sent, so no key is needed to count
@@ -958,6 +984,10 @@ def dry_run(
     if config.batch and not isinstance(teacher, RemoteTeacher):
         raise UsageError(f"--batch sends requests to a server's Batch API; teacher {config.teacher!r} has none "
                          "(use gpt-4o, openai:MODEL)")
+    if config.batch:
+        from lbdata.teachers.batch import check_teacher
+
+        check_teacher(teacher)  # what the run would refuse, the plan refuses too
     done: set[str] = set()
     typical = table.typical_completion_tokens
     run_dir = Path(run_dir)

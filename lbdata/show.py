@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from rich.text import Text
 
@@ -32,7 +33,14 @@ def select_traces(
             config_hash = ValidationConfig().config_hash
         verdicts = {v.trace_id: v for v in ledger.iter_verdicts(config_hash)}
         if not verdicts:
+            if ledger.verdict_config_hashes():
+                raise UsageError(
+                    f"{ledger.run_dir} has no verdicts of validator settings {config_hash}, only of others; "
+                    "pass --config FILE, the YAML given to `lbdata validate`, or validate again with these settings"
+                )
             raise UsageError(f"{ledger.run_dir} has no verdicts yet; run `lbdata validate {ledger.run_dir}` first")
+        if reason:
+            check_reason(reason, {code for v in verdicts.values() for code in v.reasons})
     out: list[tuple[Trace, Problem, Verdict | None]] = []
     for trace in ledger.iter_traces(variant=variant):
         verdict = verdicts.get(trace.id)
@@ -45,6 +53,20 @@ def select_traces(
         if len(out) >= n:
             break
     return out
+
+
+def check_reason(code: str, seen: Iterable[str] = ()) -> str:
+    """``code`` if it is a documented reason code (or one the run's verdicts carry), else a one-line error."""
+    import difflib
+
+    from lbdata.validate.reasons import REASONS
+
+    known = [*REASONS, *sorted(set(seen) - set(REASONS))]
+    if code in known:
+        return code
+    close = difflib.get_close_matches(code, known, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"reason codes: {', '.join(known)}"
+    raise UsageError(f"unknown reason code {code!r}; {hint}")
 
 
 def render_trace(trace: Trace, problem: Problem, verdict: Verdict | None = None) -> Text:
@@ -74,3 +96,37 @@ def render_trace(trace: Trace, problem: Problem, verdict: Verdict | None = None)
     text.append(body[pos:])
     text.append("\n")
     return text
+
+
+# ---------------------------------------------------------------------------- `lbdata runs`
+RUN_COLUMNS = ("problems", "traces", "failed", "bad rows", "cost $", "$ / 1k accepted")
+
+
+def runs_listing(counts: dict[str, dict], *, style: str = "table") -> str:
+    """The runs table of ``lbdata runs``: run name -> ``Ledger.counts()`` plus ``per_1k`` (USD per 1,000
+    accepted traces, as ``pricing.format_per_1k`` writes it).
+
+    The run name is the last column and is never cut, so a hashed name can be copied whole into
+    ``show``/``validate``/``build`` at any terminal width. ``wide`` adds the traces per variant;
+    ``plain`` is tab-separated with every column, one run per line, for scripts.
+    """
+    if style not in ("table", "wide", "plain"):
+        raise UsageError(f"unknown listing style {style!r}; use table, wide or plain")
+    rows = []
+    for name, c in counts.items():
+        by_variant = ", ".join(f"{k}={v}" for k, v in sorted(c["traces_by_variant"].items())) or "-"
+        rows.append(([str(c["problems"]), str(c["traces"]), str(c["failed"]), str(c["bad_rows"]),
+                      f"{c['cost_usd']:.4f}", c.get("per_1k", "-")], by_variant, name))
+    if style == "plain":
+        head = "\t".join(["run", *RUN_COLUMNS, "by variant"])
+        return "\n".join([head, *("\t".join([name, *cells, by_var]) for cells, by_var, name in rows)])
+    widths = [max(len(h), *(len(r[0][i]) for r in rows)) for i, h in enumerate(RUN_COLUMNS)]
+    var_width = max(len("by variant"), *(len(r[1]) for r in rows))
+
+    def line(cells: list[str], by_var: str, name: str) -> str:
+        parts = [cell.rjust(w) for cell, w in zip(cells, widths, strict=True)]
+        if style == "wide":
+            parts.append(by_var.ljust(var_width))
+        return "  ".join([*parts, name])
+
+    return "\n".join([line(list(RUN_COLUMNS), "by variant", "run"), *(line(*r) for r in rows)])

@@ -7,6 +7,7 @@ takes RUN accepts both (``resolve_run``).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lbdata.errors import LedgerError, UsageError, WorkspaceError
+from lbdata.errors import LbdataError, LedgerError, UsageError, WorkspaceError
 
 try:  # POSIX; Windows locks a byte of the file instead
     import fcntl
@@ -76,18 +77,58 @@ def run_dir_for(name: str, home: str | os.PathLike[str] | None = None) -> Path:
     return runs_dir(home) / check_name(name)
 
 
-def resolve_run(spec: str, home: str | os.PathLike[str] | None = None) -> Path:
-    """An existing run directory, given its name or its path."""
-    candidates = [Path(spec)] if (os.sep in spec or spec.startswith(".")) else []
-    candidates.append(runs_dir(home) / spec)
-    if Path(spec).is_dir() and Path(spec) not in candidates:
-        candidates.insert(0, Path(spec))
-    for path in candidates:
-        if (path / LEDGER_FILE).exists():
-            return path
-    known = list_run_names(home)
-    hint = f"; known runs: {', '.join(known)}" if known else "; create one with `lbdata generate`"
-    raise LedgerError(f"no run {spec!r} under {runs_dir(home)} and no run directory at that path{hint}")
+def match_name(spec: str, names: list[str], what: str, create_hint: str) -> str:
+    """The one name in ``names`` that ``spec`` names: an exact match, else a unique prefix.
+
+    Otherwise a one-line error: the candidates when the prefix is ambiguous, "did you mean" the
+    closest names when there is none, and ``create_hint`` when ``names`` is empty.
+    """
+    if spec in names:
+        return spec
+    matches = [n for n in names if n.startswith(spec)] if spec else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UsageError(f"{what} {spec!r} is ambiguous: {len(matches)} names start with it ({_listing(matches)}); "
+                         "type more of the name")
+    if not names:
+        raise UsageError(f"no {what} {spec!r}; {create_hint}")
+    close = (difflib.get_close_matches(spec, names, n=3, cutoff=0.5) or [n for n in names if spec in n][:3]
+             if spec else [])
+    plural = "corpora" if what == "corpus" else f"{what}s"
+    hint = f"did you mean {' or '.join(repr(n) for n in close)}?" if close else f"known {plural}: {_listing(names)}"
+    raise UsageError(f"no {what} {spec!r}; {hint}")
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _is_path(spec: str) -> bool:
+    return os.sep in spec or (os.altsep is not None and os.altsep in spec) or spec.startswith(".")
+
+
+def resolve_run(spec: str, home: str | os.PathLike[str] | None = None, *, prefix: bool = True) -> Path:
+    """An existing run directory, given its path, its name under the home, or a unique prefix of the name.
+
+    An unknown name fails with one line: the candidates of an ambiguous prefix, or the closest names.
+    """
+    if (Path(spec) / LEDGER_FILE).exists():
+        return Path(spec)
+    if (runs_dir(home) / spec / LEDGER_FILE).exists() and not _is_path(spec):
+        return runs_dir(home) / spec
+    if _is_path(spec):
+        raise LedgerError(f"no run directory at {spec!r} (no {LEDGER_FILE} there); check the path or pass a run name")
+    names = list_run_names(home)
+    if not prefix:
+        raise LedgerError(f"no run {spec!r} under {runs_dir(home)}")
+    try:
+        return runs_dir(home) / match_name(spec, names, "run", "create one with `lbdata generate`; "
+                                           "`lbdata runs` lists the runs")
+    except UsageError as exc:
+        where = f" under {runs_dir(home)}" if not names else ""
+        raise LedgerError(f"{exc}{where}") from None
 
 
 def list_run_names(home: str | os.PathLike[str] | None = None) -> list[str]:
@@ -292,3 +333,30 @@ def staged_dir(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def discard_new_run(run_dir: Path) -> bool:
+    """Remove a run directory that a failed command created and that holds no trace and no spend.
+
+    Call only for a directory that did not exist before the command: everything in it is the
+    command's own. Returns whether it was removed.
+    """
+    from lbdata.ledger import Ledger
+
+    if not run_dir.is_dir():
+        return False
+    try:
+        lock = RunLock(run_dir)  # never remove a run another process writes (RunBusy when one holds it)
+    except LbdataError:
+        return False
+    with lock:
+        if (run_dir / LEDGER_FILE).exists():
+            try:
+                with Ledger.open(run_dir) as ledger:
+                    counts = ledger.counts()
+            except LbdataError:
+                return False
+            if counts["traces"] or counts["cost_usd"]:
+                return False
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()

@@ -24,6 +24,11 @@ Batch lines may also meet (matched the same way):
     batch_failed  the line lands in the error file (resubmittable)
     batch_expired the line lands in the error file with code batch_expired
 
+Files and Batches calls may meet (``match`` is a substring of ``"METHOD /path"``, e.g. ``"GET /v1/batches/"``):
+
+    api_error     500 without doing anything
+    create_lost   the batch is created, then the answer is a 500 (a response lost on its way back)
+
 ``provider_usage=True`` reports usage the way the provider does: images counted in GPT-4o tiles, and
 ``prompt_tokens_details.cached_tokens`` from a prefix cache (prompts of 1,024 tokens or more; the
 longest earlier-seen prefix, in 128-token steps). ``n`` > 1 returns n choices unless ``supports_n``
@@ -419,6 +424,12 @@ class FakeOpenAI:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, _error("Incorrect API key provided.", "invalid_api_key"), None
         parts = path.split("/")
+        fault = self._api_fault(f"{method} {path}")
+        if fault is not None and fault.kind == "api_error":
+            return 500, _error("The server had an error while processing your request.", "server_error"), None
+        if fault is not None and fault.kind == "create_lost" and method == "POST" and path.endswith("/batches"):
+            self._batch_api(method, path, headers, body)
+            return 500, _error("The server had an error while processing your request.", "server_error"), None
         if method == "POST" and path.endswith("/files"):
             form = _multipart(headers, body)
             if "file" not in form:
@@ -454,6 +465,16 @@ class FakeOpenAI:
                 batch["status"] = "cancelling"
             return 200, batch, None
         return 404, _error(f"no route {method} {path}", None), None
+
+    def _api_fault(self, text: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.kind in ("api_error", "create_lost") and fault.times != 0 and (
+                        fault.match is None or fault.match in text):
+                    if fault.times > 0:
+                        fault.times -= 1
+                    return fault
+        return None
 
     async def _run_batch(self, batch: dict[str, Any], lines: list[bytes]) -> None:
         await asyncio.sleep(self.batch_delay_s)

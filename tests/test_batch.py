@@ -267,3 +267,154 @@ def test_budget_counts_what_was_submitted(tmp_path):
     assert 1 <= submitted <= 3
     with Ledger.open(tmp_path / "run") as led:
         assert led.counts()["traces"] == submitted and led.counts()["cost_usd"] <= 1.2
+
+
+def test_a_provider_hiccup_while_polling_does_not_submit_the_batch_again(tmp_path, monkeypatch):
+    """Retrieve answering 500s for longer than one call's retries: the batch is still running at the provider
+    (and will be billed), so its requests wait for it instead of going out again in a second batch."""
+    monkeypatch.setattr(batch_module, "SUBMIT_TRIES", 2)
+    src = write_problems(tmp_path / "src", 3)
+    faults = [Fault("api_error", match="GET /v1/batches/batch_1", times=5)]
+    with FakeOpenAI(faults=faults, batch_delay_s=0.2) as server:
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        assert len(server.batches) == 1, "the same requests were submitted (and paid) twice"
+    assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0
+
+
+def test_a_lost_create_answer_does_not_create_a_second_batch(tmp_path):
+    """The create call reached the provider but its answer was lost: the retry finds that batch by its
+    metadata instead of creating (and paying for) another one."""
+    src = write_problems(tmp_path / "src", 3)
+    with FakeOpenAI(faults=[Fault("create_lost", match="POST /v1/batches", times=1)]) as server:
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        assert len(server.batches) == 1, "a second batch was created for the same requests"
+    assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0
+    with Ledger.open(tmp_path / "run") as led:
+        (row,) = led.iter_batches()
+    assert row["batch_id"] == "batch_1" and row["collected"]
+
+
+def test_odd_lines_in_the_output_and_error_files_cost_only_themselves(tmp_path, monkeypatch):
+    """A provider's result files with lines of odd shapes (not an object, a string error, a response that is
+    not an object, unknown and repeated custom_ids): the good lines are used, nothing is submitted twice."""
+    src = write_problems(tmp_path / "src", 3)
+    with FakeOpenAI(batch_delay_s=0.1) as server:
+        original = server._run_batch
+
+        async def odd(batch, lines):
+            await original(batch, lines)
+            if batch["id"] != "batch_1":
+                return
+            out = server.files[batch["output_file_id"]].splitlines()
+            first = json.loads(out[0])
+            dropped = json.loads(out[1])["custom_id"]
+            odd_lines = [b"[1, 2]", b'"text"', b"null", json.dumps(first).encode(),  # the same answer twice
+                         json.dumps({"custom_id": "unknown", "response": first["response"]}).encode(),
+                         json.dumps({"custom_id": dropped, "response": "oops", "error": None}).encode()]
+            server.files[batch["output_file_id"]] = b"\n".join([out[0], *odd_lines, out[2]]) + b"\n"
+            file_id = f"file-{len(server.files) + 1}"
+            server.files[file_id] = b"\n".join([
+                json.dumps({"custom_id": dropped, "response": None, "error": "boom"}).encode(),
+                json.dumps({"custom_id": dropped, "response": {"status_code": 500, "body": "x"}, "error": [1]}).encode(),
+            ]) + b"\n"
+            batch["error_file_id"] = file_id
+
+        server._run_batch = odd
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        totals = [b["request_counts"]["total"] for b in server.batches.values()]
+    assert totals == [3, 1], "only the line without a usable answer goes out again"
+    assert summary.traces_new == {"semantic_back": 3} and summary.failures == 0
+
+
+def test_an_online_run_does_not_pay_again_for_requests_a_batch_holds(tmp_path):
+    """Killed while its batch ran, then re-run without --batch: the batch's requests would be paid twice (the
+    batch still runs and is billed), so the run refuses in one line and says how to collect them."""
+    import asyncio
+
+    from lbdata.errors import UsageError
+    from lbdata.teachers.batch import Batcher
+
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI(batch_delay_s=30.0) as server:
+        cfg = config(src, server.url, tmp_path, batch=True, variants="semantic")
+        run_dir = tmp_path / "run"
+        with Ledger.create(run_dir):
+            pass
+
+        async def submit_only():
+            with Ledger.open(run_dir) as led:
+                b = Batcher(OpenAITeacher("fake-teacher", base_url=server.url), led, cfg, priced=lambda u: u)
+                b._pile.keys, b._pile.lines = ["k1"], [b"{}\n"]
+                await b._create(b._pile)
+                await b.teacher.aclose()
+
+        asyncio.run(submit_only())
+        with pytest.raises(UsageError, match="1 batch.*--batch") as info:
+            generate(cfg.model_copy(update={"batch": False}), run_dir)
+        assert "\n" not in str(info.value) and server.completed() == []
+
+
+@pytest.mark.parametrize("state", ["cancelling", "in_progress"])
+def test_a_batch_stuck_past_its_window_is_given_up(tmp_path, state):
+    """A provider whose batch stays 'cancelling' for hours, or 'in_progress' long after its 24 h window: the
+    run stops waiting, reads what came back and sends the rest again, instead of polling forever."""
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI() as server:
+        original = server._run_batch
+
+        async def stuck(batch, lines):
+            if batch["id"] != "batch_1":
+                return await original(batch, lines)
+            hours_ago = int(time.time()) - 2 * 3600
+            batch.update(status=state, cancelling_at=hours_ago if state == "cancelling" else None,
+                         expires_at=hours_ago if state == "in_progress" else int(time.time()) + 80000)
+
+        server._run_batch = stuck
+        summary = generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+        assert len(server.batches) == 2
+    assert summary.traces_new == {"semantic_back": 2} and summary.failures == 0
+    with Ledger.open(tmp_path / "run") as led:
+        assert all(r["collected"] for r in led.iter_batches())
+
+
+def test_a_dry_run_refuses_batch_with_a_fleet_as_the_run_does(tmp_path):
+    from lbdata.errors import UsageError
+
+    src = write_problems(tmp_path / "src", 1)
+    cfg = config(src, "http://127.0.0.1:1/v1", tmp_path, batch=True).model_copy(
+        update={"teacher_options": {"base_url": ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]}})
+    with pytest.raises(UsageError, match="--batch sends to one server"):
+        dry_run(cfg, tmp_path / "run")
+    with pytest.raises(UsageError, match="--batch sends to one server"):
+        generate(cfg, tmp_path / "run")
+
+
+def test_a_server_without_the_batch_api_is_named_as_such(tmp_path):
+    """A chat server with no Files/Batches endpoints (vLLM's `serve`) answers 404: the run stops in one line that
+    says the server has no Batch API, not that the model is unknown."""
+    from lbdata.errors import TeacherError
+
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI() as server:
+        server._batch_api = lambda method, path, headers, body: (404, {"error": {"message": "Not Found"}}, None)
+        with pytest.raises(TeacherError, match="Batch API") as info:
+            generate(config(src, server.url, tmp_path, batch=True, variants="semantic"), tmp_path / "run")
+    assert "unknown model" not in str(info.value) and "without --batch" in str(info.value)
+
+
+def test_a_refused_lookup_keeps_the_record_of_a_batch_that_may_exist(tmp_path):
+    """A run killed between creating a batch and recording its id, resumed with a wrong API key: the lookup is
+    refused (401), and the submission's record must stay, so the next run with the right key finds the batch
+    instead of paying for its requests again."""
+    from lbdata.errors import TeacherError
+
+    src = write_problems(tmp_path / "src", 2)
+    with FakeOpenAI(api_key="sk-right") as server:
+        cfg = config(src, server.url, tmp_path, batch=True, variants="semantic")
+        run_dir = tmp_path / "run"
+        with Ledger.create(run_dir) as led:
+            led.put_batch("sub-killed", status="submitting", info={"keys": ["k1"], "requests": 1, "bytes": 10})
+        with pytest.raises(TeacherError, match="API key"):
+            generate(cfg, run_dir, api_key="sk-wrong")
+    with Ledger.open(run_dir) as led:
+        assert [r["submission"] for r in led.iter_batches()] == ["sub-killed"]

@@ -416,3 +416,47 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate(tmp_path):
         u = t.usage
         expected = ((u.prompt_tokens - u.cached_tokens) * 2.0 + u.cached_tokens * 0.5 + u.completion_tokens * 8.0) / 1e6
         assert u.cost_usd == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("usage", "expect"), [
+    ({"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 500}}, (100, 7, 100)),
+    ({"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": -3}}, (100, 7, 0)),
+    ({"prompt_tokens": -5, "completion_tokens": -1}, (0, 0, 0)),
+])
+def test_a_server_reporting_impossible_token_counts_keeps_its_answer(usage, expect):
+    """A buggy server's usage (more cached tokens than prompt tokens, negative counts) neither throws the answer
+    away (it was paid for; retrying pays again) nor lands in the ledger as it came: the counts are clamped."""
+    from lbdata.teachers.openai import read_response
+
+    body = {"choices": [{"index": 0, "message": {"content": "\\boxed{1}"}, "finish_reason": "stop"}], "usage": usage}
+    got = read_response(json.dumps(body).encode())
+    assert got.text == "\\boxed{1}"
+    assert (got.usage.prompt_tokens, got.usage.completion_tokens, got.usage.cached_tokens) == expect
+
+
+def test_cost_per_accepted_when_nothing_is_accepted(tmp_path, server):
+    """Every trace rejected: the summary, the dry run and `lbdata runs` say no trace was accepted (no division by
+    zero, and the dry run does not ask to validate a run that has been validated)."""
+    import math
+
+    from typer.testing import CliRunner
+
+    from lbdata.cli import app
+    from lbdata.generate import dry_run
+
+    src = write_problems(tmp_path / "src", 4)
+    server.set_faults([Fault("bad_trace", times=-1)])
+    cfg = config(src, server, limit=2, max_attempts=2, prices=prices_file(tmp_path, 1.0))
+    home = tmp_path / "home"
+    summary = generate(cfg, home / "runs" / "r")
+    assert summary.accepted == 0 and summary.acceptance == 0 and math.isinf(summary.usd_per_1k_accepted)
+    est = dry_run(cfg.model_copy(update={"limit": 4}), home / "runs" / "r")
+    assert est.acceptance == 0 and est.requests == 2 and math.isinf(est.usd_per_1k_accepted)
+    listing = CliRunner().invoke(app, ["runs", "--home", str(home)], env={"COLUMNS": "200"})
+    assert listing.exit_code == 0 and "no accepted" in listing.output
+    plan = CliRunner().invoke(app, ["generate", "--source", cfg.source, "--teacher", cfg.teacher, "--base-url",
+                                    server.url, "--variant", "semantic", "--limit", "4", "--max-attempts", "2",
+                                    "--reveal-answer", "--prices", cfg.prices, "--run", "r", "--home", str(home),
+                                    "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    assert "no trace accepted so far" in plan.output and "validate a first part" not in plan.output

@@ -301,6 +301,25 @@ def test_compare_puts_two_evaluations_side_by_side(tmp_path):
     assert toy in result.output
 
 
+def test_compare_three_evaluations_a_column_each(tmp_path):
+    items, responses = scripted_set()
+    evaluate(ScriptedModel(responses), items, "semantic", out_dir=tmp_path / "base")
+    evaluate(ScriptedModel(dict(responses, **{"toy:2": write_trace("semantic_back", "7")})), items, "semantic",
+             out_dir=tmp_path / "sft")
+    no_backs = {k: "<think> It reads seven. </think> \\boxed{7}" for k in responses}
+    evaluate(ScriptedModel(no_backs), items, "semantic", out_dir=tmp_path / "grpo")
+    result = runner.invoke(app, ["eval", "compare", *(str(tmp_path / n) for n in ("base", "sft", "grpo"))])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    toy = lines.index("| toy | base | sft | grpo |")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
+            for line in lines[toy + 2 : toy + 10]}
+    assert rows["accuracy %"] == ["66.7", "100.0 (+33.3)", "33.3 (-33.3)"]
+    assert rows["trigger %"] == ["66.7", "66.7 (+0.0)", "0.0 (-66.7)"]
+    assert rows["failed requests"] == ["0", "0", "0"]
+    assert "| all datasets | base | sft | grpo |" in lines
+
+
 # ---------------------------------------------------------------------------- the served path
 
 
@@ -332,6 +351,28 @@ def test_served_path_retries_transient_errors_and_records_hopeless_requests():
     rows = {r.problem_id: r for r in report.rows}
     assert rows["toy:1"].correct  # 500 once, then answered
     assert rows["toy:2"].response == "" and rows["toy:2"].finish_reason == "error" and not rows["toy:2"].correct
+    assert rows["toy:2"].error and rows["toy:1"].error is None
+
+
+def test_failed_requests_are_counted_apart_from_wrong_answers_and_asked_again(tmp_path):
+    from tests.fake_openai_server import Fault
+
+    items = [make_item("1", "42"), make_item("2", "42"), make_item("3", "7")]
+    out = tmp_path / "ev"
+    with FakeOpenAI(models=("m",), faults=[Fault("context", match="Question 2", times=1)]) as server:
+        report = evaluate(ServedModel(server.url, "m"), items, "semantic", batch_size=3, out_dir=out)
+        toy = report.summary()["datasets"]["toy"]
+        # one right, one wrong (the fake server boxes 42, the gold is 7), one failed: not a wrong answer
+        assert (toy["n"], toy["answered"], toy["failed"]) == (3, 2, 1)
+        assert toy["accuracy"] == 0.5 and toy["trigger_rate"] == 1.0
+        assert "| toy | 3 | 50.0 | 100.0 | 100.0 |" in (out / "summary.md").read_text()
+        before = len(server.log)
+        again = evaluate(ServedModel(server.url, "m"), items, "semantic", batch_size=3, out_dir=out)  # the re-run
+        asked = [entry.text for entry in list(server.log)[before:]]
+    assert len(asked) == 1 and "Question 2" in asked[0]  # only the failed problem is asked again
+    toy = again.summary()["datasets"]["toy"]
+    assert (toy["failed"], toy["accuracy"]) == (0, pytest.approx(2 / 3))
+    assert len(read_results(out)) == 3
 
 
 def test_cli_eval_against_a_server(tmp_path, mathvista_like):

@@ -183,3 +183,72 @@ def test_endpoint_labels_in_counts_never_show_credentials():
     shown = repr(fleet.counts())
     assert "sk-secret123" not in shown and "sk-other456" not in shown
     assert "127.0.0.1:9" in shown and "127.0.0.1:10" in shown
+
+
+def test_a_server_answering_200_with_garbage_hands_its_requests_to_the_others(tmp_path):
+    """A 200 whose body is no chat completion says the server is broken: its requests go to the others at once,
+    it is cooled down like a server answering 500s, and it is never counted as having answered."""
+    src = write_problems(tmp_path / "src", 12)
+    with FakeOpenAI(faults=[Fault("malformed", times=-1)]) as bad, FakeOpenAI() as good:
+        summary = generate(_fleet_config(src, [bad.url, good.url], concurrency=4), tmp_path / "run")
+    assert summary.failures == 0 and summary.traces_new == {"semantic_back": 12}
+    assert summary.endpoints[bad.url]["ok"] == 0 and summary.endpoints[bad.url]["cooldowns"] >= 1
+    assert summary.endpoints[good.url]["ok"] == 12
+    assert summary.retries_by_reason == {}
+
+
+def test_every_server_down_ends_the_run_with_one_line(tmp_path):
+    """No server of the fleet accepts connections: the run stops once a request has used all its retries, with
+    one line naming the cause, instead of spending every problem's retries (hours at the real backoff)."""
+    import socket
+
+    import pytest as _pytest
+
+    from lbdata.errors import TeacherError
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    src = write_problems(tmp_path / "src", 40)
+    config = _fleet_config(src, [f"http://127.0.0.1:{p}/v1" for p in ports], concurrency=2, retries=2)
+    with _pytest.raises(TeacherError, match="cannot reach the 2 servers of --base-url.*re-run") as info:
+        generate(config, tmp_path / "run")
+    assert "\n" not in str(info.value)
+    with Ledger.open(tmp_path / "run") as led:
+        assert led.counts()["failed"] <= 2  # the requests in flight when it stopped, not all 40
+
+
+def test_a_fleet_file_with_a_bom_or_not_text(tmp_path):
+    """A URL file saved with a byte-order mark (Windows editors) and CRLF is read; a file that is not text (a
+    binary passed by mistake) is one line saying so, not a traceback."""
+    path = tmp_path / "servers.txt"
+    path.write_bytes(b"\xef\xbb\xbfhttp://10.0.0.5:8000/v1\r\n  # comment\r\n\r\nhttp://10.0.0.5:8000/v1\r\n")
+    assert read_endpoints([str(path)]) == ["http://10.0.0.5:8000/v1"]
+    path.write_bytes(b"http://10.0.0.5:8000/v1\n\xff\xfe\x00\n")
+    with pytest.raises(UsageError, match="servers.txt.*not UTF-8 text"):
+        read_endpoints([str(path)])
+
+
+def test_a_bad_base_url_with_credentials_is_not_echoed(tmp_path):
+    """user:password@host without a scheme is no URL to redact: the error must not print it (it goes to terminals
+    and CI logs), whether given on the command line or in a file of URLs."""
+    path = tmp_path / "servers.txt"
+    path.write_text("admin:hunter2@10.0.0.5:8000/v1\n")
+    for value in (str(path), "admin:hunter2@10.0.0.5:8000/v1"):
+        with pytest.raises(UsageError) as info:
+            read_endpoints([value])
+        assert "hunter2" not in str(info.value) and "one URL a line" in str(info.value)
+    assert "servers.txt:1" in str(info.value) or "--base-url" in str(info.value)
+
+
+def test_a_misconfigured_server_of_a_fleet_is_named(tmp_path):
+    """One replica serves another model (404): the run stops in one line that names that server, not 'the 2
+    servers of --base-url'."""
+    from lbdata.errors import TeacherError
+
+    src = write_problems(tmp_path / "src", 4)
+    with FakeOpenAI(models=("other-model",)) as bad, FakeOpenAI() as good, pytest.raises(TeacherError) as info:
+        generate(_fleet_config(src, [bad.url, good.url], concurrency=2), tmp_path / "run")
+    assert bad.url in str(info.value) and good.url not in str(info.value)

@@ -175,6 +175,90 @@ def test_grpo_data_from_a_jsonl_source_carries_image_instruction_and_gold(jsonl_
         load_grpo_data("synthetic", variant="semantic_back")
 
 
+# ============================================================================ training output (fast)
+
+
+def _state(step: int, max_steps: int):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(is_world_process_zero=True, max_steps=max_steps, global_step=step, epoch=step / max_steps)
+
+
+def test_monitor_logs_every_step_to_csv_draws_the_curve_and_prints_lines_not_redraws(tmp_path, capsys):
+    from lbdata.train.monitor import TrainMonitor, read_log
+
+    monitor = TrainMonitor(tmp_path, "grpo")
+    monitor.on_train_begin(None, _state(0, 20), None)
+    for step in range(1, 21):
+        state = _state(step, 20)
+        monitor.on_log(None, state, None, logs={
+            "loss": 1.0 / step, "rewards/accuracy_reward/mean": 0.1, "rewards/look_back_format_reward/mean": step / 20,
+            "look_back/trigger_rate": 0.5 + step / 40, "completions/mean_length": 200.0, "note": "text", "epoch": 0.1,
+        })
+        monitor.on_step_end(None, state, None)
+    monitor.on_log(None, _state(20, 20), None, logs={"train_runtime": 9.0, "train_loss": 0.3})  # the run's summary
+    monitor.on_train_end(None, _state(20, 20), None)
+
+    rows = read_log(tmp_path)
+    assert [r["step"] for r in rows] == list(range(1, 21))  # one row per logged step, not the summary
+    assert rows[-1]["look_back/trigger_rate"] == 1.0 and rows[0]["rewards/look_back_format_reward/mean"] == 0.05
+    assert "note" not in rows[0] and "train_runtime" not in rows[-1]
+    assert (tmp_path / "train_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    err = capsys.readouterr().err  # stderr is not a terminal here: a line per tenth of the run, no redraws
+    lines = [line for line in err.splitlines() if line.startswith("grpo step")]
+    assert 5 <= len(lines) <= 11 and "\r" not in err
+    assert lines[-1].startswith("grpo step 20/20") and "fmt 1.000" in lines[-1] and "back 1.000" in lines[-1]
+
+
+def test_quiet_libraries_hides_what_asks_nothing_of_the_user_unless_verbose():
+    script = textwrap.dedent(
+        """
+        import logging, sys, warnings
+        from lbdata.train.monitor import quiet_libraries
+        quiet_libraries(verbose=sys.argv[1] == "1")
+        warnings.warn_explicit("`x` is deprecated", FutureWarning, "training_args.py", 1, module="transformers.training_args")
+        logging.getLogger("DeepSpeed").addHandler(logging.StreamHandler())
+        logging.getLogger("DeepSpeed").warning("Setting accelerator to CPU")
+        logging.getLogger("DeepSpeed").error("a real DeepSpeed error")
+        import transformers
+        transformers.utils.logging.get_logger("transformers.modeling_utils").warning("a transformers notice")
+        """
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {v: subprocess.run([sys.executable, "-c", script, v], capture_output=True, text=True, env=env,
+                              timeout=300, check=False) for v in ("0", "1")}
+    quiet, verbose = runs["0"], runs["1"]
+    assert quiet.returncode == 0 and verbose.returncode == 0, (quiet.stderr, verbose.stderr)
+    assert "FutureWarning" not in quiet.stderr and "Setting accelerator" not in quiet.stderr
+    assert "a transformers notice" not in quiet.stderr
+    assert "a real DeepSpeed error" in quiet.stderr  # errors still show
+    for text in ("FutureWarning", "Setting accelerator", "a transformers notice"):
+        assert text in verbose.stderr, text
+
+
+def test_regex_format_reward_pays_for_the_backs_lbdata_refuses():
+    import re
+
+    from lbdata.train.rewards import LookBackFormatReward, RegexFormatReward
+    from tests.fake_openai_server import write_trace
+
+    real = write_trace("semantic_back", "10")
+    back = re.compile(r"<back>.*?</back>", re.DOTALL)
+    empty = back.sub("<back> </back>", real)
+    filler = back.sub("<back> Let me look back at the image to double-check everything. </back>", real)
+    no_back = "<think> The bar reaches 10. </think> \\boxed{10}"
+    texts = [real, empty, filler, no_back]
+    assert RegexFormatReward()(texts) == [1.0, 1.0, 1.0, 0.0]
+    assert LookBackFormatReward()(texts) == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_format_reward_option_is_checked():
+    recipe = load_recipe("tiny-grpo", "grpo", {"format_reward": "regex"})
+    assert recipe.options.format_reward == "regex"
+    with pytest.raises(ConfigError, match="format_reward must be one of look_back, regex"):
+        load_recipe("tiny-grpo", "grpo", {"format_reward": "lenient"})
+
+
 # ============================================================================ tiny-model training (slow)
 
 
@@ -262,7 +346,12 @@ def test_tiny_sft_loss_falls_and_writes_model_processor_config_and_card(sft_out,
     assert load_recipe(sft_out / "train_config.yaml", "sft").values == resolved  # itself a recipe
     card = (sft_out / "README.md").read_text()
     assert corpus[1] in card and "tiny-sft.yaml" in card and "lbdata eval --model" in card
-    assert "last_logged_loss" in card
+    assert "last_logged_loss" in card and "](train_curve.png)" in card
+    from lbdata.train.monitor import read_log
+
+    rows = read_log(sft_out)
+    assert [r["step"] for r in rows if "loss" in r] == [5, 10, 15, 20, 25, 30, 35, 40]  # logging_steps=5
+    assert (sft_out / "train_curve.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
@@ -311,9 +400,43 @@ def test_grpo_from_the_sft_checkpoint_logs_both_rewards_and_saves(sft_out, corpu
         assert key in metrics and 0.0 <= metrics[key] <= 1.1, (key, metrics)
     assert record["rewards"] == ["accuracy_reward", "look_back_format_reward"]
     assert record["reward_weights"] == [1.0, 0.1] and record["rows"]["train"] == 36  # one prompt per problem
-    for name in ("model.safetensors", "config.json", "processor_config.json", "README.md", "train_config.yaml"):
+    for name in ("model.safetensors", "config.json", "processor_config.json", "README.md", "train_config.yaml",
+                 "train_log.csv", "train_curve.png"):
         assert (out / name).is_file(), name
-    assert "look_back_format_reward" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "look_back_format_reward" in card and "](train_curve.png)" in card and "train_log.csv" in card
+    from lbdata.train.monitor import read_log
+
+    steps = read_log(out)
+    assert [r["step"] for r in steps] == [1, 2, 3]  # every step, with its reward means and trigger rate
+    assert all(0.0 <= r[key] <= 1.0 for r in steps for key in ("look_back/trigger_rate",
+               "rewards/accuracy_reward/mean", "rewards/look_back_format_reward/mean"))
+    assert "{'loss'" not in result["output"] and "FutureWarning" not in result["output"]
+    assert "grpo step 3/3" in result["output"]  # the progress line (stderr is no terminal here)
+
+
+@pytest.mark.slow
+def test_grpo_image_token_types_stay_aligned_with_prompts_of_different_lengths(sft_out, corpus, tmp_path, monkeypatch):
+    """Two prompts per step, of different lengths: the M-RoPE token types must sit on the image tokens."""
+    from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as qwen
+
+    from lbdata.train.grpo import GRPOJob, train_grpo
+
+    checked: list[int] = []
+    original = qwen.Qwen2_5_VLModel.get_rope_index
+
+    def checking(self, input_ids, mm_token_type_ids=None, *args, attention_mask=None, **kwargs):
+        if mm_token_type_ids is not None:
+            image = input_ids == self.config.image_token_id
+            assert ((mm_token_type_ids == 1) == image).all(), "mm_token_type_ids misaligned with the image tokens"
+            checked.append(int(input_ids.shape[0]))
+        return original(self, input_ids, mm_token_type_ids, *args, attention_mask=attention_mask, **kwargs)
+
+    monkeypatch.setattr(qwen.Qwen2_5_VLModel, "get_rope_index", checking)
+    home, spec = corpus
+    train_grpo(GRPOJob(data=spec, home=str(home), model=str(sft_out), recipe="tiny-grpo", out=str(tmp_path / "g"),
+                       overrides={"max_steps": 2, "max_completion_length": 16, "disable_tqdm": True}))
+    assert checked and max(checked) == 8  # 2 prompts x 4 generations in one forward pass
 
 
 @pytest.mark.slow

@@ -178,7 +178,7 @@ BAD = [
     ("think_empty", "plain", "<think> </think> \\boxed{7}", ["think_empty"]),
     # answer
     ("wrong_answer", "semantic_back", sem(tail="\\boxed{6}"), ["answer_wrong"]),
-    ("hedged_answer", "semantic_back", sem(tail="\\boxed{7 or 8}"), ["answer_wrong"]),
+    ("hedged_answer", "semantic_back", sem(tail="\\boxed{7 or 8}"), ["answer_hedged"]),
     # placement
     ("back_missing", "semantic_back", f"<think>{T1} {T2}</think> \\boxed{{7}}", ["back_missing"]),
     ("back_missing_solution", "solution_back", f"<think>{S1} {S2}</think> \\boxed{{7}}", ["back_missing"]),

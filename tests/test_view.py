@@ -269,18 +269,41 @@ def test_corpus_site_shows_every_row_with_its_split(corpora, tmp_path):
     assert "reflection rate" in (tmp_path / "c" / "index.html").read_text()
 
 
-def test_diff_site_lists_rows_added_and_removed_by_id(corpora, tmp_path):
+def test_diff_site_has_the_rows_and_counts_of_lbdata_diff(corpora, tmp_path):
+    """One meaning of diff: the site's rows and counts are those of corpus.diff_versions (config + problem)."""
+    from lbdata.corpus import diff_versions
+
     home, spec_a, spec_b = corpora
-    ids_a, ids_b = _parquet_ids(home, spec_a), _parquet_ids(home, spec_b)
+    d = diff_versions(spec_a, spec_b, home)
     summary = build_diff_view(spec_a, spec_b, tmp_path / "d", home=home)
     c = summary.counts
-    assert (c["added"], c["removed"], c["kept"]) == (len(ids_b - ids_a), len(ids_a - ids_b), len(ids_a & ids_b))
-    assert c["added"] and c["removed"]
+    for change in ("added", "removed", "changed", "unchanged"):
+        assert c[change] == sum(per[change] for per in d["configs"].values()), change
+    assert c["added"] and c["changed"] and c["unchanged"]
+    assert c["rows_b"] == c["added"] + c["changed"] + c["unchanged"]
+    assert c["rows_a"] == c["removed"] + c["changed"] + c["unchanged"]
     rows = site_rows(tmp_path / "d")
-    assert {r["id"] for r in rows if r["change"] == "added"} == ids_b - ids_a
-    assert {r["id"] for r in rows if r["change"] == "removed"} == ids_a - ids_b
+    for change in ("added", "removed", "changed"):
+        assert {r["id"] for r in rows if r["change"] == change} == {r["id"] for r in d["rows"][change]}, change
+    assert _parquet_ids(home, spec_a).isdisjoint({r["id"] for r in d["rows"]["added"]})
     html = (tmp_path / "d" / "index.html").read_text()
-    assert f"Added rows ({c['added']:,})" in html and f"Removed rows ({c['removed']:,})" in html
+    assert f"Added rows ({c['added']:,})" in html and f"Changed rows ({c['changed']:,})" in html
+
+
+def test_cli_diff_and_view_diff_print_the_same_counts(corpora, tmp_path):
+    import re
+
+    home, spec_a, spec_b = corpora
+    runner = CliRunner()
+    diff = runner.invoke(app, ["diff", spec_a, spec_b, "--home", str(home)])
+    view = runner.invoke(app, ["view", spec_a, "--diff", spec_b, "--home", str(home), "--out", str(tmp_path / "v"),
+                               "--no-progress"])
+    assert diff.exit_code == 0 and view.exit_code == 0, (diff.output, view.output)
+    per_config = [tuple(map(int, m)) for m in re.findall(r"\+(\d+) added\s+-(\d+) removed\s+~(\d+) changed\s+(\d+) "
+                                                         r"unchanged", diff.output)]
+    total = tuple(sum(col) for col in zip(*per_config, strict=True))
+    shown = re.search(r"\+(\d+) added\s+-(\d+) removed\s+~(\d+) changed\s+(\d+) unchanged", view.output)
+    assert len(per_config) == 2 and shown and tuple(map(int, shown.groups())) == total
 
 
 # ---------------------------------------------------------------------------- CLI

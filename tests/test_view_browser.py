@@ -141,15 +141,15 @@ def test_filter_by_reason_open_sample_search_and_keys(tmp_path):
     assert requests and all(u.startswith("file://") for u in requests), [u for u in requests if "file://" not in u]
 
 
-def test_diff_site_filters_added_and_removed(tmp_path):
+def test_diff_site_filters_added_and_changed(tmp_path):
     home, spec_a, spec_b = make_corpora(tmp_path / "home")
     summary = build_diff_view(spec_a, spec_b, tmp_path / "diff", home=home, config=ViewConfig(shard_size=10))
     c = summary.counts
     with browser_page(tmp_path / "profile") as (page, requests, errors):
         page.goto((tmp_path / "diff" / "index.html").as_uri())
-        page.click('a[href="samples.html#change=removed"]')
-        wait_count(page, c["removed"])
-        page.wait_for_selector("#sample[data-state=ready] .tag.status.removed")
+        page.click('a[href="samples.html#change=changed"]')
+        wait_count(page, c["changed"])
+        page.wait_for_selector("#sample[data-state=ready] .tag.status.changed")
         page.select_option("#filter-change", "added")
         wait_count(page, c["added"])
         page.screenshot(path=str(tmp_path / "diff.png"))

@@ -5,19 +5,19 @@
 - ``synthetic`` — Pillow-drawn problems with exact answers (offline default);
 - ``hf:<dataset-id>[@split]`` — a Hugging Face dataset (``datasets.load_dataset``);
 - ``jsonl:PATH`` / ``parquet:PATH`` — local files; images as paths (relative to the file), bytes or dicts;
-- a path to a folder written by ``Dataset.save_to_disk``.
+- ``DIR[@split]``: a folder written by ``Dataset.save_to_disk`` (``@split`` picks a split of a DatasetDict).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from lbdata.errors import UsageError
 from lbdata.sources.base import Source, SourceRow
 
 _FILE_ONLY = ("image_roots", "max_image_pixels", "max_image_bytes")
-KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH", "PATH (a saved dataset folder)")
+KINDS = ("synthetic", "hf:<dataset-id>[@split]", "jsonl:PATH", "parquet:PATH",
+         "DIR[@split] (a folder written by Dataset.save_to_disk)")
 
 
 def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = None, **options: Any) -> Source:
@@ -30,7 +30,9 @@ def load_source(spec: str, *, seed: int = 0, columns: dict[str, str] | None = No
         for name in _FILE_ONLY:  # the synthetic source draws its images; it reads no files
             options.pop(name, None)
         return SyntheticSource(seed=seed, families=families, **options)
-    if spec.startswith(("hf:", "jsonl:", "parquet:")) or os.path.isdir(spec):  # False, not OSError, for a long name
+    from lbdata.sources.files import split_saved_spec
+
+    if spec.startswith(("hf:", "jsonl:", "parquet:")) or split_saved_spec(spec)[0] is not None:
         from lbdata.sources.files import FileSource
 
         return FileSource(spec, columns=columns, **options)

@@ -35,6 +35,7 @@ from lbdata.images import (
 )
 from lbdata.records import BadRow, ImageRef, Problem
 from lbdata.sources.base import SourceRow, encode_png
+from lbdata.sources.offline import check_hub_reachable, no_hub_message
 
 # Candidate column names per role, in order of preference (the known public layouts).
 COLUMN_CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -206,17 +207,23 @@ class FileSource:
                     if isinstance(ds, datasets.DatasetDict):
                         if self.split not in ds:
                             raise SourceError(
-                                f"{self.location} has splits {', '.join(ds)}; pick one with {self.location}@SPLIT"
+                                f"{self.location} has no split {self.split!r}; its splits are {', '.join(ds)}: "
+                                f"pass --source {self.location}@SPLIT, e.g. {self.location}@{next(iter(ds))}"
                             )
                         ds = ds[self.split]
+                    elif self.spec != self.location:
+                        raise SourceError(f"{self.location} holds one dataset with no splits; drop the "
+                                          f"'@{self.split}' and pass --source {self.location}")
                 else:
+                    if not Path(self.location).exists():
+                        check_hub_reachable(self.location)
                     ds = datasets.load_dataset(self.location, split=self.split)
             except SourceError:
                 raise
+            except ConnectionError as exc:
+                raise SourceError(no_hub_message(self.location, f"{type(exc).__name__}: {exc}")) from None
             except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
                 raise SourceError(f"cannot open dataset {self.location!r} ({exc}); check the id or path") from None
-            except ConnectionError as exc:
-                raise SourceError(f"cannot reach the Hub for {self.location!r} ({exc}); use a local copy") from None
             self._ds = _undecoded(ds)
         return self._ds
 
@@ -359,10 +366,23 @@ def _parse_spec(spec: str) -> tuple[str, str, str]:
         if not location:
             raise SourceError("hf: needs a dataset id, e.g. hf:hiyouga/geometry3k@train")
         return "hf", location, split or "train"
-    location, _, split = spec.partition("@")
-    if os.path.isdir(location):
+    location, split = split_saved_spec(spec)
+    if location is not None:
         return "saved", location, split or "train"
     raise SourceError(f"cannot read source {spec!r}; use hf:ID[@split], jsonl:PATH, parquet:PATH or a dataset folder")
+
+
+def split_saved_spec(spec: str) -> tuple[str | None, str | None]:
+    """``(folder, split)`` of ``FOLDER`` or ``FOLDER@SPLIT`` when the folder exists, else ``(None, None)``.
+
+    The whole spec is tried as a folder first, so a folder whose name holds an ``@`` still works.
+    """
+    if os.path.isdir(spec):  # os.path: False, not OSError, for a name too long for the filesystem
+        return spec, None
+    location, at, split = spec.rpartition("@")
+    if at and location and split and os.path.isdir(location):
+        return location, split
+    return None, None
 
 
 def _source_name(kind: str, location: str) -> str:

@@ -48,6 +48,9 @@ MAX_WORKERS = 20_000
 """Requests one run keeps waiting on batches at once (the engine's workers in batch mode)."""
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 SUBMIT_TRIES = 5
+OVERDUE_S = 3600.0
+"""A batch still 'cancelling' this long after its cancel, or not ended this long after its window closed, is
+given up: what came back is read and the rest is sent again (the provider runs nothing past the window)."""
 _COLUMNS = frozenset({"submission", "batch_id", "status", "collected", "created_at"})  # the ledger's own columns
 
 
@@ -85,6 +88,16 @@ class Packer:
         return new
 
 
+def check_teacher(teacher: Any) -> None:
+    """A one-line ``UsageError`` unless ``teacher`` can send batches: OpenAI-compatible, one server."""
+    from lbdata.teachers.openai import OpenAITeacher
+
+    if not isinstance(teacher, OpenAITeacher):
+        raise UsageError(f"--batch needs an OpenAI-compatible teacher, not {teacher.name!r}")
+    if len(teacher.fleet) > 1:
+        raise UsageError("--batch sends to one server; pass a single --base-url (or none for the OpenAI API)")
+
+
 @dataclass
 class _Submission:
     submission: str
@@ -99,12 +112,7 @@ class Batcher:
 
     def __init__(self, teacher: OpenAITeacher, ledger: Ledger, config: Any, priced: Callable[[Usage], Usage]):
         """``config``: the run's ``GenerateConfig``; ``priced``: the engine's pricing of a reported usage."""
-        from lbdata.teachers.openai import OpenAITeacher
-
-        if not isinstance(teacher, OpenAITeacher):
-            raise UsageError(f"--batch needs an OpenAI-compatible teacher, not {teacher.name!r}")
-        if len(teacher.fleet) > 1:
-            raise UsageError("--batch sends to one server; pass a single --base-url (or none for the OpenAI API)")
+        check_teacher(teacher)
         self.teacher = teacher
         self.ledger = ledger
         self.priced = priced
@@ -205,29 +213,42 @@ class Batcher:
     async def _follow(self, sub: _Submission, resumed: bool = False) -> None:
         """Submit (unless resumed with a batch id), poll until the batch ends, read its answers back."""
         try:
-            if sub.batch_id is None and resumed:
-                sub.batch_id = await self._find(sub)
-                if sub.batch_id is None:  # never created: its requests go out again as they are asked
-                    self.ledger.delete_batch(sub.submission)
-                    self._release(sub, TransientError("batch_not_submitted", "the batch was never created"))
+            while True:
+                try:
+                    if sub.batch_id is None and resumed:
+                        sub.batch_id = await self._find(sub)
+                        if sub.batch_id is None:  # never created: its requests go out again as they are asked
+                            self.ledger.delete_batch(sub.submission)
+                            self._release(sub, TransientError("batch_not_submitted", "the batch was never created"))
+                            return
+                        self.ledger.put_batch(sub.submission, status="validating", info=sub.info,
+                                              batch_id=sub.batch_id)
+                    if sub.batch_id is None:
+                        await self._create(sub)
+                    batch = await self._poll(sub)
+                    await self._collect(sub, batch)
                     return
-                self.ledger.put_batch(sub.submission, status="validating", info=sub.info, batch_id=sub.batch_id)
-            if sub.batch_id is None:
-                await self._create(sub)
-            batch = await self._poll(sub)
-            await self._collect(sub, batch)
+                except TransientError as exc:
+                    if sub.batch_id is None and not resumed:
+                        raise
+                    # The batch runs (and is billed) at the provider, or may: sending its requests again would pay
+                    # twice, so a provider that does not answer for a while is waited out.
+                    log.warning("batch %s: %s; looking again in %gs", sub.batch_id or sub.submission, exc, self.poll_s)
+                    await asyncio.sleep(self.poll_s)
         except asyncio.CancelledError:
             raise
         except (TeacherError, RequestFailed) as exc:
-            self._abandon(sub)
+            self._abandon(sub, resumed)
             self._release(sub, exc)
         except Exception as exc:  # noqa: BLE001 - the provider failed us: every request of the batch retries
             log.warning("batch %s: %s", sub.batch_id or sub.submission, exc)
-            self._abandon(sub)
+            self._abandon(sub, resumed)
             self._release(sub, TransientError("batch_error", str(exc)[:300]))
 
-    def _abandon(self, sub: _Submission) -> None:
-        if sub.batch_id is None:  # never created: nothing to resume
+    def _abandon(self, sub: _Submission, resumed: bool) -> None:
+        # Never created: nothing to resume. A resumed one without an id may have been created before a kill: its
+        # record stays, so that a later run can still find it by its metadata.
+        if sub.batch_id is None and not resumed:
             self.ledger.delete_batch(sub.submission)
 
     async def _call(self, what: str, make: Any) -> Any:
@@ -238,6 +259,12 @@ class Batcher:
             try:
                 return await make()
             except openai.APIStatusError as exc:
+                if exc.status_code == 404:  # no such endpoint (a server without the Batch API), or no such batch
+                    message = self.teacher._scrub(str(getattr(exc, "message", "") or exc))[:200]
+                    raise TeacherError(
+                        f"{self.teacher.where} has no Batch API {what} here (404: {message}); --batch needs a server "
+                        "that speaks the Batch API (the OpenAI API, ...) and the --base-url and API key the run's "
+                        "batches were made with; or run without --batch") from None
                 error = self.teacher._status_error(exc)
                 if not isinstance(error, TransientError):
                     raise error from None
@@ -258,9 +285,21 @@ class Batcher:
             file=(f"lbdata-{self.run_name}-{sub.submission}.jsonl", data, "application/jsonl"), purpose="batch"))
         sub.info["input_file_id"] = uploaded.id
         self.ledger.put_batch(sub.submission, status="submitting", info=sub.info)
-        batch = await self._call("create", lambda: client.batches.create(
-            input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window=WINDOW,
-            metadata={"lbdata_run": self.run_name[:512], "lbdata_submission": sub.submission}))
+        asked = False
+
+        async def create() -> Any:
+            nonlocal asked
+            if asked:  # the last create may have reached the provider with its answer lost: never create twice
+                page = await client.batches.list(limit=100)
+                for found in page.data:
+                    if (found.metadata or {}).get("lbdata_submission") == sub.submission:
+                        return found
+            asked = True
+            return await client.batches.create(
+                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window=WINDOW,
+                metadata={"lbdata_run": self.run_name[:512], "lbdata_submission": sub.submission})
+
+        batch = await self._call("create", create)
         sub.batch_id = batch.id
         self.ledger.put_batch(sub.submission, status=batch.status, info=sub.info, batch_id=batch.id)
         self._counts["submitted"] += 1
@@ -287,6 +326,10 @@ class Batcher:
             self.ledger.put_batch(sub.submission, status=batch.status, info=sub.info, batch_id=sub.batch_id)
             if batch.status in TERMINAL:
                 return batch
+            if _overdue(batch, time.time()):
+                log.warning("batch %s is still %s long after it should have ended; reading what it returned and "
+                            "sending the rest again", sub.batch_id, batch.status)
+                return batch
             await asyncio.sleep(self.poll_s)
 
     async def _lines(self, file_id: str | None) -> list[dict[str, Any]]:
@@ -298,9 +341,13 @@ class Batcher:
         for raw in content.content.splitlines():
             if raw.strip():
                 try:
-                    out.append(json.loads(raw))
+                    line = json.loads(raw)
                 except ValueError:
-                    log.warning("batch file %s: a line that is not JSON was skipped", file_id)
+                    line = None
+                if isinstance(line, dict) and isinstance(line.get("custom_id"), str):
+                    out.append(line)
+                else:
+                    log.warning("batch file %s: a line that is not a result with a custom_id was skipped", file_id)
         return out
 
     async def _collect(self, sub: _Submission, batch: Any) -> None:
@@ -309,22 +356,29 @@ class Batcher:
         from lbdata.teachers.openai import read_response
 
         results: dict[str, TeacherResponse | BaseException] = {}
+        keys = set(sub.keys)
         for line in await self._lines(batch.error_file_id) + await self._lines(batch.output_file_id):
-            key = line.get("custom_id")
-            if key not in sub.keys:
+            key = line["custom_id"]
+            if key not in keys or isinstance(results.get(key), TeacherResponse):  # an answer for it came already
                 continue
-            response, error = line.get("response") or {}, line.get("error")
+            response, error = line.get("response"), line.get("error")
+            response = response if isinstance(response, dict) else {}
             if error or response.get("status_code") != 200:
-                code = (error or {}).get("code") or f"status_{response.get('status_code')}"
-                message = (error or {}).get("message") or json.dumps(response.get("body"))[:200]
-                reason = "batch_expired" if "expired" in str(code) else "batch_failed"
+                error = error if isinstance(error, dict) else {"message": str(error)} if error else {}
+                code = str(error.get("code") or f"status_{response.get('status_code')}")
+                message = str(error.get("message") or json.dumps(response.get("body")))[:200]
+                reason = "batch_expired" if "expired" in code else "batch_failed"
                 results[key] = TransientError(reason, f"{code}: {message}")
                 continue
             try:
                 results[key] = read_response(json.dumps(response.get("body")).encode())
             except (TransientError, RequestFailed) as exc:
                 results[key] = exc
-        missing = TransientError(f"batch_{batch.status}", f"batch {batch.id} ended {batch.status} before this request ran")
+        why = f"batch {batch.id} ended {batch.status} before this request ran"
+        errors = getattr(getattr(batch, "errors", None), "data", None) or []
+        if errors:  # a batch refused as a whole (its input file did not validate) says why
+            why += f" ({str(getattr(errors[0], 'message', '') or errors[0])[:200]})"
+        missing = TransientError(f"batch_{batch.status}", why)
         cost = 0.0
         entries = []
         for key in sub.keys:
@@ -366,6 +420,16 @@ class Batcher:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def _overdue(batch: Any, now: float) -> bool:
+    """Whether a batch that has not ended is stuck: cancelling for over ``OVERDUE_S``, or past its window by as much."""
+    cancelling_at = getattr(batch, "cancelling_at", None)
+    if batch.status == "cancelling" and cancelling_at:
+        return now > cancelling_at + OVERDUE_S
+    created_at = getattr(batch, "created_at", None)
+    ends = getattr(batch, "expires_at", None) or (created_at + 24 * 3600 if created_at else None)
+    return ends is not None and now > ends + OVERDUE_S
 
 
 def cancel_run_batches(ledger: Ledger, api_key: str | None = None) -> list[tuple[str, str]]:

@@ -173,14 +173,22 @@ def read_endpoints(values: list[str]) -> list[str]:
             continue
         path = Path(value)
         if not path.is_file():
-            raise UsageError(f"--base-url {value!r} is neither an http(s) URL nor a file of URLs; "
-                             "pass http://HOST:PORT/v1 or a text file with one URL a line")
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            shown = "(not shown: it holds '@')" if "@" in value else repr(value)  # user:password@host is no URL to redact
+            raise UsageError(f"--base-url {shown} is neither an http(s) URL nor a file of URLs; "
+                             "pass e.g. http://10.0.0.5:8000/v1 or a text file with one URL a line")
+        try:
+            text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from a Windows editor is no URL
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+            raise UsageError(f"--base-url {value}: cannot read it ({reason}); pass a URL or a text file of URLs, "
+                             "one a line") from None
+        for n, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
             if not line.startswith(("http://", "https://")):
-                raise UsageError(f"{path}:{n}: {line!r} is not an http(s) URL; write one URL a line, "
+                shown = "(not shown: it holds '@')" if "@" in line else repr(line)
+                raise UsageError(f"{path}:{n}: {shown} is not an http(s) URL; write one URL a line, "
                                  "e.g. http://10.0.0.5:8000/v1")
             urls.append(line.rstrip("/"))
     if values and not urls:

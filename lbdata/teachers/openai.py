@@ -315,18 +315,28 @@ class OpenAITeacher(RemoteTeacher):
             except openai.APIStatusError as exc:
                 error = self._status_error(exc)
                 outcome = "error" if exc.status_code >= 500 else "other"
+                if len(fleet) > 1 and type(error) is TeacherError:  # say which server of the fleet refused
+                    error = TeacherError(str(error).replace(
+                        self.where, f"{ep.label} (one of the {len(fleet)} servers of --base-url)"))
             except BaseException:
                 fleet.release(ep, "other")
                 raise
             else:
-                fleet.release(ep, "ok")
-                break
+                try:
+                    response = self._response(raw)
+                except TransientError as exc:  # a 200 that is no answer: the server is broken, not the request
+                    error, outcome = exc, "error"
+                except BaseException:
+                    fleet.release(ep, "ok")
+                    raise
+                else:
+                    fleet.release(ep, "ok")
+                    return response
             fleet.release(ep, outcome)
             tried.add(fleet.index(ep))
             if outcome == "other" or not fleet.has_other(tried):
                 raise error from None
             log.info("%s did not answer (%s); sending the request to another server", ep.label, error)
-        return self._response(raw)
 
     def _response(self, raw: Any) -> TeacherResponse:
         rate_limits = {k: v for k, v in raw.headers.items() if k.startswith("x-ratelimit-")}
@@ -424,10 +434,11 @@ def _read_completion(content: bytes) -> tuple[str | None, str | None, Usage, tup
             read.append((text, choice.get("finish_reason")))
         counts = data.get("usage") or {}
         details = counts.get("prompt_tokens_details") or {}
-        usage = Usage(
-            prompt_tokens=int(counts.get("prompt_tokens") or 0),
-            completion_tokens=int(counts.get("completion_tokens") or 0),
-            cached_tokens=int(details.get("cached_tokens") or 0),
+        prompt = max(0, int(counts.get("prompt_tokens") or 0))  # a buggy server's impossible counts are clamped:
+        usage = Usage(  # the answer was paid for, and throwing it away would pay for it again
+            prompt_tokens=prompt,
+            completion_tokens=max(0, int(counts.get("completion_tokens") or 0)),
+            cached_tokens=min(prompt, max(0, int(details.get("cached_tokens") or 0))),
             requests=1,
         )
     except (AttributeError, TypeError, ValueError, OverflowError):  # OverflowError: a count of 1e400

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError, UsageError
-from lbdata.train.model import TrainResult, apply_device_defaults, deepspeed_in_args
+from lbdata.train.model import TrainResult, apply_device_defaults, attach_monitor, deepspeed_in_args
 from lbdata.train.recipes import GRPOOptions, Recipe, load_recipe
 from lbdata.train.rewards import ACCURACY_WEIGHT, FORMAT_WEIGHT
 
@@ -51,6 +51,7 @@ class GRPOJob(BaseModel):
     home: str | None = Field(default=None, description="lbdata home holding the corpus")
     deepspeed: str | None = Field(default=None, description="zero2, zero3, zero3-offload or a DeepSpeed JSON file")
     num_processes: int | None = Field(default=None, ge=1, description="processes to launch (default: one per GPU)")
+    verbose: bool = Field(default=False, description="show the libraries' warnings and loading bars")
 
 
 # ---------------------------------------------------------------------------- resolution (no torch)
@@ -194,6 +195,9 @@ def load_grpo_data(
 
 def train_grpo(job: GRPOJob) -> TrainResult:
     """GRPO from ``job.model`` on ``job.data`` with the accuracy and Look-Back format rewards."""
+    from lbdata.train.monitor import quiet_libraries
+
+    quiet_libraries(job.verbose)
     from trl import GRPOTrainer
 
     from lbdata.records import parse_variant
@@ -207,7 +211,7 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         write_run_files,
     )
     from lbdata.train.recipes import model_config, trainer_config
-    from lbdata.train.rewards import AccuracyReward, LookBackFormatReward
+    from lbdata.train.rewards import AccuracyReward, LookBackFormatReward, RegexFormatReward
     from lbdata.validate import ValidationConfig
 
     # recipe
@@ -228,16 +232,24 @@ def train_grpo(job: GRPOJob) -> TrainResult:
     model, processor = load_model_and_processor(
         base_model, model_args, options, trust_remote_code=args.trust_remote_code
     )
+    # GRPOTrainer left-pads the prompt ids itself but takes mm_token_type_ids from the processor as it pads;
+    # a right-padding processor misaligns them for prompts of different lengths (wrong M-RoPE positions, or
+    # a shape error in the loss). TRL loads its own processor with padding_side="left"; ours must match.
+    processor.tokenizer.padding_side = "left"
     if options.freeze_vision_tower:
         freeze_vision_tower(model)
     peft = lora_config(model_args, options)
-    rewards = [AccuracyReward(timeout_s=validation.answer_timeout_s), LookBackFormatReward(variant, validation)]
+    format_reward = (
+        RegexFormatReward() if options.format_reward == "regex" else LookBackFormatReward(variant, validation)
+    )
+    rewards = [AccuracyReward(timeout_s=validation.answer_timeout_s), format_reward]
 
     # trainer
     trainer = GRPOTrainer(
         model=model, reward_funcs=rewards, args=args, train_dataset=train, processing_class=processor,
         peft_config=peft,
     )
+    attach_monitor(trainer, out, "grpo", recipe)
     result = trainer.train()
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
     for entry in trainer.state.log_history:  # the last logged value of every reward statistic

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lbdata.errors import ConfigError, LbdataError
+from lbdata.errors import ConfigError, LbdataError, UsageError
 from lbdata.resources import resource_dir
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,72 @@ def relaunch(kind: str, job: dict[str, Any], out: Path, *, mixed_precision: str)
             f"`accelerate launch` of {kind} with {num_processes} processes exited with {result.returncode}; "
             "its log is above (run with LBDATA_LOG_LEVEL=INFO for more)"
         )
+
+
+# ---------------------------------------------------------------------------- checks before any process starts
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def check_corpus_config(corpus_dir: Path, config: str, split: str = "train") -> None:
+    """Fail with one line unless the corpus version has rows of ``config`` in ``split`` (reads the manifest only)."""
+    from lbdata.corpus import read_manifest
+    from lbdata.records import parse_variant
+
+    manifest = read_manifest(str(corpus_dir))
+    config = parse_variant(config)
+    if manifest["counts"].get(config, {}).get(split, {}).get("rows", 0) > 0:
+        return
+    have = [c for c, per in manifest["counts"].items() if per.get(split, {}).get("rows", 0) > 0]
+    label = f"{manifest['name']}@{manifest['version']}"
+    fix = (f"pass --config {' or '.join(have)}, or " if have else "") + \
+        f"build a version with --variant {config.removesuffix('_back')}"
+    raise ConfigError(f"{label} has no {config} {split} rows (it has {', '.join(have) or 'none'}); {fix}")
+
+
+def check_model_loads(model: str) -> None:
+    """Fail with one line unless ``model`` can be loaded: a local folder with a readable config, weights and an
+    image processor, or a Hub id that is cached or reachable. Reads no weights; starts no process."""
+    path = Path(model)
+    if not path.exists():
+        looks_like_path = model.startswith((".", "/", "~")) or model.count("/") != 1
+        if looks_like_path:
+            raise UsageError(f"no model folder at {model!r}; pass --model with a checkpoint folder (config.json, "
+                             "weights, processor) or a Hub id ORG/NAME")
+        _check_hub_model(model)
+        return
+    if not (path / "config.json").is_file():
+        raise UsageError(f"{path} is not a model folder (no config.json); pass a checkpoint folder or a Hub id")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise UsageError(f"{path} has no weights ({', '.join(WEIGHT_FILES)}); pass a complete checkpoint folder "
+                         "(a LoRA adapter folder is not one: train with --lora to get a merged model)")
+    from transformers import AutoConfig
+
+    from lbdata.train.processor import load_processor
+
+    try:
+        AutoConfig.from_pretrained(str(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot read the model config in {path} ({exc}); fix or replace config.json") from None
+    try:
+        load_processor(path)
+    except LbdataError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot load the processor of {path} ({type(exc).__name__}: {exc}); the folder needs "
+                          "the tokenizer and image processor files saved with the model") from None
+
+
+def _check_hub_model(repo_id: str) -> None:
+    from huggingface_hub import try_to_load_from_cache
+
+    from lbdata.sources.offline import check_hub_reachable, hub_offline, no_hub_message
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return
+    local = "pass --model with a local checkpoint folder"
+    if hub_offline():
+        raise UsageError(no_hub_message(repo_id, "no config.json cached", what=f"model {repo_id}", alternatives=local))
+    check_hub_reachable(repo_id, what=f"model {repo_id} (no local folder has that name)", alternatives=local)
 
 
 def run_job_file(path: str | Path) -> None:

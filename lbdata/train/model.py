@@ -8,7 +8,9 @@ A trained directory holds:
 - ``train_config.yaml``: the resolved recipe (file plus command-line overrides), itself a recipe;
 - ``lbdata_train.json``: what was trained on what (base model, data, corpus version, recipe hash),
   row counts, final metrics and library versions;
-- ``README.md``: the model card from ``cards/model.md.j2``.
+- ``train_log.csv``: every logged step (loss; for GRPO the reward means and the trigger rate), and
+  ``train_curve.png``, their curve (``lbdata.train.monitor``);
+- ``README.md``: the model card from ``cards/model.md.j2``, which shows the curve.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from typing import Any
 from lbdata import __version__
 from lbdata.errors import ConfigError, UsageError
 from lbdata.train.recipes import Recipe, SFTOptions
+
+CURVE_FILE = "train_curve.png"
+"""The loss/reward curve ``TrainMonitor`` draws into the model folder (linked from the card)."""
+LOG_FILE = "train_log.csv"
+"""Every logged step (loss, learning rate, reward means, trigger rate) as CSV."""
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,22 @@ def deepspeed_in_args(job: Any) -> str | None:
     from lbdata.train.launch import deepspeed_config_path
 
     return str(deepspeed_config_path(job.deepspeed))
+
+
+def attach_monitor(trainer: Any, out: Path, kind: str, recipe: Recipe) -> None:
+    """Swap the trainer's printer (raw ``{'loss': …}`` dicts, or tqdm) for ``TrainMonitor``.
+
+    ``disable_tqdm: true`` in the recipe turns the progress bar (and its log lines) off; the CSV and the
+    curve are written either way. (The recipe's value, not the resolved one: transformers turns tqdm off
+    by itself when its logging is quieter than warnings, as ``quiet_libraries`` makes it.)
+    """
+    from transformers import PrinterCallback, ProgressCallback
+
+    from lbdata.train.monitor import TrainMonitor
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(TrainMonitor(out, kind, progress=not recipe.values.get("disable_tqdm")))
 
 
 def check_model_dir(path: str | Path) -> str:
@@ -261,6 +284,8 @@ def write_run_files(
         "recipe_yaml": recipe.to_yaml().strip(),
         "base_model_is_hub_id": not Path(base).exists() and base.count("/") == 1,
         "eval_command": eval_command,
+        "curve_file": CURVE_FILE if (out / CURVE_FILE).is_file() else None,
+        "log_file": LOG_FILE if (out / LOG_FILE).is_file() else None,
     }
     (out / CARD_FILE).write_text(render_model_card(context), encoding="utf-8")
     return full

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("sft", "grpo")
 DEFAULT_RECIPES = {"sft": "sft", "grpo": "grpo"}
+FORMAT_REWARDS = ("look_back", "regex")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,21 @@ class GRPOOptions(SFTOptions):
             "corpus was built with so the format reward and the data filter apply the same rules."
         },
     )
+    format_reward: str = field(
+        default="look_back",
+        metadata={
+            "help": "The format term: look_back (lbdata's validators: a real <back> only) or regex (the paper-style "
+            "tag regex, which also pays for empty and filler backs; for comparisons, see benchmarks/loop.py). "
+            "Set its weight to 0 (reward_weights: [1.0, 0.0]) to train on accuracy alone."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.format_reward not in FORMAT_REWARDS:
+            raise ConfigError(
+                f"format_reward must be one of {', '.join(FORMAT_REWARDS)}, got {self.format_reward!r}"
+            )
 
 
 @dataclass

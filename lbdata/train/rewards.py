@@ -28,6 +28,7 @@ file, ``.name`` = ``verl_compute_score``): verl passes the ``verl`` export's ``e
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,6 +40,8 @@ ACCURACY_WEIGHT = 1.0
 """Weight of the accuracy reward (the paper's reward is accuracy + 0.1 × format)."""
 FORMAT_WEIGHT = 0.1
 """Weight of the Look-Back format reward."""
+PAPER_FORMAT_PATTERN = r"<think>.*</think>.*<back>.*</back>.*<think>.*</think>.*\\boxed\{.*\}.*"
+"""The paper-style format regex (``RegexFormatReward``): tags in order, whatever they hold."""
 REWARD_TYPE = "batch"
 """Read by EasyR1: ``easyr1_compute_score`` takes and returns a list."""
 
@@ -146,6 +149,31 @@ def _facts(meta: dict | str | None) -> SceneFacts | None:
         except ValueError:
             return None
     return scene_facts(meta) if isinstance(meta, dict) else None
+
+
+class RegexFormatReward:
+    """The paper-style format reward, for comparison only: 1.0 when the whole completion matches
+    ``PAPER_FORMAT_PATTERN`` (think, back, think, boxed, in that order, anything in between), else 0.0.
+
+    The paper's own format term was never released; this is the likeliest reading (EasyR1's math format
+    regex with a ``<back>`` added). It pays for an empty or filler ``<back>`` as much as for a real one,
+    which is what ``benchmarks/loop.py`` trains against ``look_back_format_reward`` to show.
+    """
+
+    def __init__(self) -> None:
+        self.pattern = re.compile(PAPER_FORMAT_PATTERN, re.DOTALL)
+        self.__name__ = "regex_format_reward"
+
+    def __call__(
+        self, completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None, **kwargs: Any
+    ) -> list[float | None]:
+        texts = [completion_text(c) for c in completions]
+        if log_metric is not None and texts:
+            log_metric("look_back/trigger_rate", sum(bool(parse_trace(t).backs) for t in texts) / len(texts))
+        return [1.0 if self.pattern.fullmatch(t.strip()) else 0.0 for t in texts]
+
+    def __repr__(self) -> str:
+        return "RegexFormatReward()"
 
 
 def _back_variant(name: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError
-from lbdata.train.model import TrainResult, apply_device_defaults, deepspeed_in_args
+from lbdata.train.model import TrainResult, apply_device_defaults, attach_monitor, deepspeed_in_args
 from lbdata.train.recipes import Recipe, load_recipe
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class SFTJob(BaseModel):
     home: str | None = Field(default=None, description="lbdata home holding the corpus")
     deepspeed: str | None = Field(default=None, description="zero2, zero3, zero3-offload or a DeepSpeed JSON file")
     num_processes: int | None = Field(default=None, ge=1, description="processes to launch (default: one per GPU)")
+    verbose: bool = Field(default=False, description="show the libraries' warnings and loading bars")
 
 
 # ---------------------------------------------------------------------------- resolution (no torch)
@@ -120,6 +121,9 @@ class SFTRun:
 
 def prepare_sft(job: SFTJob) -> SFTRun:
     """Resolve the recipe, load the corpus and the model, and build the ``SFTTrainer`` (nothing trained yet)."""
+    from lbdata.train.monitor import quiet_libraries
+
+    quiet_libraries(job.verbose)
     from trl import SFTTrainer
 
     from lbdata.corpus import read_manifest, resolve_version
@@ -161,6 +165,7 @@ def prepare_sft(job: SFTJob) -> SFTRun:
         processing_class=processor,
         peft_config=peft,
     )
+    attach_monitor(trainer, out, "sft", recipe)
     record: dict[str, Any] = {
         "kind": "sft",
         "base_model": base_model,

@@ -4,7 +4,7 @@ The same functions are the data filter (``lbdata validate``) and the GRPO reward
 never disagree. Reason codes are listed in ``REASONS`` and in the README.
 """
 
-from lbdata.validate.answers import answer_stats, answers_match
+from lbdata.validate.answers import answer_stats, answers_match, is_hedged
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.reasons import REASONS
 from lbdata.validate.runner import ValidationReport, validate_run
@@ -20,6 +20,7 @@ __all__ = [
     "answer_stats",
     "answers_match",
     "format_ok",
+    "is_hedged",
     "parse_trace",
     "validate_run",
     "validate_trace",

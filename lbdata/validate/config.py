@@ -16,7 +16,7 @@ from lbdata.errors import ConfigError
 from lbdata.hashing import content_hash
 from lbdata.resources import read_yaml_mapping
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 """Bumped whenever a rule changes behaviour, so old verdicts are not mistaken for current ones."""
 
 

@@ -54,6 +54,13 @@ REASONS: dict[str, Reason] = {
             "gold 13, \\boxed{12}",
         ),
         Reason(
+            "answer_hedged",
+            "answer",
+            "the boxed answer hedges between answers where the gold names one (is_hedged): two options, "
+            '"or" between values, words of doubt; given instead of answer_wrong',
+            "gold B, \\boxed{(B) or (C)}",
+        ),
+        Reason(
             "back_missing",
             "placement",
             "a back variant (semantic_back, solution_back) has no <back>",

@@ -14,7 +14,7 @@ from functools import lru_cache
 from lbdata.hashing import sha256_text
 from lbdata.records import Verdict, parse_variant
 from lbdata.sources.synthetic.facts import SceneFacts
-from lbdata.validate.answers import answers_match
+from lbdata.validate.answers import answers_match, is_hedged
 from lbdata.validate.backs import back_reasons
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.grounding import figure_contradictions
@@ -165,7 +165,7 @@ def validate_trace(
     )
     scores["answer_match"] = 1.0 if matched else 0.0
     if answer is not None and not matched:
-        reasons.append("answer_wrong")
+        reasons.append("answer_hedged" if is_hedged(answer, gold) else "answer_wrong")
     if base_trace is not None:
         overlap = insert_overlap(text, base_trace)
         scores["insert_overlap"] = round(overlap, 4)

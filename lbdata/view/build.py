@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from lbdata.progress import ProgressBar
 from lbdata.secrets import redact
 from lbdata.view import pages
 from lbdata.view.plots import Stats, write_plots
-from lbdata.view.rows import ViewRow, corpus_ids, corpus_rows, run_rows
+from lbdata.view.rows import ViewRow, corpus_rows, run_rows
 from lbdata.view.site import Facet, SiteWriter, _write_text, site_size
 from lbdata.workspace import LEDGER_FILE, home_dir, resolve_run
 
@@ -171,10 +170,14 @@ def view_target(spec: str, home: str | os.PathLike[str] | None = None) -> tuple[
     if "@" in spec or (Path(spec) / MANIFEST_FILE).exists():
         return "corpus", spec
     try:
+        return "run", resolve_run(spec, home, prefix=False)
+    except LedgerError:
+        pass
+    if spec in list_corpora(home):  # a corpus name wins over a run whose name merely begins with it
+        return "corpus", spec
+    try:
         return "run", resolve_run(spec, home)
     except LedgerError as exc:
-        if spec in list_corpora(home):
-            return "corpus", spec
         raise LedgerError(f"{exc}; for a corpus version pass NAME@VER") from None
 
 
@@ -225,42 +228,40 @@ def build_diff_view(
     config: ViewConfig | None = None,
     progress: bool = False,
 ) -> ViewSummary:
-    """Write a site of the rows added (in B, not in A) and removed (in A, not in B), matched by row id.
+    """Write a site of what changed from A to B, in the meaning of ``lbdata diff`` (``corpus.diff_versions``):
+    rows are matched by config and problem; the site holds the rows added (B's), removed (A's) and
+    changed (B's new row).
 
-    Default folder: ``<home>/views/A..B``. ``counts`` holds ``rows_a, rows_b, added, removed, kept``
-    and ``per_part`` (per config and split).
+    Default folder: ``<home>/views/A..B``. ``counts`` holds ``rows_a, rows_b, added, removed, changed,
+    unchanged`` and ``per_part`` (per config and split).
     """
-    from lbdata.corpus import resolve_version
+    from lbdata.corpus import diff_versions
     from lbdata.validate.config import ValidationConfig
 
     t0 = time.perf_counter()
     config = config or ViewConfig()
-    dir_a, dir_b = resolve_version(spec_a, home), resolve_version(spec_b, home)
-    label_a, label_b = _label(_manifest(dir_a)), _label(_manifest(dir_b))
+    d = diff_versions(spec_a, spec_b, home)
+    dir_a, dir_b = Path(d["a"]["path"]), Path(d["b"]["path"])
+    label_a, label_b = _label(d["a"]), _label(d["b"])
     out = Path(out_dir) if out_dir is not None else default_views_dir(home) / f"{label_a}..{label_b}"
-    ids_a, ids_b = corpus_ids(dir_a), corpus_ids(dir_b)
-    added = set(ids_b) - set(ids_a)
-    removed = set(ids_a) - set(ids_b)
-    per_part: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"added": 0, "removed": 0, "kept": 0})
-    for rid, part in ids_b.items():
-        per_part[part]["added" if rid in added else "kept"] += 1
-    for rid in removed:
-        per_part[ids_a[rid]]["removed"] += 1
+    changes = ("added", "removed", "changed", "unchanged")
     counts: dict[str, Any] = {
-        "rows_a": len(ids_a),
-        "rows_b": len(ids_b),
-        "added": len(added),
-        "removed": len(removed),
-        "kept": len(ids_b) - len(added),
-        "per_part": dict(per_part),
+        "rows_a": sum(c["rows"] for per in d["a"]["counts"].values() for c in per.values()),
+        "rows_b": sum(c["rows"] for per in d["b"]["counts"].values() for c in per.values()),
+        **{change: sum(c[change] for c in d["configs"].values()) for change in changes},
+        "per_part": d["parts"],
     }
 
-    listed: dict[str, list[dict[str, Any]]] = {"added": [], "removed": []}
+    listed: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": []}
     timeout = ValidationConfig().answer_timeout_s
+    shown = (("added", dir_b), ("removed", dir_a), ("changed", dir_b))
 
     def rows() -> Iterable[ViewRow]:
         n = 0
-        for change, version_dir, only in (("added", dir_b, added), ("removed", dir_a, removed)):
+        for change, version_dir in shown:
+            only = {r["id"] for r in d["rows"][change]}
+            if not only:
+                continue
             for row in corpus_rows(version_dir, only=only, extra={"change": change}, start=n,
                                    answer_timeout_s=timeout):
                 if len(listed[change]) < config.list_limit:
@@ -270,13 +271,13 @@ def build_diff_view(
                 yield row
 
     with SiteWriter(out, DIFF_FACETS, shard_size=config.shard_size, thumb_px=config.thumb_px) as writer:
-        bar = ProgressBar("view", len(added) + len(removed), enabled=progress, unit="rows", transient=True)
+        bar = ProgressBar("view", sum(len(d["rows"][c]) for c, _ in shown), enabled=progress, unit="rows",
+                          transient=True)
         try:
             _write_rows(writer, None, rows(), bar)
         finally:
             bar.close()
         overview = pages.diff_overview(spec_a=label_a, spec_b=label_b, where=f"{writer.stats.rows:,} changed rows",
-                                       summary=counts, added=listed["added"], removed=listed["removed"],
-                                       list_limit=config.list_limit)
+                                       summary=counts, listed=listed, list_limit=config.list_limit)
         meta = {"kind": "diff", "title": f"{label_a} → {label_b}", "unit": "changed rows"}
         return _finish(writer, meta, overview, t0, counts)

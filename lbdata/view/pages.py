@@ -254,7 +254,7 @@ def corpus_overview(*, spec: str, where: str, manifest: dict[str, Any], stats: S
 
 # ---------------------------------------------------------------------------- diff overview
 def diff_overview(*, spec_a: str, spec_b: str, where: str, summary: dict[str, Any],
-                  added: Sequence[dict[str, Any]], removed: Sequence[dict[str, Any]], list_limit: int = 200) -> str:
+                  listed: dict[str, Sequence[dict[str, Any]]], list_limit: int = 200) -> str:
     parts = [
         '<div class="page">',
         cards([
@@ -262,20 +262,23 @@ def diff_overview(*, spec_a: str, spec_b: str, where: str, summary: dict[str, An
             (f"rows in {spec_b}", summary["rows_b"]),
             ("added", summary["added"]),
             ("removed", summary["removed"]),
-            ("kept", summary["kept"]),
+            ("changed", summary["changed"]),
+            ("unchanged", summary["unchanged"]),
         ]),
-        f'<p class="note">Rows are matched by row id. Added: in {escape(spec_b)} but not in {escape(spec_a)}; '
-        f"removed: in {escape(spec_a)} but not in {escape(spec_b)}.</p>",
+        f'<p class="note">Rows are matched by config and problem, as <code>lbdata diff</code> does. Added: a '
+        f"problem's row only in {escape(spec_b)}; removed: only in {escape(spec_a)}; changed: in both, with "
+        f"another trace, text, answer, images or split (the {escape(spec_b)} row is shown).</p>",
         "<h2>Per config and split</h2>",
     ]
     per = summary["per_part"]
     parts.append(table(
-        ["config / split", "added", "removed", "kept"],
-        [(f"{cfg} / {split}", c["added"], c["removed"], c["kept"]) for (cfg, split), c in sorted(per.items())],
-        numeric=[1, 2, 3],
+        ["config / split", "added", "removed", "changed", "unchanged"],
+        [(f"{cfg} / {split}", c["added"], c["removed"], c["changed"], c["unchanged"])
+         for (cfg, split), c in sorted(per.items())],
+        numeric=[1, 2, 3, 4],
     ))
-    for title, change, items, total in (("Added rows", "added", added, summary["added"]),
-                                        ("Removed rows", "removed", removed, summary["removed"])):
+    for title, change in (("Added rows", "added"), ("Removed rows", "removed"), ("Changed rows", "changed")):
+        items, total = listed[change], summary[change]
         parts.append(f"<h2>{title} ({total:,}) · {link(samples_link(change=change), 'browse')}</h2>")
         if not items:
             parts.append('<p class="note">None.</p>')

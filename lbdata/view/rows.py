@@ -21,7 +21,7 @@ from lbdata.records import ImageRef, Problem, Trace, Verdict
 from lbdata.validate.answers import answers_match
 from lbdata.validate.tags import count_words, parse_trace
 
-ANSWER_REASONS = frozenset({"answer_wrong", "no_final_answer"})
+ANSWER_REASONS = frozenset({"answer_wrong", "answer_hedged", "no_final_answer"})
 """Reason codes that mean the final answer does not match the gold."""
 
 
@@ -163,17 +163,6 @@ def corpus_parts(version_dir: Path) -> list[tuple[str, str]]:
 
     manifest = json.loads((version_dir / MANIFEST_FILE).read_text())
     return [(cfg, split) for cfg, per in manifest["counts"].items() for split in sorted(per)]
-
-
-def corpus_ids(version_dir: Path) -> dict[str, tuple[str, str]]:
-    """``row id -> (config, split)`` of a version, reading the id column only."""
-    from lbdata.corpus import iter_rows
-
-    out: dict[str, tuple[str, str]] = {}
-    for cfg, split in corpus_parts(version_dir):
-        for rec in iter_rows(version_dir, cfg, split, columns=["id"]):
-            out[rec["id"]] = (cfg, split)
-    return out
 
 
 def corpus_rows(
