@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from lbdata.sources.synthetic.facts import SceneFacts, name_token
@@ -58,6 +59,7 @@ _ZERO_NOT_AFTER = _WORDS["zero_not_after"]
 
 
 _NUM_START = frozenset("0123456789-−")
+_EVENT_ORDER = itemgetter(0, 1)
 
 
 def _is_num(t: str) -> bool:
@@ -220,17 +222,15 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     cjk = has_cjk(back)
     mention_ends = {m.end - 1 for m in mentions}
     starts = {m.start: m for m in mentions}
-    # events in text order (at one token: 0 = sentence end, then 1 = a name, or 2 = a number not in a name)
+    # events in text order: 0 = sentence end, 1 = a name, 2 = a number not inside a name
     taken = {i for m in mentions for i in range(m.start, m.end)}
-    events: list[tuple[int, int, Any]] = []
+    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
     for i, t in enumerate(toks):
         if t in _STOPS:
             events.append((i, 0, None))
-        m = starts.get(i)
-        if m is not None:
-            events.append((i, 1, m))
         elif t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit()) and i not in taken:  # _is_num(t)
             events.append((i, 2, None))
+    events.sort(key=_EVENT_ORDER)
 
     def settle(run: list[int], role: str, group_now: list[_Mention]) -> None:
         bound = _bind(group_now, toks)
