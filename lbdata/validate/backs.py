@@ -34,13 +34,14 @@ from functools import lru_cache
 
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.information import has_cjk, informative_words, lexicon, repeat_share, word_stats
-from lbdata.validate.tags import WORD_RE, ParsedTrace
+from lbdata.validate.tags import ParsedTrace, find_words
 
 _LEX = lexicon()
 VISUAL_NOUNS = _LEX.visual_nouns
 RELATION_WORDS = _LEX.relation_words
 IMAGE_WORDS = _LEX.image_words
-_NUMBER_RE = re.compile(r"\d|\b(?:" + "|".join(sorted(_LEX.number_words)) + r")\b", re.IGNORECASE)
+_DIGIT_RE = re.compile(r"\d")
+_NUMBER_WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(_LEX.number_words)) + r")\b", re.IGNORECASE)
 _CLAUSE_SPLIT_RE = re.compile(r"[,.;:!?，。；：！？、\n]")
 
 
@@ -131,11 +132,11 @@ def has_evidence(
 
     ``words`` are the back's lower-cased words when the caller has them already.
     """
-    if _NUMBER_RE.search(back):
+    if _DIGIT_RE.search(back) or _NUMBER_WORD_RE.search(back):  # a digit, or a number written as a word
         return True
     if _cites_label(back, labels, has_question):
         return True
-    if _tied_visual_noun(words if words is not None else WORD_RE.findall(back.lower())):
+    if _tied_visual_noun(words if words is not None else find_words(back.lower())):
         return True
     return has_cjk(back) and _cjk_evidence(back)
 
@@ -153,7 +154,7 @@ def _cjk_evidence(back: str) -> bool:
 
 def refers_to_image(back: str, words: list[str] | None = None) -> bool:
     """True when the back mentions the image or something visual in it (in English or Chinese)."""
-    seen = set(words if words is not None else WORD_RE.findall(back.lower()))
+    seen = set(words if words is not None else find_words(back.lower()))
     if not seen.isdisjoint(IMAGE_WORDS) or not seen.isdisjoint(VISUAL_NOUNS):
         return True
     return has_cjk(back) and bool(_LEX.zh_image.search(back) or _LEX.zh_visual.search(back))
@@ -165,7 +166,7 @@ def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
 
 @lru_cache(maxsize=4096)
 def _question_ngrams(question: str, n: int) -> frozenset[tuple[str, ...]]:
-    return frozenset(_ngrams(WORD_RE.findall(question.lower()), n))
+    return frozenset(_ngrams(find_words(question.lower()), n))
 
 
 def back_reasons(
@@ -185,7 +186,8 @@ def back_reasons(
     seen: set[tuple[str, ...]] = set(_question_ngrams(question or "", n))
     earlier_backs: set[str] = set()
     min_words, max_copy = 10**9, 0.0
-    for seg in parsed.segments:
+    last_back = max(i for i, s in enumerate(parsed.segments) if s.kind == "back")
+    for seg in parsed.segments[: last_back + 1]:  # what follows the last back is compared with nothing
         words = seg.words
         grams = _ngrams(words, n)
         if seg.kind == "back":
@@ -195,7 +197,8 @@ def back_reasons(
             else:
                 if (
                     not has_evidence(seg.text, labels, has_question=question is not None, words=words)
-                    or informative_words(words) < (config.min_back_words + 1) // 2
+                    or informative_words(words, (config.min_back_words + 1) // 2)
+                    < (config.min_back_words + 1) // 2
                 ):
                     reasons.append("back_filler")
                 if repeat_share(words, config.max_repeat_share) > config.max_repeat_share:
@@ -205,7 +208,7 @@ def back_reasons(
                     reasons.append("back_low_information")
                 if not refers_to_image(seg.text, words):
                     reasons.append("back_not_visual")
-                share = sum(g in seen for g in grams) / len(grams) if grams else 0.0
+                share = sum(map(seen.__contains__, grams)) / len(grams) if grams else 0.0
                 max_copy = max(max_copy, share)
                 key = " ".join(words)
                 if share > config.max_copy_share or key in earlier_backs:

@@ -22,20 +22,25 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from lbdata.sources.synthetic.facts import SceneFacts, name_token
 from lbdata.validate.information import has_cjk, lexicon
 from lbdata.validate.tags import CJK_CHARS
 
-_TOKEN_RE = re.compile(
-    r"[A-Za-z][A-Za-z0-9']*"  # an ASCII word (most tokens: tried first)
-    rf"|[^\W\d_{CJK_CHARS}][^\W_{CJK_CHARS}]*"  # any other word
-    r"|(?:(?<![\w.])[-−](?=\d))?\d+(?:\.\d+)?"  # a number (a sign only when attached: "-3")
-    rf"|[{CJK_CHARS}]"  # one CJK character
+_ASCII_WORD = r"[A-Za-z][A-Za-z0-9']*"  # an ASCII word (most tokens: tried first)
+_OTHER_WORD = rf"|[^\W\d_{CJK_CHARS}][^\W_{CJK_CHARS}]*"  # any other word
+_NUMBER = r"|(?:(?<![\w.])[-−](?=\d))?\d+(?:\.\d+)?"  # a number (a sign only when attached: "-3")
+_CJK_CHAR = rf"|[{CJK_CHARS}]"  # one CJK character
+_PUNCT = (
     r"|(?<!\d)\.(?!\d)|\.(?=\s|$)"  # a full stop, not a decimal point
     r"|[!?。！？\n,，、:：;；=+×*/÷^<>≈~{}\\−\-∠°%()]"
 )
+_TOKEN_RE = re.compile(_ASCII_WORD + _OTHER_WORD + _NUMBER + _CJK_CHAR + _PUNCT)
+# On ASCII text "any other word" and "one CJK character" never match (an ASCII letter starts an ASCII
+# word first): the same tokens without trying them at every position.
+_ASCII_TOKEN_RE = re.compile(_ASCII_WORD + _NUMBER + _PUNCT)
 _STOPS = frozenset(".!?。！？\n")
 _COMMAS = frozenset(",，、:：")
 _OPS = frozenset("=+×*/÷^<>≈~{}\\−-")
@@ -54,6 +59,7 @@ _ZERO_NOT_AFTER = _WORDS["zero_not_after"]
 
 
 _NUM_START = frozenset("0123456789-−")
+_EVENT_ORDER = itemgetter(0, 1)
 
 
 def _is_num(t: str) -> bool:
@@ -65,7 +71,7 @@ _norm = lru_cache(maxsize=1 << 16)(name_token)
 
 def _tokens(text: str) -> list[str]:
     """The back's tokens, each through ``name_token`` ("zero" before a noun becomes "0")."""
-    toks = list(map(_norm, _TOKEN_RE.findall(text)))
+    toks = list(map(_norm, (_ASCII_TOKEN_RE if text.isascii() else _TOKEN_RE).findall(text)))
     if "zero" in toks:  # "zero green circles" is a count; "2 gridlines above zero" is a place
         for i, t in enumerate(toks):
             if t == "zero" and (i == 0 or toks[i - 1] not in _ZERO_NOT_AFTER):
@@ -81,6 +87,7 @@ class _Mention(NamedTuple):
     end: int  # token index after the last token
 
 
+@lru_cache(maxsize=1 << 12)
 def _parse_number(text: str) -> tuple[float, int]:
     t = text.replace("−", "-")
     decimals = len(t.split(".", 1)[1]) if "." in t else 0
@@ -111,8 +118,11 @@ def _number_role(toks: list[str], i: int, mention_ends: set[int], cjk: bool) -> 
     if (nxt in _COMMAS or nxt in _LIST_JOIN) and after and _is_num(after):
         return None
     before = toks[max(0, i - 4) : i]
-    while any(t in _STOPS or _is_num(t) for t in before):  # since the sentence or the number before it
-        before = before[1:]
+    for j in range(len(before) - 1, -1, -1):  # since the sentence or the number before it
+        t = before[j]
+        if t in _STOPS or (t[0] in _NUM_START and _is_num(t)):
+            before = before[j + 1 :]
+            break
     following = toks[i + 1 : i + 4]
     for j, t in enumerate(following):
         if t in _STOPS:
@@ -212,14 +222,15 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     cjk = has_cjk(back)
     mention_ends = {m.end - 1 for m in mentions}
     starts = {m.start: m for m in mentions}
-    # events in text order: 0 = sentence end, 1 = a name, 2 = a number
-    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
-    events += [(i, 0, None) for i, t in enumerate(toks) if t in _STOPS]
+    # events in text order: 0 = sentence end, 1 = a name, 2 = a number not inside a name
     taken = {i for m in mentions for i in range(m.start, m.end)}
-    events += [
-        (i, 2, None) for i, t in enumerate(toks) if t[0] in _NUM_START and _is_num(t) and i not in taken
-    ]
-    events.sort(key=lambda e: (e[0], e[1]))
+    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
+    for i, t in enumerate(toks):
+        if t in _STOPS:
+            events.append((i, 0, None))
+        elif t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit()) and i not in taken:  # _is_num(t)
+            events.append((i, 2, None))
+    events.sort(key=_EVENT_ORDER)
 
     def settle(run: list[int], role: str, group_now: list[_Mention]) -> None:
         bound = _bind(group_now, toks)

@@ -69,6 +69,21 @@ def covered_words(words: list[str], phrases: Phrases) -> int:
     return covered
 
 
+def _phrase_words(phrases: Phrases) -> frozenset[str]:
+    """Every word of ``phrases``: a word outside this set is never inside one of them."""
+    return frozenset(w for ps in phrases.values() for p in ps for w in p)
+
+
+@lru_cache(maxsize=1)
+def _filler_words() -> frozenset[str]:
+    return _phrase_words(lexicon().filler)
+
+
+@lru_cache(maxsize=1)
+def _look_again_words() -> frozenset[str]:
+    return _phrase_words(lexicon().look_again)
+
+
 def _substring_re(entries: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(p) for p in sorted(entries, key=len, reverse=True)))
 
@@ -165,11 +180,14 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
     repeats = n_words - len(set(words))  # occurrences of a word after its first
     if repeats <= limit * min(n_words, n_words - 3):
         return repeats / n_words  # neither a word nor a phrase can repeat past the limit
-    counts = Counter(words)
     stop = lexicon().stop_words
-    best = (
-        max((c for w, c in counts.items() if c > 1 and w not in stop and _is_word(w)), default=1) - 1
-    ) / n_words
+    best = 0.0
+    for w, c in Counter(words).most_common():  # the most repeated first: stop at the first content word
+        if c < 2:
+            break
+        if w not in stop and _is_word(w):
+            best = (c - 1) / n_words
+            break
     if n_words >= 8 and repeats / (n_words - 3) > limit:
         grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
         best = max(best, 1.0 - len(set(grams)) / len(grams))
@@ -182,7 +200,7 @@ def word_stats(words: list[str]) -> tuple[float, int]:
     if not words:
         return 1.0, 0
     stop = lexicon().stop_words
-    real = [w for w in words if _is_word(w)]
+    real = list(filter(_is_word, words))
     return len(real) / len(words), len(set(real) - stop)
 
 
@@ -201,8 +219,15 @@ def filler_share(words: list[str]) -> float:
     return covered_words(words, lexicon().filler) / len(words) if words else 0.0
 
 
-def informative_words(words: list[str]) -> int:
-    """Words left once look-again phrases and fillers are taken out."""
+def informative_words(words: list[str], at_least: int = 0) -> int:
+    """Words left once look-again phrases and fillers are taken out.
+
+    With ``at_least``, phrases are not matched when the words outside every phrase's vocabulary are
+    that many already: the result is exact when below ``at_least``, at least ``at_least`` otherwise."""
+    if at_least:
+        left = len(words) - sum(map(_look_again_words().__contains__, words))
+        if left >= at_least:
+            return left
     return len(words) - covered_words(words, lexicon().look_again)
 
 
@@ -226,11 +251,15 @@ def think_reasons(parsed: ParsedTrace, config: ValidationConfig) -> list[str]:
     segments = parsed.segments
     last_back = max((i for i, s in enumerate(segments) if s.kind == "back"), default=-1)
     filler_phrases = lexicon().filler
+    in_fillers = _filler_words().__contains__
     for i, seg in enumerate(segments):
         words = seg.words
         if seg.kind != "think" or not words:
             continue
-        fillers = covered_words(words, filler_phrases)
+        # words that could lie in a filler: when even these decide nothing, the exact count is not needed
+        fillers = sum(map(in_fillers, words))
+        if fillers / len(words) > config.max_filler_share or len(words) - fillers < config.min_rethink_words:
+            fillers = covered_words(words, filler_phrases)
         if i > last_back >= 0:
             n = len(words)  # a rethink shorter than min_rethink_words is no_rethink already
             if n >= config.min_rethink_words and (

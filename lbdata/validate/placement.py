@@ -47,6 +47,7 @@ _CLIP_RE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
+_ASCII_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")  # the same on ASCII text (no 。！？)
 
 
 def text_before_first_back(parsed: ParsedTrace) -> str:
@@ -71,6 +72,10 @@ def text_after_last_back(parsed: ParsedTrace) -> str:
 
 def states_answer(text: str) -> bool:
     """True when ``text`` states a final answer: "the answer is …", "final answer", or a ``\\boxed``."""
+    if text.isascii():  # every English form holds one of these words (case aside); Chinese ones need CJK
+        lower = text.lower()
+        if "answer" not in lower and "boxed" not in lower and "correct" not in lower:
+            return False
     return _STATES_ANSWER_RE.search(text) is not None
 
 
@@ -91,7 +96,9 @@ def _comparable(candidate: str) -> bool:
         or nz.pred_letter(candidate) is not None
         or nz.yes_no(candidate) is not None
         or count_words(candidate) <= 3
-        or (CJK_RE.search(candidate) is not None and len(candidate) <= 8)  # 直角三角形: a CJK character is a word
+        or (
+            CJK_RE.search(candidate) is not None and len(candidate) <= 8
+        )  # 直角三角形: a CJK character is a word
     )
 
 
@@ -108,9 +115,14 @@ def find_candidate(think: str) -> str | None:
         end = nz.matching_brace(text, m.end() - 1)
         if end > 0:
             found.append((m.start(), text[m.end() : end].strip()))
-    for m in _ANSWER_IS_RE.finditer(text):
-        found.append((m.start(), _clip(text[m.end() : m.end() + _CANDIDATE_CHARS])))
-    sentences = [s for s in _SENTENCE_SPLIT_RE.split(text[-2000:]) if s.strip()]
+    lower = text.lower() if text.isascii() else None  # English forms hold "answer" or "result" (case aside)
+    if lower is None or "answer" in lower or "result" in lower:
+        for m in _ANSWER_IS_RE.finditer(text):
+            found.append((m.start(), _clip(text[m.end() : m.end() + _CANDIDATE_CHARS])))
+    end = text[-2000:]
+    sentences = [
+        s for s in (_ASCII_SENTENCE_SPLIT_RE if end.isascii() else _SENTENCE_SPLIT_RE).split(end) if s.strip()
+    ]
     tail = " ".join(sentences[-2:])[-600:]
     offset = len(text) - len(tail)
     for m in _SO_IS_RE.finditer(tail):

@@ -41,12 +41,19 @@ CJK_CHARS = (
 """Han (Chinese, kanji), kana and Hangul: scripts written without spaces between words (character classes)."""
 CJK_RE = re.compile(f"[{CJK_CHARS}]")
 WORD_RE = re.compile(f"[{CJK_CHARS}]|[^\\W_{CJK_CHARS}]+(?:['.,][^\\W_{CJK_CHARS}]+)*")
+_ASCII_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['.,][A-Za-z0-9]+)*")
+"""``WORD_RE`` on ASCII text (where a letter or digit is one of these): the same words, found faster."""
+
+
+def find_words(text: str) -> list[str]:
+    """The words of ``text`` (``WORD_RE.findall``; ASCII text, the usual case, takes a faster pattern)."""
+    return (_ASCII_WORD_RE if text.isascii() else WORD_RE).findall(text)
 
 
 def count_words(text: str) -> int:
     """Words as lbdata counts them: runs of letters or digits (``12.5`` and ``don't`` are one word), and
     each Chinese, Japanese or Korean character on its own (one character is about one word)."""
-    return len(WORD_RE.findall(text))
+    return len(find_words(text))
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class Segment:
     @cached_property
     def words(self) -> list[str]:
         """The segment's words, lower-cased (see ``count_words``)."""
-        return WORD_RE.findall(self.text.lower())
+        return find_words(self.text.lower())
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from lbdata.validate.grounding import figure_contradictions
 from lbdata.validate.information import think_reasons
 from lbdata.validate.placement import placement_reasons
 from lbdata.validate.reasons import REASONS
-from lbdata.validate.tags import WORD_RE, ParsedTrace, parse_trace
+from lbdata.validate.tags import ParsedTrace, find_words, parse_trace
 
 _DEFAULT_CONFIG = ValidationConfig()
+_CANONICAL_VARIANTS = frozenset({"plain", "semantic_back", "solution_back"})  # parse_variant gives them back
 _ORDER = {code: i for i, code in enumerate(REASONS)}
 
 
@@ -109,7 +110,7 @@ def _reasoning_tokens(text: str) -> list[str]:
         parts = [s.text for s in parsed.segments if s.kind == "think"] + [parsed.tail]
     else:
         parts = [text]
-    return [w.lower() for w in WORD_RE.findall(" ".join(parts))]
+    return [w.lower() for w in find_words(" ".join(parts))]
 
 
 def insert_overlap(text: str, base_trace: str) -> float:
@@ -152,7 +153,8 @@ def validate_trace(
     mode) and ``figure_contradictions`` (with facts).
     """
     config = config or _DEFAULT_CONFIG
-    variant = parse_variant(variant)
+    if variant not in _CANONICAL_VARIANTS:
+        variant = parse_variant(variant)
     parsed = parse_trace(text)
     reasons, scores = _format_reasons(
         parsed, variant, config, question=question, choices=choices, with_scores=True, facts=facts
