@@ -18,7 +18,7 @@ environment with its own pinned versions (torch pinned to 2.13.0, CPU; no torchv
 - ``tiny model`` in transformers 4.49, 4.57 and 5.10: the folder's chat text, token ids, image grid
   and logits equal what lbdata's own transformers computes.
 
-Virtual environments live under ``$LBDATA_CONSUMER_VENVS`` (default ``/work/venvs``), one per
+Virtual environments live under ``$LBDATA_CONSUMER_VENVS`` (default ``~/.cache/lbdata/consumer-venvs``), one per
 consumer, and are built once: a ``lbdata-consumer.json`` marker with the pinned requirements makes
 later runs reuse them (a changed pin rebuilds). ``--no-build`` skips consumers whose venv is missing
 instead of building it. The table printed at the end has one row per consumer × format::
@@ -70,7 +70,7 @@ VENVS: dict[str, dict[str, object]] = {
 
 
 def venv_root() -> Path:
-    return Path(os.environ.get("LBDATA_CONSUMER_VENVS", "/work/venvs"))
+    return Path(os.environ.get("LBDATA_CONSUMER_VENVS") or Path.home() / ".cache" / "lbdata" / "consumer-venvs")
 
 
 def venv_python(name: str) -> Path:
