@@ -16,6 +16,14 @@ import typer
 
 from lbdata.errors import LbdataError
 
+# ``lbdata serve`` runs ``transformers serve``, which (from transformers 5.25) loads the model in a process
+# started with "spawn"; that process imports this module again before it loads anything. Registering lbdata's
+# image-only processor there keeps the served model's images working without torchvision.
+if os.environ.get("LBDATA_SERVE_PROCESSOR"):
+    from lbdata.train.processor import register as _register_processor
+
+    _register_processor()
+
 app = typer.Typer(
     name="lbdata",
     help="Look-Back cold-start corpora: generate, validate, build, push, train, evaluate.",

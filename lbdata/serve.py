@@ -10,9 +10,12 @@ runs the server in its own process after registering, and checks the processor b
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from lbdata.errors import UsageError
+
+SERVE_PROCESSOR_ENV = "LBDATA_SERVE_PROCESSOR"
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ def serve_model(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8
     path = check_servable(model_dir)
 
     from transformers.cli.serve import Serve
+
+    # transformers >= 5.25 loads the model in a spawned process, which imports lbdata.cli afresh: this variable
+    # tells it to register lbdata's processor classes there too (see lbdata/cli.py).
+    os.environ[SERVE_PROCESSOR_ENV] = "1"
 
     log.info("serving %s on http://%s:%d/v1", path, host, port)
     Serve(force_model=str(path), host=host, port=port)
