@@ -19,7 +19,7 @@ from lbdata.errors import LbdataError
 # ``lbdata serve`` runs ``transformers serve``, which (from transformers 5.25) loads the model in a process
 # started with "spawn"; that process imports this module again before it loads anything. Registering lbdata's
 # image-only processor there keeps the served model's images working without torchvision.
-if os.environ.get("LBDATA_SERVE_PROCESSOR"):
+if os.environ.get("LBDATA_SERVE_PROCESSOR") and "__mp_main__" in sys.modules:  # only in that spawned process
     from lbdata.train.processor import register as _register_processor
 
     _register_processor()
@@ -38,6 +38,13 @@ HomeOpt = Annotated[
     typer.Option("--home", help="lbdata home (default: $LBDATA_HOME or ./lbdata-work)", show_default=False),
 ]
 RunArg = Annotated[str, typer.Argument(help="run name under the home (a unique prefix will do), or a run directory")]
+
+
+def _price_note(est) -> str:
+    """The price part of a dry run's model line."""
+    if not est.priced:
+        return " (not in the price table: counted as $0)"
+    return f" (${est.input_per_mtok:.2f} / ${est.output_per_mtok:.2f} per 1M input / output tokens)"
 
 
 def _out(text: str = "") -> None:
@@ -182,8 +189,7 @@ def generate(
     if dry_run:
         est = run_dry_run(config, run_dir, api_key=api_key)
         _out("dry run    nothing sent, nothing written")
-        price = (f" (${est.input_per_mtok:.2f} / ${est.output_per_mtok:.2f} per 1M input / output tokens)"
-                 if est.priced else " (not in the price table: counted as $0)")
+        price = _price_note(est)
         _out(f"model      {est.model}{price}")
         _out(f"problems   {est.problems}" + (f" ({est.bad_rows} bad rows)" if est.bad_rows else ""))
         if est.no_base_trace:
@@ -858,8 +864,7 @@ def judge(
     if dry_run:
         est = judge_dry_run(run_dir, config, api_key=api_key)
         _out("dry run    nothing sent, nothing written")
-        price = (f" (${est.input_per_mtok:.2f} / ${est.output_per_mtok:.2f} per 1M input / output tokens)"
-                 if est.priced else " (not in the price table: counted as $0)")
+        price = _price_note(est)
         _out(f"judge      {config.judge_name()}: {est.model}{price}")
         _out(f"requests   {est.requests} back traces ({est.skipped} judged already)")
         _out(f"prompt     {est.prompt_tokens:,} tokens (images {est.image_tokens:,})")
