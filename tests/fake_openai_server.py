@@ -282,7 +282,7 @@ class FakeOpenAI:
         elif method == "POST" and path == "/_faults":
             self.set_faults([Fault(**f) for f in json.loads(body or b"[]")])
             self._write(writer, 200, b"{}")
-        elif method == "POST" and path.rstrip("/").endswith("/chat/completions"):
+        elif method == "POST" and path.split("?", 1)[0].rstrip("/").endswith("/chat/completions"):
             return await self._chat(headers, body, writer)
         elif "/files" in path or "/batches" in path:
             status, data, raw = self._batch_api(method, path.split("?", 1)[0].rstrip("/"), headers, body)

@@ -287,7 +287,7 @@ def test_base_url_credentials_reach_no_file_and_no_message(tmp_path):
 
     home = tmp_path / "home"
     with FakeOpenAI(faults=[Fault("malformed")]) as server:
-        url = server.url.replace("http://", f"http://user:{SECRET}@")
+        url = server.url.replace("http://", f"http://user:{SECRET}@") + f"?api-key={SECRET}"  # sent as a query
         proc = _generate(url, home, "--limit", "3", "--retries", "0")
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr

@@ -281,9 +281,17 @@ class OpenAITeacher(RemoteTeacher):
         """The ``openai.AsyncOpenAI`` client of ``endpoint`` (default: the first), made once per event loop."""
         ep = endpoint or self.fleet.endpoints[0]
         if ep.client is None:
+            from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
             import openai
 
-            ep.client = openai.AsyncOpenAI(api_key=self._key, base_url=ep.url, timeout=self.timeout, max_retries=0)
+            # A query in --base-url (`…/v1?api-version=…`, as gateways use) goes on every request; left in the
+            # base URL the client would join paths after it (`/v1/?api-version=…/chat/completions`).
+            parts = urlsplit(ep.url) if ep.url else None
+            base = urlunsplit(parts._replace(query="")) if parts and parts.query else ep.url
+            query = dict(parse_qsl(parts.query)) if parts and parts.query else None
+            ep.client = openai.AsyncOpenAI(api_key=self._key, base_url=base, default_query=query,
+                                           timeout=self.timeout, max_retries=0)
         return ep.client
 
     def _scrub(self, text: str) -> str:
