@@ -234,6 +234,17 @@ class Ledger:
             raise LedgerError(f"problem {problem_id!r} is not in {self.run_dir}")
         return Problem.model_validate_json(row[0])
 
+    def problem_fields(self, problem_id: str) -> tuple[str, str, str | None, str | None]:
+        """``(answer, question, choices JSON, meta JSON)`` of a problem, without building a ``Problem``."""
+        row = self._conn.execute(
+            "SELECT json_extract(json, '$.answer'), json_extract(json, '$.question'), json_extract(json, '$.choices'), "
+            "json_extract(json, '$.meta') FROM problems WHERE id=?",
+            (problem_id,),
+        ).fetchone()
+        if row is None:
+            raise LedgerError(f"problem {problem_id!r} is not in {self.run_dir}")
+        return row
+
     def has_problem(self, problem_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM problems WHERE id=?", (problem_id,)).fetchone() is not None
 
@@ -324,6 +335,24 @@ class Ledger:
             args.append(problem_id)
         for (js,) in self._conn.execute(sql + " ORDER BY seq", args):
             yield Trace.model_validate_json(js)
+
+    def iter_trace_texts(self) -> Iterator[tuple[str, str, str, str, str | None, str]]:
+        """``(id, problem_id, variant, mode, base_trace_id, text)`` of the completed traces, in the order they
+        were written: what validation reads, without building a ``Trace`` per row."""
+        yield from self._conn.execute(
+            "SELECT id, problem_id, variant, mode, json_extract(json, '$.base_trace_id'), json_extract(json, '$.text') "
+            "FROM traces WHERE status='done' ORDER BY seq"
+        )
+
+    def verdict_tally(self, config_hash: str) -> Iterator[tuple[str, bool, list[str], float]]:
+        """``(variant, accepted, reasons, answer_match)`` of each verdict under ``config_hash`` of a completed
+        trace, by trace id: what a validation report counts, without building a ``Verdict`` per row."""
+        for variant, accepted, reasons, match in self._conn.execute(
+            "SELECT t.variant, v.accepted, v.reasons, json_extract(v.json, '$.scores.answer_match') FROM verdicts v "
+            "JOIN traces t ON t.id = v.trace_id AND t.status = 'done' WHERE v.config_hash=? ORDER BY v.trace_id",
+            (config_hash,),
+        ):
+            yield variant, bool(accepted), json.loads(reasons), match or 0.0
 
     def iter_failures(self) -> Iterator[dict[str, Any]]:
         cols = ("id", "problem_id", "variant", "mode", "sample", "attempt", "error", "cost_usd")

@@ -156,3 +156,32 @@ def test_informative_words_bound_decides_like_the_exact_count():
             bounded = information.informative_words(words, k)
             assert (bounded < k) == (exact < k), (words, k)
             assert bounded == exact if exact < k else bounded >= k
+
+
+@pytest.mark.parametrize(("gold", "pred"), [("D1", "99999"), ("W6", "6"), ("AB", "12"), ("Q12", "12"),
+                                            ("3", "P3"), ("0", "AC")])
+def test_a_number_against_a_label_is_decided_without_sympy(gold, pred, monkeypatch):
+    from lbdata.validate import answers
+
+    def no_sympy(*args, **kwargs):
+        raise AssertionError("asked sympy")
+
+    monkeypatch.setattr(answers, "_ask_sympy", no_sympy)
+    answers._match_cached.cache_clear()
+    assert answers.answers_match(gold, pred) is False
+    assert answers.answers_match(gold, gold) is True
+
+
+def test_validating_a_run_starts_no_sympy_worker_when_no_answer_needs_one(tmp_path):
+    import subprocess
+    import sys
+
+    from lbdata.generate import GenerateConfig, generate
+
+    generate(GenerateConfig(limit=6, seed=3), tmp_path / "run")
+    code = (
+        "import sys; from lbdata.validate import answers; from lbdata.validate.runner import validate_run;"
+        f"validate_run({str(tmp_path / 'run')!r}, progress=False);"
+        "sys.exit(answers.answer_stats()['worker_restarts'])"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

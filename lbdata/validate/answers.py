@@ -380,9 +380,11 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         if p_unit == "%" and not g_unit:
             return nz.numbers_match(g_num, _percent_scaled(p_num))
         return False
-    if (g_num is not None and _LONE_SYMBOL_RE.match(p)) or (p_num is not None and _LONE_SYMBOL_RE.match(g)):
+    if (g_num is not None and (_LONE_SYMBOL_RE.match(p) or nz.is_label(p))) or (
+        p_num is not None and (_LONE_SYMBOL_RE.match(g) or nz.is_label(g))
+    ):
         _STATS["fast"] += 1
-        return False  # a number against a lone letter ("85" against "C")
+        return False  # a number against a lone letter ("85" against "C") or a label ("99999" against "D1")
     surds = nz.surd_matches(g, p)
     if surds is not None:
         _STATS["fast"] += 1

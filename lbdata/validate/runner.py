@@ -17,16 +17,16 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from lbdata.errors import LedgerError
 from lbdata.ledger import Ledger
 from lbdata.progress import ProgressBar
-from lbdata.records import Problem, Trace, Verdict
+from lbdata.records import Trace, Verdict
 from lbdata.sources.synthetic.facts import SceneFacts, scene_facts
-from lbdata.validate.answers import answer_stats, warm_up
+from lbdata.validate.answers import answer_stats
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.reasons import REASONS
 from lbdata.validate.trace import validate_trace
@@ -126,12 +126,12 @@ class _Problems:
 
     def __init__(self, ledger: Ledger, size: int = 4096):
         self.ledger, self.size = ledger, size
-        self._cache: OrderedDict[str, tuple[Problem, SceneFacts | None]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[_ProblemFields, SceneFacts | None]] = OrderedDict()
 
-    def get(self, problem_id: str) -> tuple[Problem, SceneFacts | None]:
+    def get(self, problem_id: str) -> tuple[_ProblemFields, SceneFacts | None]:
         entry = self._cache.get(problem_id)
         if entry is None:
-            problem = self.ledger.get_problem(problem_id)
+            problem = self._read(problem_id)
             entry = self._cache[problem_id] = (problem, scene_facts(problem.meta))
             if len(self._cache) > self.size:
                 self._cache.popitem(last=False)
@@ -139,19 +139,41 @@ class _Problems:
             self._cache.move_to_end(problem_id)
         return entry
 
+    def _read(self, problem_id: str) -> _ProblemFields:
+        """The fields validation reads, straight from the stored JSON (no ``Problem`` built per problem)."""
+        answer, question, choices, meta = self.ledger.problem_fields(problem_id)
+        return _ProblemFields(
+            answer, question, json.loads(choices) if choices else None, json.loads(meta) if meta else {}
+        )
 
-def _task(ledger: Ledger, trace: Trace, problems: _Problems) -> _Task:
-    problem, facts = problems.get(trace.problem_id)
-    base = _base_text(ledger, trace.base_trace_id) if trace.mode == "insert" and trace.base_trace_id else None
+
+class _ProblemFields(NamedTuple):
+    answer: str
+    question: str
+    choices: list[str] | None
+    meta: dict[str, Any]
+
+
+def _task(
+    ledger: Ledger, row: tuple[str, str, str, str, str | None, str], problems: _Problems
+) -> _Task:
+    """The task of one trace row ``(id, problem_id, variant, mode, base_trace_id, text)``."""
+    trace_id, problem_id, variant, mode, base_id, text = row
+    problem, facts = problems.get(problem_id)
+    base = _base_text(ledger, base_id) if mode == "insert" and base_id else None
     choices = tuple(problem.choices) if problem.choices else None
-    return _Task(trace.id, trace.text, trace.variant, problem.answer, problem.question, choices, base, facts)
+    return _Task(trace_id, text, variant, problem.answer, problem.question, choices, base, facts)
+
+
+def _trace_row(trace: Trace) -> tuple[str, str, str, str, str | None, str]:
+    return trace.id, trace.problem_id, trace.variant, trace.mode, trace.base_trace_id, trace.text
 
 
 def _pending_tasks(ledger: Ledger, done: set[str]) -> Iterator[_Task]:
     problems = _Problems(ledger)
-    for trace in ledger.iter_traces():
-        if trace.id not in done:
-            yield _task(ledger, trace, problems)
+    for row in ledger.iter_trace_texts():
+        if row[0] not in done:
+            yield _task(ledger, row, problems)
 
 
 # Process-pool workers open the ledger themselves and read their traces by id, so the parent only
@@ -162,12 +184,11 @@ _pool_state: dict[str, Any] = {}
 def _init_pool_worker(run_dir: str) -> None:
     ledger = Ledger.open(run_dir)
     _pool_state.update(ledger=ledger, problems=_Problems(ledger))
-    warm_up()
 
 
 def _validate_ids(ids: list[str], config: ValidationConfig) -> tuple[list[Verdict], dict[str, int]]:
     ledger: Ledger = _pool_state["ledger"]
-    tasks = [_task(ledger, ledger.get_trace(tid), _pool_state["problems"]) for tid in ids]
+    tasks = [_task(ledger, _trace_row(ledger.get_trace(tid)), _pool_state["problems"]) for tid in ids]
     return _validate_chunk(tasks, config)
 
 
@@ -235,8 +256,9 @@ def validate_run(
                 totals["validated"] += len(verdicts)
                 bar.update(advance=len(verdicts))
 
+            # No sympy worker is started ahead: most runs never need one, and on one core its start would take
+            # the validators' time. The first answer that needs it starts it (not counted against its limit).
             if workers <= 1:
-                warm_up()
                 for chunk in _chunks(_pending_tasks(reader, done), CHUNK_SIZE):
                     store(_validate_chunk(chunk, config))
             else:
@@ -274,26 +296,20 @@ def _report(
     key: str | None = None, judge: str | None = None,
 ) -> ValidationReport:
     chash = key or config.config_hash
-    variants = {t.id: t.variant for t in ledger.iter_traces()}
-    per_variant: dict[str, VariantCounts] = {}
+    per_variant: dict[str, list[int]] = {}  # variant -> [traces, accepted]
     reasons: Counter[str] = Counter()
     per_variant_reasons: dict[str, Counter[str]] = {}
     n = accepted = matched = 0
-    for v in ledger.iter_verdicts(chash):
-        variant = variants.get(v.trace_id)
-        if variant is None:
-            continue
+    for variant, ok, codes, match in ledger.verdict_tally(chash):
         n += 1
-        counts = per_variant.setdefault(variant, VariantCounts())
-        counts.traces += 1
-        if v.accepted:
-            counts.accepted += 1
+        counts = per_variant.setdefault(variant, [0, 0])
+        counts[0] += 1
+        if ok:
+            counts[1] += 1
             accepted += 1
-        else:
-            counts.rejected += 1
-        reasons.update(v.reasons)
-        per_variant_reasons.setdefault(variant, Counter()).update(v.reasons)
-        matched += v.scores.get("answer_match", 0.0) >= 1.0
+        reasons.update(codes)
+        per_variant_reasons.setdefault(variant, Counter()).update(codes)
+        matched += match >= 1.0
     return ValidationReport(
         run=str(ledger.run_dir),
         config_hash=chash,
@@ -302,7 +318,9 @@ def _report(
         validated_now=validated,
         accepted=accepted,
         rejected=n - accepted,
-        per_variant=dict(sorted(per_variant.items())),
+        per_variant={
+            v: VariantCounts(traces=t, accepted=a, rejected=t - a) for v, (t, a) in sorted(per_variant.items())
+        },
         reasons=dict(reasons.most_common()),
         reasons_per_variant={k: dict(c.most_common()) for k, c in sorted(per_variant_reasons.items())},
         answer_match_rate=matched / n if n else 0.0,
