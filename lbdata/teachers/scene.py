@@ -26,6 +26,7 @@ from typing import Any
 from lbdata.errors import TeacherError
 from lbdata.hashing import content_hash
 from lbdata.records import Problem, TeacherInfo, Usage, parse_variant
+from lbdata.sources.synthetic.facts import figure_scene
 from lbdata.teachers.base import Teacher, TeacherResponse, TraceRequest
 from lbdata.teachers.scene_phrases import Words, phrases
 from lbdata.teachers.scene_plans import PLANNERS, Reading, _cap, _pick
@@ -54,11 +55,9 @@ def write_trace(problem: Problem, variant: str, seed: int, misread_rate: float =
         )
     rng = Words(seed)
     wants_misread = variant != "plain" and rng.random() < misread_rate
-    choices: list[str] | None = None
-    if family == "multiple_choice":
-        choices = scene["choices"]
-        family, scene = scene["base_family"], scene["base"]
-    if family not in PLANNERS:
+    choices: list[str] | None = scene.get("choices") if family == "multiple_choice" else None
+    family, scene = figure_scene(problem.meta)
+    if family not in PLANNERS or not isinstance(scene, dict):
         raise TeacherError(f"problem {problem.id}: the scene teacher does not know the family {family!r}")
     plan = PLANNERS[family](kind, scene)
     true_values = [r.value for r in plan.readings]

@@ -1,7 +1,11 @@
 """Plans of the scene teacher: for each figure family, the values to read off the figure (with the visual
 evidence that pins each down and its plausible misreadings) and the calculation that gives the answer.
 
-Sentences are phrase-bank slots (``prompts/scene/*.yaml``) picked by ``Words``.
+Sentences are phrase-bank slots (``prompts/scene/*.yaml``) picked by ``Words``. What the figure shows
+is read through the typed records of ``lbdata.sources.synthetic.facts`` (the ones the grounding check
+uses); what the question asks (``asked``, ``column``, ``unknown``, ``add``) from the scene itself.
+Geometry reads the scene as stored: ``GeometryFacts`` holds lengths as floats (with the diagonals and
+angles derived for grounding) while the prose states the given whole numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +16,14 @@ from fractions import Fraction
 from typing import Any
 
 from lbdata.sources.synthetic.common import fmt_degrees, fmt_number, fmt_sqrt
+from lbdata.sources.synthetic.facts import (
+    BarChartFacts,
+    CountedObject,
+    CountingFacts,
+    LinePlotFacts,
+    PlotPoint,
+    TableFacts,
+)
 from lbdata.teachers.scene_phrases import Words
 
 
@@ -56,19 +68,20 @@ def _join_names(names: list[str]) -> str:
 
 
 def _bar_plan(kind: str, scene: dict) -> Plan:
-    vertical = scene["orientation"] == "vertical"
-    step, top = scene["step"], "top" if vertical else "end"
-    bars = {b["label"]: b for b in scene["bars"]}
+    facts = BarChartFacts.from_scene(scene)
+    vertical = facts.orientation == "vertical"
+    step, top = facts.step, "top" if vertical else "end"
+    bars = {b.label: b for b in facts.bars}
     asked = scene["asked"]
 
     def reading(label: str) -> Reading:
         b = bars[label]
-        v = b["value"]
-        misreads = [w for w in (v - step, v + step) if step <= w <= scene["axis_max"]]
+        v = b.value
+        misreads = [w for w in (v - step, v + step) if step <= w <= facts.axis_max]
         notes = {w: f"{w} would be one gridline {'lower' if w < v else 'higher'}" for w in misreads}
-        ev = ["bar.evidence", "bar.evidence_printed"] if scene["show_values"] else ["bar.evidence"]
+        ev = ["bar.evidence", "bar.evidence_printed"] if facts.show_values else ["bar.evidence"]
         return Reading(f"the {label} bar", v, "bar.read", ev,
-                       {"label": label, "colour": b["colour"], "top": top, "step": step, "gridlines": _gridlines(v // step),
+                       {"label": label, "colour": b.colour, "top": top, "step": step, "gridlines": _gridlines(v // step),
                         "away": "up" if vertical else "out"}, misreads, notes=notes)
 
     readings = [reading(label) for label in asked]
@@ -96,7 +109,7 @@ def _bar_plan(kind: str, scene: dict) -> Plan:
         return str(r), _pick(rng, "bar.work.range", vmax=vals[hi], vmin=vals[lo], lmax=asked[hi], lmin=asked[lo],
                              result=r)
 
-    values = [bars[x]["value"] for x in asked]
+    values = [bars[x].value for x in asked]
     extremes = [values.index(max(values)), values.index(min(values))]
     return Plan("bar.goal.range", {}, readings, compute_range, extremes)
 
@@ -222,16 +235,17 @@ def _geometry_plan(kind: str, scene: dict) -> Plan:
 
 
 def _count_plan(kind: str, scene: dict) -> Plan:
-    objects = scene["objects"]
+    facts = CountingFacts.from_scene(scene)
+    objects = facts.objects
 
-    def select(**match: str) -> list[dict]:
-        return [o for o in objects if all(o[k] == val for k, val in match.items())]
+    def select(**match: str) -> list[CountedObject]:
+        return [o for o in objects if all(getattr(o, k) == val for k, val in match.items())]
 
-    def category(one: str, many: str, members: list[dict], **match: str) -> Reading:
+    def category(one: str, many: str, members: list[CountedObject], **match: str) -> Reading:
         n = len(members)
-        places = [f"the {o['region']}" if match.get("size") else f"the {o['region']} ({o['size']})" for o in members]
+        places = [f"the {o.region}" if match.get("size") else f"the {o.region} ({o.size})" for o in members]
         misreads = [w for w in (n - 1, n + 1) if w >= 0]
-        notes = {n - 1: f"I had missed the {one} at the {members[-1]['region']}" if n else "",
+        notes = {n - 1: f"I had missed the {one} at the {members[-1].region}" if n else "",
                  n + 1: "I had counted one object too many"}
         key = "count.evidence_zero" if n == 0 else ("count.evidence_one" if n == 1 else "count.evidence")
         return Reading(f"the number of {many}", n, "count.read", [key],
@@ -257,9 +271,8 @@ def _count_plan(kind: str, scene: dict) -> Plan:
         return Plan("count.goal.count_colour_shape", goal_fields, readings,
                     lambda vals, rng: (str(vals[0]), _pick(rng, "count.work.one", result=vals[0])), [0])
     if kind == "remove_colour_count_all":
-        rows = [sum(1 for o in objects if o["row"] == i) for i in range(scene["rows"])]
         total = Reading("the total number of objects", len(objects), "count.read", ["count.evidence_rows"],
-                        {"cat_one": "object", "cat_pl": "objects", "rows": _join_names([str(x) for x in rows if x])},
+                        {"cat_one": "object", "cat_pl": "objects", "rows": _join_names([str(x) for x in facts.rows])},
                         [len(objects) - 1, len(objects) + 1],
                         notes={len(objects) - 1: "I had skipped one object", len(objects) + 1: "I had counted one twice"})
         part = category(f"{c} object", f"{c} objects", select(colour=c), colour=c)
@@ -295,23 +308,24 @@ def _count_plan(kind: str, scene: dict) -> Plan:
 
 
 def _plot_plan(kind: str, scene: dict) -> Plan:
-    step = scene["step"]
-    linear = scene["series"] == "linear"
-    by_x = {p["x"]: p for p in scene["points"]}
-    by_label = {p["label"]: p for p in scene["points"]}
+    facts = LinePlotFacts.from_scene(scene)
+    step = facts.step
+    linear = facts.series == "linear"
+    by_x = {p.x: p for p in facts.points}
+    by_label = {p.label: p for p in facts.points}
 
-    def at(p: dict) -> str:
-        return f"x = {p['x']}" if linear else p["label"]
+    def at(p: PlotPoint) -> str:
+        return f"x = {p.x}" if linear else p.label
 
-    def reading(p: dict) -> Reading:
-        y = p["y"]
+    def reading(p: PlotPoint) -> Reading:
+        y = p.y
         offsets = (step, -step, 2 * step, -2 * step) if kind == "argmax" else (step, -step)
-        misreads = [y + d for d in offsets if scene["y_min"] <= y + d <= scene["y_max"]]
+        misreads = [y + d for d in offsets if facts.y_min <= y + d <= facts.y_max]
         notes = {w: f"{w} is {'the gridline just' if abs(w - y) == step else 'two gridlines'} "
                     f"{'below' if w < y else 'above'} it" for w in misreads}
-        ev = ["plot.evidence", "plot.evidence_printed"] if scene["show_values"] else ["plot.evidence"]
+        ev = ["plot.evidence", "plot.evidence_printed"] if facts.show_values else ["plot.evidence"]
         if y == 0:
-            ev = ["plot.evidence_printed"] if scene["show_values"] else ["plot.evidence_zero"]
+            ev = ["plot.evidence_printed"] if facts.show_values else ["plot.evidence_zero"]
         return Reading(f"the point at {at(p)}", y, "plot.read", ev,
                        {"at": at(p), "gridlines": _gridlines(abs(y) // step), "step": step, "side": "above" if y > 0 else "below"},
                        misreads, notes=notes)
@@ -320,7 +334,7 @@ def _plot_plan(kind: str, scene: dict) -> Plan:
     readings = [reading(p) for p in points]
     goal_fields = {"at1": at(points[0]), "at2": at(points[-1])}
     if kind == "slope":
-        x1, x2 = points[0]["x"], points[1]["x"]
+        x1, x2 = points[0].x, points[1].x
 
         def compute(vals, rng):
             rise, run = vals[1] - vals[0], x2 - x1
@@ -340,7 +354,7 @@ def _plot_plan(kind: str, scene: dict) -> Plan:
             return str(r), _pick(rng, "plot.work.increase", va=vals[0], vb=vals[1], result=r)
 
         return Plan("plot.goal.increase", goal_fields, readings, compute, [0, 1])
-    labels = [p["label"] for p in points]
+    labels = [p.label for p in points]
 
     def compute_argmax(vals, rng):
         best = max(vals)
@@ -348,14 +362,15 @@ def _plot_plan(kind: str, scene: dict) -> Plan:
             return "", ""
         return labels[vals.index(best)], _pick(rng, "plot.work.argmax", vmax=best, result=labels[vals.index(best)])
 
-    values = [p["y"] for p in points]
+    values = [p.y for p in points]
     ranked = sorted(range(len(values)), key=lambda i: -values[i])
     return Plan("plot.goal.argmax", goal_fields, readings, compute_argmax, ranked[:2])
 
 
 def _table_plan(kind: str, scene: dict) -> Plan:
-    rows = {r["name"]: r for r in scene["rows"]}
-    names = [r["name"] for r in scene["rows"]]
+    facts = TableFacts.from_scene(scene)
+    rows = facts.cells
+    names = list(rows)
     col = scene["column"]
 
     def reading(row: str, column: str) -> Reading:
@@ -375,7 +390,7 @@ def _table_plan(kind: str, scene: dict) -> Plan:
     asked = scene["asked"]
     if kind == "row_total":
         row = asked[0]
-        readings = [reading(row, c) for c in scene["columns"]]
+        readings = [reading(row, c) for c in facts.columns]
 
         def compute(vals, rng):
             r = sum(vals)
