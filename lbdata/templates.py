@@ -8,7 +8,7 @@
 - ``text`` — string templates from configuration (an evaluation preset's ``question_template``): no
   loader, no escaping, undefined is an error, Jinja's default whitespace;
 - ``html`` — the viewer's pages under ``lbdata/view/templates/``: every value is HTML-escaped unless a
-  template marks it ``|safe``; undefined is an error.
+  template marks it ``|safe``; undefined is an error; block tags leave no blank lines.
 
 The options of the text kinds are part of every rendered prompt, and so of every request hash: change
 them only with a new prompt version.
@@ -43,6 +43,7 @@ def environment(kind: Kind) -> jinja2.Environment:
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            keep_trailing_newline=True,
             auto_reload=False,
         )
     raise ValueError(f"unknown template kind {kind!r}; expected one of {KINDS}")
