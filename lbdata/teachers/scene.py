@@ -29,7 +29,7 @@ from lbdata.records import Problem, TeacherInfo, Usage, parse_variant
 from lbdata.sources.synthetic.facts import figure_scene
 from lbdata.teachers.base import Teacher, TeacherResponse, TraceRequest
 from lbdata.teachers.scene_phrases import Words, phrases
-from lbdata.teachers.scene_plans import PLANNERS, Reading, _cap, _pick
+from lbdata.teachers.scene_plans import PLANNERS, Plan, Reading, _cap, _pick
 
 VERSION = "scene-teacher-1"
 
@@ -59,68 +59,89 @@ def write_trace(problem: Problem, variant: str, seed: int, misread_rate: float =
     family, scene = figure_scene(problem.meta)
     if family not in PLANNERS or not isinstance(scene, dict):
         raise TeacherError(f"problem {problem.id}: the scene teacher does not know the family {family!r}")
-    plan = PLANNERS[family](kind, scene)
-    true_values = [r.value for r in plan.readings]
-    answer, _ = plan.compute(true_values, Words(0))
-    final = problem.answer
+    writer = _Writer(PLANNERS[family](kind, scene), choices, rng, problem.answer)
+    answer, _ = writer.plan.compute(writer.true_values, Words(0))
     expected = ("ABCD"[choices.index(answer)] if answer in choices else None) if choices else answer
-    if expected != final:
+    if expected != problem.answer:
         raise TeacherError(f"problem {problem.id}: the scene facts give {answer!r} but the gold answer is "
-                           f"{final!r}; the problem was not made by this version of the synthetic source")
+                           f"{problem.answer!r}; the problem was not made by this version of the synthetic source")
+    misread = writer.pick_misread(answer) if wants_misread else None
+    if variant == "plain":
+        return writer.plain()
+    if variant == "semantic_back":
+        return writer.semantic_back(misread)
+    return writer.solution_back(misread)
 
-    misread: tuple[int, Any, str] | None = None
-    if wants_misread:
+
+Misread = tuple[int, Any, str]  # (reading, wrong value, the answer it leads to)
+
+
+class _Writer:
+    """Writes one trace of a plan: every phrasing is drawn from ``rng`` in the order the text reads."""
+
+    def __init__(self, plan: Plan, choices: list[str] | None, rng: Words, gold: str):
+        self.plan, self.choices, self.rng, self.gold = plan, choices, rng, gold
+        self.true_values = [r.value for r in plan.readings]
+
+    def pick_misread(self, answer: str) -> Misread | None:
+        """A plausible misreading that changes the answer (to another option, for multiple choice)."""
+        plan, choices = self.plan, self.choices
         options = []
         for i, r in enumerate(plan.readings):
             for w in r.misreads:
-                vals = list(true_values)
+                vals = list(self.true_values)
                 vals[i] = w
                 wrong_answer, _ = plan.compute(vals, Words(0))
                 if not wrong_answer or wrong_answer == answer or (choices and wrong_answer not in choices):
                     continue
                 options.append((i, w, wrong_answer))
-        if options:
-            misread = rng.choice(options)
+        return self.rng.choice(options) if options else None
 
-    def letter(value: str) -> str:
-        return "ABCD"[choices.index(value)] if choices else value
+    def letter(self, value: str) -> str:
+        return "ABCD"[self.choices.index(value)] if self.choices else value
 
-    def reads(values: list[Any]) -> list[str]:
+    def reads(self, values: list[Any]) -> list[str]:
         out = []
-        for i, r in enumerate(plan.readings):
+        for i, r in enumerate(self.plan.readings):
             fields = dict(r.fields)
             if "cat_one" in fields:  # counts agree in number with the value stated
                 fields["cat"] = fields["cat_one"] if values[i] == 1 else fields["cat_pl"]
-            out.append(_pick(rng, r.read, name=r.name, shown=r.show(values[i]), **fields))
+            out.append(_pick(self.rng, r.read, name=r.name, shown=r.show(values[i]), **fields))
         return out
 
-    def finish(values: list[Any]) -> tuple[str, list[str]]:
+    def finish(self, values: list[Any]) -> tuple[str, list[str]]:
         """The answer from ``values`` and the sentences that compute it (and map it to a letter)."""
-        result, work = plan.compute(values, rng)
+        result, work = self.plan.compute(values, self.rng)
         out = [work]
-        if choices:
-            out.append(_pick(rng, "choice", value=result, letter=letter(result)))
-        return letter(result), out
+        if self.choices:
+            out.append(_pick(self.rng, "choice", value=result, letter=self.letter(result)))
+        return self.letter(result), out
 
-    def evidence(r: Reading) -> str:
-        return _pick(rng, rng.choice(r.evidence), name=r.name, shown=r.show(r.value), **r.fields)
+    def evidence(self, r: Reading) -> str:
+        return _pick(self.rng, self.rng.choice(r.evidence), name=r.name, shown=r.show(r.value), **r.fields)
 
-    first_values = list(true_values)
-    if misread:
-        first_values[misread[0]] = misread[1]
-    opening = [_pick(rng, "open"), _pick(rng, plan.goal, **plan.goal_fields)]
+    def opening(self, misread: Misread | None) -> tuple[list[str], list[Any]]:
+        """The first sentences (set-up and goal) and the values the first pass reads."""
+        first_values = list(self.true_values)
+        if misread:
+            first_values[misread[0]] = misread[1]
+        return [_pick(self.rng, "open"), _pick(self.rng, self.plan.goal, **self.plan.goal_fields)], first_values
 
-    if variant == "plain":
-        final_answer, work = finish(true_values)
-        think = " ".join([*opening, *reads(true_values), *work, _pick(rng, "conclude", answer=final_answer)])
-        return SceneTrace(f"<think> {think} </think>\n\\boxed{{{final}}}", False, None)
+    def plain(self) -> SceneTrace:
+        rng = self.rng
+        opening, _ = self.opening(None)
+        final_answer, work = self.finish(self.true_values)
+        think = " ".join([*opening, *self.reads(self.true_values), *work, _pick(rng, "conclude", answer=final_answer)])
+        return SceneTrace(f"<think> {think} </think>\n\\boxed{{{self.gold}}}", False, None)
 
-    if variant == "semantic_back":
+    def semantic_back(self, misread: Misread | None) -> SceneTrace:
+        rng, plan = self.rng, self.plan
+        opening, first_values = self.opening(misread)
         focus = misread[0] if misread else rng.choice(plan.focus)
         r = plan.readings[focus]
-        think1 = " ".join([*opening, *reads(first_values), _pick(rng, "bridge", name=r.name)])
+        think1 = " ".join([*opening, *self.reads(first_values), _pick(rng, "bridge", name=r.name)])
         shown, wrong = r.show(r.value), r.show(misread[1]) if misread else ""
-        back = f"{_pick(rng, 'back_open')} {evidence(r)}"
+        back = f"{_pick(rng, 'back_open')} {self.evidence(r)}"
         if misread:
             back += _pick(rng, "correct", shown=shown, wrong=wrong)
             note = r.notes.get(misread[1])
@@ -130,35 +151,37 @@ def write_trace(problem: Problem, variant: str, seed: int, misread_rate: float =
         else:
             back += _pick(rng, "confirm", shown=shown)
             lead = _pick(rng, "continue", name=r.name, shown=shown)
-        final_answer, work = finish(true_values)
+        final_answer, work = self.finish(self.true_values)
         think2 = " ".join([lead, *work, _pick(rng, "conclude", answer=final_answer)])
-        return SceneTrace(_shape(think1, back, think2, final), misread is not None, None)
+        return SceneTrace(_shape(think1, back, think2, self.gold), misread is not None, None)
 
-    # solution_back
-    candidate, work1 = finish(first_values)
-    think1 = " ".join([*opening, *reads(first_values), *work1, _pick(rng, "candidate", answer=candidate)])
-    checks = [_pick(rng, "verify_open")]
-    for i, r in enumerate(plan.readings):
-        sentence = _cap(evidence(r))
-        if misread and i == misread[0]:
-            sentence += _pick(rng, "check_bad", wrong=r.show(misread[1]))
-            note = r.notes.get(misread[1])
-            if note:
-                sentence += f" {_cap(note)}."
+    def solution_back(self, misread: Misread | None) -> SceneTrace:
+        rng, plan = self.rng, self.plan
+        opening, first_values = self.opening(misread)
+        candidate, work1 = self.finish(first_values)
+        think1 = " ".join([*opening, *self.reads(first_values), *work1, _pick(rng, "candidate", answer=candidate)])
+        checks = [_pick(rng, "verify_open")]
+        for i, r in enumerate(plan.readings):
+            sentence = _cap(self.evidence(r))
+            if misread and i == misread[0]:
+                sentence += _pick(rng, "check_bad", wrong=r.show(misread[1]))
+                note = r.notes.get(misread[1])
+                if note:
+                    sentence += f" {_cap(note)}."
+            else:
+                sentence += _pick(rng, "check_ok")
+            checks.append(sentence)
+        if misread:
+            r = plan.readings[misread[0]]
+            shown, wrong = r.show(r.value), r.show(misread[1])
+            checks.append(_pick(rng, "verdict_bad", shown=shown, name=r.name, candidate=candidate))
+            final_answer, work2 = self.finish(self.true_values)
+            think2 = " ".join([_pick(rng, "rethink_fix", shown=shown, name=r.name, wrong=wrong), *work2,
+                               f"So the answer is {final_answer}, not {candidate}."])
         else:
-            sentence += _pick(rng, "check_ok")
-        checks.append(sentence)
-    if misread:
-        r = plan.readings[misread[0]]
-        shown, wrong = r.show(r.value), r.show(misread[1])
-        checks.append(_pick(rng, "verdict_bad", shown=shown, name=r.name, candidate=candidate))
-        final_answer, work2 = finish(true_values)
-        think2 = " ".join([_pick(rng, "rethink_fix", shown=shown, name=r.name, wrong=wrong), *work2,
-                           f"So the answer is {final_answer}, not {candidate}."])
-    else:
-        checks.append(_pick(rng, "verdict_ok"))
-        think2 = " ".join([_pick(rng, "rethink_ok", answer=candidate), _pick(rng, "conclude", answer=candidate)])
-    return SceneTrace(_shape(think1, " ".join(checks), think2, final), misread is not None, candidate)
+            checks.append(_pick(rng, "verdict_ok"))
+            think2 = " ".join([_pick(rng, "rethink_ok", answer=candidate), _pick(rng, "conclude", answer=candidate)])
+        return SceneTrace(_shape(think1, " ".join(checks), think2, self.gold), misread is not None, candidate)
 
 
 def _shape(think1: str, back: str, think2: str, answer: str) -> str:

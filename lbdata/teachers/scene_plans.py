@@ -115,44 +115,56 @@ def _bar_plan(kind: str, scene: dict) -> Plan:
 
 
 def _geometry_plan(kind: str, scene: dict) -> Plan:
-    v = scene["vertices"]
+    if kind == "missing_angle":
+        return _missing_angle_plan(scene)
+    if kind in ("hypotenuse", "leg"):
+        return _pythagoras_plan(kind, scene)
+    return _area_perimeter_plan(kind, scene)
+
+
+def _side(scene: dict, name: str) -> Reading:
+    value = scene["sides"][name]["length"]
     unit = scene["unit"]
-    tri = "".join(v)
+    misreads = [w for w in (value + 1, value - 1, value + 2) if w > 0]
+    return Reading(f"side {name}", value, "geo.side.read", ["geo.side.evidence"],
+                   {"side": name, "p": name[0], "q": name[1]}, misreads,
+                   show=lambda x: f"{x} {unit}" if unit else str(x))
 
-    def side(name: str) -> Reading:
-        value = scene["sides"][name]["length"]
-        misreads = [w for w in (value + 1, value - 1, value + 2) if w > 0]
-        return Reading(f"side {name}", value, "geo.side.read", ["geo.side.evidence"],
-                       {"side": name, "p": name[0], "q": name[1]}, misreads,
-                       show=lambda x: f"{x} {unit}" if unit else str(x))
 
+def _side_goal_fields(scene: dict) -> dict[str, Any]:
+    asked = scene["asked"]
+    return {"tri": "".join(scene["vertices"]), "r": scene["right_angle"], "h": scene["unknown"],
+            "x": scene["unknown"], "l1": asked[0], "l2": asked[-1]}
+
+
+def _missing_angle_plan(scene: dict) -> Plan:
     def angle(vertex: str) -> Reading:
         value = scene["angles"][vertex]["degrees"]
         return Reading(f"the angle at {vertex}", value, "geo.angle.read", ["geo.angle.evidence"], {"vertex": vertex},
                        [w for w in (value + 5, value - 5, value + 10) if w > 0], show=lambda x: f"{x}°")
 
+    readings = [angle(x) for x in scene["asked"]]
+
+    def compute(vals, rng):
+        res = 180 - vals[0] - vals[1]
+        if res <= 0:
+            return "", ""
+        work = rng.choice([
+            f"So the angle at {scene['unknown']} is 180 - {vals[0]} - {vals[1]} = {res} degrees.",
+            f"Subtracting from 180: 180 - {vals[0]} - {vals[1]} = {res}, so the third angle is {res}°.",
+            f"The third angle is 180° - {vals[0]}° - {vals[1]}° = {res}°.",
+            f"Since the three angles sum to 180, the missing one is 180 - {vals[0] + vals[1]} = {res} degrees.",
+        ])
+        return fmt_degrees(res), work
+
+    tri = "".join(scene["vertices"])
+    return Plan("geo.goal.missing_angle", {"tri": tri, "x": scene["unknown"]}, readings, compute, [0, 1])
+
+
+def _pythagoras_plan(kind: str, scene: dict) -> Plan:
     asked = scene["asked"]
-    r = scene["right_angle"]
-    if kind == "missing_angle":
-        readings = [angle(x) for x in asked]
-
-        def compute(vals, rng):
-            res = 180 - vals[0] - vals[1]
-            if res <= 0:
-                return "", ""
-            work = rng.choice([
-                f"So the angle at {scene['unknown']} is 180 - {vals[0]} - {vals[1]} = {res} degrees.",
-                f"Subtracting from 180: 180 - {vals[0]} - {vals[1]} = {res}, so the third angle is {res}°.",
-                f"The third angle is 180° - {vals[0]}° - {vals[1]}° = {res}°.",
-                f"Since the three angles sum to 180, the missing one is 180 - {vals[0] + vals[1]} = {res} degrees.",
-            ])
-            return fmt_degrees(res), work
-
-        return Plan("geo.goal.missing_angle", {"tri": tri, "x": scene["unknown"]}, readings, compute, [0, 1])
-
-    readings = [side(x) for x in asked]
-    goal_fields = {"tri": tri, "r": r, "h": scene["unknown"], "x": scene["unknown"], "l1": asked[0],
-                   "l2": asked[-1]}
+    readings = [_side(scene, x) for x in asked]
+    goal_fields = _side_goal_fields(scene)
     if kind == "hypotenuse":
         h = scene["unknown"]
 
@@ -170,28 +182,33 @@ def _geometry_plan(kind: str, scene: dict) -> Plan:
             return ans, work
 
         return Plan("geo.goal.hypotenuse", goal_fields, readings, compute, [0, 1])
-    if kind == "leg":
-        x = scene["unknown"]
-        goal_fields["h"], goal_fields["l1"] = asked[0], asked[1]
+    # leg: the hypotenuse and one leg are given
+    x = scene["unknown"]
+    goal_fields["h"], goal_fields["l1"] = asked[0], asked[1]
 
-        def compute(vals, rng):
-            hyp, leg = vals
-            s = hyp**2 - leg**2
-            if s <= 0:
-                return "", ""
-            ans = fmt_sqrt(s)
-            tail = "" if ans == f"\\sqrt{{{s}}}" else f" = {ans}"
-            work = rng.choice([
-                f"By the Pythagorean theorem, {x}^2 = {hyp}^2 - {leg}^2 = {hyp**2} - {leg**2} = {s}, "
-                f"so {x} = \\sqrt{{{s}}}{tail}.",
-                f"{x} = \\sqrt{{{hyp}^2 - {leg}^2}} = \\sqrt{{{s}}}{tail}.",
-                f"The hypotenuse squared is {hyp**2} and the known leg squared is {leg**2}; their difference is {s}, "
-                f"so {x} = \\sqrt{{{s}}}{tail}.",
-                f"Pythagoras gives {x}^2 = {s}, hence {x} = \\sqrt{{{s}}}{tail}.",
-            ])
-            return ans, work
+    def compute(vals, rng):
+        hyp, leg = vals
+        s = hyp**2 - leg**2
+        if s <= 0:
+            return "", ""
+        ans = fmt_sqrt(s)
+        tail = "" if ans == f"\\sqrt{{{s}}}" else f" = {ans}"
+        work = rng.choice([
+            f"By the Pythagorean theorem, {x}^2 = {hyp}^2 - {leg}^2 = {hyp**2} - {leg**2} = {s}, "
+            f"so {x} = \\sqrt{{{s}}}{tail}.",
+            f"{x} = \\sqrt{{{hyp}^2 - {leg}^2}} = \\sqrt{{{s}}}{tail}.",
+            f"The hypotenuse squared is {hyp**2} and the known leg squared is {leg**2}; their difference is {s}, "
+            f"so {x} = \\sqrt{{{s}}}{tail}.",
+            f"Pythagoras gives {x}^2 = {s}, hence {x} = \\sqrt{{{s}}}{tail}.",
+        ])
+        return ans, work
 
-        return Plan("geo.goal.leg", goal_fields, readings, compute, [0, 1])
+    return Plan("geo.goal.leg", goal_fields, readings, compute, [0, 1])
+
+
+def _area_perimeter_plan(kind: str, scene: dict) -> Plan:
+    readings = [_side(scene, x) for x in scene["asked"]]
+    goal_fields = _side_goal_fields(scene)
     if kind == "right_area":
         def compute(vals, rng):
             prod = vals[0] * vals[1]
