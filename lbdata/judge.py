@@ -32,16 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from lbdata.errors import RequestFailed, UsageError
 from lbdata.hashing import content_hash, sha256_text
 from lbdata.ledger import Ledger
 from lbdata.records import Trace, Usage, Verdict
-from lbdata.resources import resource_dir
 from lbdata.teachers.base import TeacherResponse, TraceRequest, TransientError
 from lbdata.teachers.openai import OpenAITeacher
+from lbdata.templates import environment
 
 JUDGE_TEMPLATE = "judge/claims.jinja"
 TYPICAL_JUDGE_COMPLETION_TOKENS = 200
@@ -98,9 +97,7 @@ class JudgeTeacher(OpenAITeacher):
 
     def __init__(self, model: str, *, temperature: float = 0.0, max_tokens: int = 1024, **options: Any):
         super().__init__(model, temperature=temperature, max_tokens=max_tokens, **options)
-        self._judge_env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(resource_dir("prompts"))), undefined=jinja2.StrictUndefined,
-            trim_blocks=True, lstrip_blocks=True, autoescape=False)
+        self._judge_env = environment("prompts")
         self._judge_template = self._judge_env.get_template(JUDGE_TEMPLATE)
         self.wasted: dict[int, Usage] = {}  # usage of malformed answers, by request (they were paid for)
 

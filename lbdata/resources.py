@@ -1,7 +1,8 @@
-"""Find the project's data folders (prompts/, cards/, training/, schemas/).
+"""Find the project's data folders (prompts/, cards/, training/, schemas/) and the viewer's templates.
 
-In a checkout they sit next to the package; in an installed wheel they are packed under
-``lbdata/_data/``. ``resource_dir`` hides the difference.
+In a checkout the data folders sit next to the package; in an installed wheel they are packed under
+``lbdata/_data/``. ``resource_dir`` hides the difference. The viewer's HTML templates are package data
+(``lbdata/view/templates/``), in the wheel as in the checkout: ``html_template_dir``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def resource_dir(kind: str) -> Path:
     raise LbdataError(
         f"lbdata's {kind}/ folder is missing from this installation; reinstall lbdata (pip install -e .)"
     )
+
+
+def html_template_dir() -> Path:
+    """The viewer's page templates (``lbdata/view/templates/*.html``), shipped inside the package."""
+    return _PKG / "view" / "templates"
 
 
 def resource_path(kind: str, name: str) -> Path:

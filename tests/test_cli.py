@@ -11,12 +11,17 @@ import pytest
 LBDATA = [sys.executable, "-m", "lbdata.cli"]
 
 
-def run(*args: str, home: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, home: Path | None = None, env: dict | None = None, cwd: Path | None = None
+        ) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if k != "LBDATA_DEBUG"}
     e.update({"OMP_NUM_THREADS": "1", **(env or {})})
     if home is not None:
         e["LBDATA_HOME"] = str(home)
-    return subprocess.run([*LBDATA, *args], capture_output=True, text=True, env=e, timeout=300)
+    return subprocess.run([*LBDATA, *args], capture_output=True, text=True, env=e, timeout=300, cwd=cwd)
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -76,10 +81,15 @@ def test_schemas_check_fails_on_drift(tmp_path):
     one_line_error(run("schemas", "--check", "--out", str(tmp_path)), "lbdata schemas")
 
 
-@pytest.mark.parametrize("bad", ["a b", "x" * 129, "a:b"])
+@pytest.mark.parametrize("bad", ["a b", "x" * 129, "a:b", "a\\b", "run;rm"])
 def test_bad_run_name(tmp_path, bad):
-    one_line_error(run("generate", "--run", bad, "--limit", "1", home=tmp_path / "home"), "invalid run name")
-    assert not (tmp_path / "home" / "runs").exists() or not any((tmp_path / "home" / "runs").iterdir())
+    """A run name that is not a path is refused before anything is written, in the home or the working folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run("generate", "--run", bad, "--limit", "1", home=tmp_path / "home", cwd=work)
+    one_line_error(proc, "invalid run name", repr(bad), "letters, digits")
+    assert files_under(tmp_path) == [], "nothing is written anywhere"
+    assert not any(work.iterdir())
 
 
 def test_run_given_as_a_path_is_a_run_directory(tmp_path):
@@ -91,6 +101,9 @@ def test_run_given_as_a_path_is_a_run_directory(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x" / "ledger.sqlite").exists() and not (tmp_path / "home" / "runs").exists()
+    written = files_under(tmp_path)
+    assert written and all(f.startswith("x/") for f in written), "the run directory holds everything written"
+    assert not any(work.iterdir())
     assert run("show", str(tmp_path / "x"), "--n", "1", home=tmp_path / "home").stdout.count("── ") == 1
 
 

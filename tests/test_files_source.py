@@ -46,6 +46,36 @@ def test_parquet_and_saved_dataset_and_hf_folder(tmp_path):
         assert good[0].problem.images[0].width == 32
 
 
+def test_revision_is_a_content_hash_wherever_the_data_lives(tmp_path, jsonl_source):
+    """The same rows give the same revision from a saved folder, its copy and a Hub-style folder; other rows
+    another; nothing is read from the dataset's private state."""
+    import hashlib
+    import shutil
+
+    from lbdata.sources.files import dataset_fingerprint
+
+    def dataset(answers):
+        return datasets.Dataset.from_dict({"image": [png_bytes("red")] * len(answers), "q": ["q"] * len(answers),
+                                           "answer": answers})
+
+    ds = dataset(["1", "2"])
+    ds.save_to_disk(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    ds.to_parquet(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet")
+    dataset(["1", "3"]).save_to_disk(tmp_path / "other")
+    cols = {"image": "image", "question": "q"}
+    rev = {name: load_source(spec, columns=cols).describe()["revision"]
+           for name, spec in (("a", str(tmp_path / "a")), ("copy", str(tmp_path / "copy")),
+                              ("hub", f"hf:{tmp_path / 'hub'}@train"), ("other", str(tmp_path / "other")))}
+    assert rev["a"] == rev["copy"] == rev["hub"] != rev["other"]
+    assert all(len(r) == 16 and int(r, 16) >= 0 for r in rev.values())
+    assert dataset_fingerprint(dataset(["1", "2"])) == dataset_fingerprint(dataset(["1", "2"]))  # in memory
+    assert dataset_fingerprint(dataset(["1", "2"])) != dataset_fingerprint(dataset(["2", "1"]))
+    jsonl = load_source(f"jsonl:{jsonl_source}").describe()["revision"]
+    assert jsonl == hashlib.sha256(jsonl_source.read_bytes()).hexdigest()[:16]
+
+
 def test_column_mapping_errors(jsonl_source):
     with pytest.raises(SourceError, match="pass --answer-col"):
         load_source(f"jsonl:{jsonl_source}", columns={"answer": "nope"})

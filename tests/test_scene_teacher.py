@@ -8,13 +8,14 @@ import re
 
 import pytest
 
-from lbdata.errors import TeacherError
+from lbdata.errors import ConfigError, TeacherError
 from lbdata.records import Problem
 from lbdata.sources.synthetic import SyntheticSource
 from lbdata.teachers import load_teacher
 from lbdata.teachers import scene as scene_module
 from lbdata.teachers.base import TraceRequest
-from lbdata.teachers.scene import PHRASES, SceneTeacher, write_trace
+from lbdata.teachers.scene import SceneTeacher, write_trace
+from lbdata.teachers.scene_phrases import load_phrases, phrases
 from lbdata.validate import validate_trace
 
 BACK_SHAPE = re.compile(
@@ -127,10 +128,11 @@ def test_same_seed_same_text_and_wording_varies(problems):
     p = problems[0]
     assert write_trace(p, "semantic_back", 42).text == write_trace(p, "semantic_back", 42).text
     assert len({write_trace(p, "semantic_back", s).text for s in range(20)}) >= 15
-    for key, options in PHRASES.items():
+    bank = phrases()
+    for key, options in bank.items():
         assert len(options) >= 4, f"the slot {key} needs at least four phrasings"
-    generic = [k for k in PHRASES if "." not in k]
-    assert all(len(PHRASES[k]) >= 5 for k in generic), "each shared slot has at least five phrasings"
+    generic = [k for k in bank if "." not in k]
+    assert all(len(bank[k]) >= 5 for k in generic), "each shared slot has at least five phrasings"
 
 
 def test_teacher_protocol_info_and_prompt_hash(problems, monkeypatch):
@@ -143,7 +145,7 @@ def test_teacher_protocol_info_and_prompt_hash(problems, monkeypatch):
     assert response.finish_reason == "stop" and response.usage.requests == 0
     h = teacher.prompt_hash("semantic_back", "write")
     assert h == SceneTeacher().prompt_hash("semantic", "write") and h != teacher.prompt_hash("plain", "write")
-    monkeypatch.setitem(PHRASES, "open", [*PHRASES["open"], "A new way to begin."])
+    monkeypatch.setitem(phrases(), "open", [*phrases()["open"], "A new way to begin."])
     scene_module.phrase_bank_hash.cache_clear()
     try:
         assert teacher.prompt_hash("semantic_back", "write") != h, "changing the wording changes trace ids"
@@ -161,3 +163,41 @@ def test_insert_mode_and_problems_without_scene_are_teacher_errors(problems):
         asyncio.run(teacher.generate(TraceRequest(problem=foreign, images=[], variant="semantic_back")))
     with pytest.raises(TeacherError, match="misread_rate"):
         SceneTeacher(misread_rate=1.5)
+
+
+def test_phrase_bank_is_the_yaml_files_and_its_hash_is_pinned():
+    from lbdata.resources import resource_dir
+
+    folder = resource_dir("prompts") / "scene"
+    assert {p.stem for p in folder.glob("*.yaml")} >= {"shared", "bar_chart", "geometry", "counting"}
+    assert load_phrases(folder) == phrases()
+    assert phrases()["open"][0] == "Let me work through this step by step."
+    # the bank moved from a Python table to YAML without changing a byte of what is hashed
+    assert scene_module.phrase_bank_hash() == "80209f87c6ccc02f"
+    assert SceneTeacher().prompt_hash("semantic_back", "write") == "f2cb064883f5be31"
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({}, "no phrase files"),
+        ({"a.yaml": "open: [x\n"}, "a.yaml is not valid YAML"),
+        ({"a.yaml": "- just a list\n"}, "a.yaml must be a mapping"),
+        ({"a.yaml": "open: []\n"}, "slot 'open' must be a non-empty list of strings"),
+        ({"a.yaml": "open: [1, 2]\n"}, "slot 'open' must be a non-empty list of strings"),
+        ({"a.yaml": "open: [x]\n", "b.yaml": "open: [y]\n"}, "b.yaml: slot 'open' is also defined"),
+    ],
+)
+def test_a_bad_phrase_file_is_a_config_error_naming_it(tmp_path, files, match):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_phrases(tmp_path)
+
+
+def test_a_slot_missing_from_the_bank_is_a_config_error(monkeypatch):
+    from lbdata.teachers.scene_phrases import Words
+
+    monkeypatch.delitem(phrases(), "open")
+    with pytest.raises(ConfigError, match="'open' is missing from prompts/scene"):
+        Words(0).pick("open")

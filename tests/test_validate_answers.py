@@ -220,6 +220,7 @@ def test_time_limit_holds_in_threads():
         ok = answers_match("3", f"(x+{i})^{{997}} - (x+{i + 1})^{{997}}", timeout_s=LIMIT_S)
         results[i] = (ok, time.perf_counter() - t0)
 
+    before = answer_stats()["timeouts"]
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
@@ -230,6 +231,7 @@ def test_time_limit_holds_in_threads():
     for ok, elapsed in results.values():
         assert ok is False
         assert elapsed < WALL_S
+    assert answer_stats()["timeouts"] == before + 2, "each thread's check was cut by the limit, not finished early"
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(lambda p: answers_match("\\frac{1}{2}", p), ["2/4", "0.5", "1/3"])) == [
             True,

@@ -15,6 +15,7 @@ from lbdata.sources.synthetic.facts import (
     GeometryFacts,
     LinePlotFacts,
     TableFacts,
+    figure_scene,
     scene_facts,
 )
 from lbdata.teachers.scene import write_trace
@@ -203,6 +204,31 @@ def test_scene_facts_read_every_family_and_nothing_else():
     assert scene_facts(None) is None
     assert scene_facts({"family": "bar_chart"}) is None
     assert scene_facts({"family": "bar_chart", "scene": {"bars": "broken"}}) is None  # another generator
+
+
+def test_typed_facts_carry_what_the_scene_teacher_writes_from():
+    """The scene teacher reads bars, points, cells and objects from these records, so every field it states
+    (printed values, where an object lies, its row) is read from the stored scene."""
+    seen = set()
+    for row in islice(SyntheticSource(seed=4), 60):
+        meta = row.problem.meta
+        family, scene = figure_scene(meta)
+        facts = scene_facts(meta)
+        seen.add(family)
+        if family in ("bar_chart", "line_plot"):
+            assert facts.show_values is scene["show_values"]
+        if family == "bar_chart":
+            assert [(b.label, b.value, b.colour) for b in facts.bars] == [
+                (b["label"], b["value"], b["colour"]) for b in scene["bars"]]
+        if family == "counting":
+            assert [(o.region, o.row) for o in facts.objects] == [(o["region"], o["row"]) for o in scene["objects"]]
+            assert sum(facts.rows) == len(scene["objects"])
+        if family == "table":
+            assert list(facts.cells) == [r["name"] for r in scene["rows"]]
+    assert seen >= {"bar_chart", "counting", "line_plot", "table"}
+    mc = {"family": "multiple_choice", "scene": {"base_family": "table", "base": {"rows": []}, "choices": []}}
+    assert figure_scene(mc) == ("table", {"rows": []})
+    assert figure_scene({"family": "jsonl"}) == (None, None)
 
 
 @pytest.fixture(scope="module")

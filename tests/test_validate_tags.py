@@ -75,9 +75,21 @@ def test_math_comparisons_are_not_tags():
     assert p.errors == ()
 
 
-def test_parse_never_raises_on_garbage():
-    for text in ["", "<", "</", "<think", "}}}{{{", "\\boxed{{{", "<back></think><think></back>" * 50]:
-        parse_trace(text)
+@pytest.mark.parametrize("text", ["", "<", "</", "<think", "}}}{{{", "\\boxed{{{"])
+def test_garbage_is_a_malformed_parse_with_its_reason(text):
+    p = parse_trace(text)
+    assert p.text == text and p.segments == () and p.answer is None
+    assert p.errors == ("no <think> segment",) and not p.well_formed
+
+
+def test_crossed_closing_tags_are_each_reported_with_their_offset():
+    text = "<back></think><think></back>" * 50
+    p = parse_trace(text)
+    assert not p.well_formed and p.answer is None
+    assert [s.kind for s in p.segments] == ["back", "think"] * 50
+    assert [s.span for s in p.segments[:2]] == [(0, 14), (14, 28)] and p.segments[-1].span[1] == len(text)
+    assert p.errors[:2] == ("</think> closes <back> at 6", "</back> closes <think> at 21")
+    assert len(p.errors) == 101 and p.errors[-1] == "the trace does not start with <think>"
 
 
 def test_word_count():

@@ -323,3 +323,84 @@ def test_cli_view_run_and_diff(run, corpora, tmp_path, monkeypatch):
     assert (home / "views" / f"{spec_a}..{spec_b}" / "index.html").exists() and "added" in res.output
     res = runner.invoke(app, ["view", str(run), "--diff", spec_b, "--home", str(home)])
     assert res.exit_code != 0 and "--diff compares two corpus versions" in str(res.exception)
+
+
+# ---------------------------------------------------------------------------- hostile text
+HOSTILE = "<script>window.__pwned = 1</script> \"double\" 'single' </textarea><img src=x onerror=\"window.__pwned = 2\">"
+
+
+def make_hostile_run(run_dir: Path) -> Path:
+    """A validated run whose name, question, trace, failed request and bad source row all carry markup."""
+    from lbdata.records import BadRow
+
+    make_run(run_dir, limit=2, defects=0)
+    with Ledger.open(run_dir) as ledger:
+        problem = next(ledger.iter_problems())
+        trace = next(ledger.iter_traces(problem_id=problem.id))
+        evil = problem.model_copy(update={"id": "synthetic:evil", "question": f"What is {HOSTILE}?"})
+        ledger.put_problem(evil, [ledger.image_bytes(r.filename) for r in evil.images])
+        text = trace.text.replace("<back> ", f"<back> {HOSTILE} ", 1)
+        ledger.put_trace(trace.model_copy(update={"id": "evil-trace", "problem_id": evil.id, "text": text}))
+        ledger.put_failure(trace_id="evil-failed", problem_id=evil.id, variant="plain", mode="write", sample=0,
+                           attempt=1, error=HOSTILE)
+        ledger.put_bad_row(BadRow(source="jsonl", key="7", reason="missing_answer", detail=HOSTILE))
+    validate_run(run_dir, progress=False)
+    return run_dir
+
+
+def page_text(html: str) -> tuple[str, list[str]]:
+    """The text a browser shows for ``html`` and the tags it would create, as a parser reads them."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.text: list[str] = []
+            self.tags: list[str] = []
+
+        def handle_starttag(self, tag, attrs) -> None:
+            self.tags.append(tag)
+
+        def handle_data(self, data) -> None:
+            self.text.append(data)
+
+    reader = Reader()
+    reader.feed(html)
+    return "".join(reader.text), reader.tags
+
+
+def test_hostile_text_in_a_run_is_shown_as_text(tmp_path):
+    run = make_hostile_run(tmp_path / "r<i>\"'")
+    build_run_view(run, tmp_path / "site")
+    html = (tmp_path / "site" / "index.html").read_text()
+    text, tags = page_text(html)
+    assert "<script>window" not in html and "<img src=x" not in html and "</textarea><img" not in html
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html and "&#34;double&#34; &#39;single&#39;" in html
+    assert text.count(HOSTILE) == 2, "the failed request's error and the bad row's detail, verbatim"
+    assert "Run r<i>\"'" in text
+    assert tags.count("script") == 0 and "img" in tags and "textarea" not in tags and "i" not in tags
+    samples = (tmp_path / "site" / "samples.html").read_text()
+    assert page_text(samples)[1].count("script") == 2, "only view.js and the data index"
+    assert "<title>lbdata · Run r&lt;i&gt;&#34;&#39; · samples</title>" in samples
+
+
+def test_every_overview_page_escapes_what_it_shows():
+    from lbdata.view import pages
+    from lbdata.view.plots import Plot, Stats
+
+    plots = [Plot("plots/a.png", HOSTILE, HOSTILE)]
+    manifest = {"name": HOSTILE, "version": "v1", "models": [HOSTILE], "rejects": {HOSTILE: 2},
+                "counts": {HOSTILE: {"train": {"rows": 3}}}}
+    corpus = pages.corpus_overview(spec=HOSTILE, where=HOSTILE, manifest=manifest, stats=Stats(), plots=plots,
+                                   missing_images=0)
+    summary = {"rows_a": 1, "rows_b": 2, "added": 1, "removed": 0, "changed": 0, "unchanged": 1,
+               "per_part": {(HOSTILE, "train"): {"added": 1, "removed": 0, "changed": 0, "unchanged": 1}}}
+    row = {"n": 0, "id": HOSTILE, "config": HOSTILE, "split": "train", "variant": "plain", "question": HOSTILE[:90]}
+    diff = pages.diff_overview(spec_a=HOSTILE, spec_b="b", where="", summary=summary,
+                               listed={"added": [row], "removed": [], "changed": []})
+    for html in (corpus, diff):
+        text, tags = page_text(html)
+        assert "script" not in tags and "textarea" not in tags and tags.count("img") == (1 if html is corpus else 0)
+        assert HOSTILE in text and "<script>" not in html
+    assert f'alt="{HOSTILE}"' not in corpus and 'alt="&lt;script&gt;' in corpus
+    assert HOSTILE[:90] in page_text(diff)[0]

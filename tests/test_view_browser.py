@@ -175,3 +175,26 @@ def test_search_beyond_the_shard_cache(tmp_path):
         page.keyboard.press("G")
         page.wait_for_selector(f'#sample[data-state=ready][data-id="{hits[-1].id}"]')
     assert not errors
+
+
+def test_hostile_question_and_trace_are_shown_as_text(tmp_path):
+    """Markup in a question, a trace, a failed request's error and the run's name runs nowhere in the site."""
+    from test_view import HOSTILE, make_hostile_run
+
+    run = make_hostile_run(tmp_path / "r<i>\"'")
+    build_run_view(run, tmp_path / "site")
+    with browser_page(tmp_path / "profile") as (page, requests, errors):
+        page.goto((tmp_path / "site" / "samples.html").as_uri() + "#q=single")
+        wait_count(page, 1)
+        page.wait_for_selector('#sample[data-state=ready][data-id="evil-trace"]')
+        shown = page.text_content("#sample")
+        assert f"What is {HOSTILE}?" in shown
+        assert any(kind == "back" and HOSTILE in text for kind, text in shown_segments(page))
+        assert page.eval_on_selector_all("#sample script, #sample img[src=x], #sample textarea", "els => els.length") == 0
+        page.goto((tmp_path / "site" / "index.html").as_uri())
+        assert page.text_content("h1") == "Run r<i>\"'"
+        assert page.title() == "lbdata · r<i>\"'"
+        assert HOSTILE in page.text_content("body")
+        assert page.evaluate("window.__pwned === undefined")
+    assert not errors
+    assert all(u.startswith("file://") for u in requests)

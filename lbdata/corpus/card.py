@@ -21,12 +21,10 @@ def render_card(manifest: dict[str, Any], repo: str | None = None) -> str:
 
     ``repo`` (ORG/NAME) is the Hub dataset the card is pushed to; it shows in the loading example.
     """
-    import jinja2
-
     from lbdata.resources import resource_path
+    from lbdata.templates import environment
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
-                             lstrip_blocks=True)
+    env = environment("cards")
     template = env.from_string(resource_path("cards", "corpus.md.j2").read_text(encoding="utf-8"))
     total = sum(s["rows"] for per in manifest["counts"].values() for s in per.values())
     return template.render(m=manifest, repo=repo, splits=SPLITS, total_rows=total, size_category=size_category(total))

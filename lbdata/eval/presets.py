@@ -114,9 +114,9 @@ class EvalPreset(BaseModel):
 
 @lru_cache(maxsize=1)
 def _jinja_env():
-    from jinja2 import Environment, StrictUndefined
+    from lbdata.templates import environment
 
-    return Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return environment("text")
 
 
 def _message_text(content: Any) -> str | None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import PIL.Image
+
 from lbdata.errors import SourceError
 from lbdata.hashing import sha256_bytes
 from lbdata.images import (
@@ -106,6 +108,7 @@ class FileSource:
                 raise SourceError(f"unknown column role {role!r}; valid roles: {', '.join(ROLES)}")
             mapping[role] = col
         self._requested = mapping
+        self._ds: Any = None  # the opened dataset (hf and saved sources), once read
         self.name = _source_name(self.kind, self.location)
         self._base_dir = Path(self.location).parent if self.kind in ("jsonl", "parquet") else Path(self.location)
         for root in image_roots:
@@ -125,17 +128,10 @@ class FileSource:
         }
 
     def _revision(self) -> str:
-        path = Path(self.location)
-        if path.is_file():
-            h = hashlib.sha256()
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            return h.hexdigest()[:16]
-        if self.kind in ("hf", "saved"):
-            ds = self._dataset()
-            return getattr(ds, "_fingerprint", None) or "unknown"
-        return "unknown"
+        """What the rows were read from, by content: the file's sha256, or ``dataset_fingerprint``."""
+        if self.kind in ("jsonl", "parquet"):
+            return _file_sha256(Path(self.location))[:16]
+        return dataset_fingerprint(self._dataset())
 
     def _default_roots(self) -> list[Path]:
         """Folders whose files the source's rows may name: the file's folder, the dataset's folder, and
@@ -198,7 +194,7 @@ class FileSource:
 
     # ------------------------------------------------------------------ rows
     def _dataset(self):
-        if not hasattr(self, "_ds"):
+        if self._ds is None:
             import datasets
 
             try:
@@ -349,7 +345,7 @@ class FileSource:
             if not path.is_absolute():
                 path = self._base_dir / path
             return read_image_file(path, self.image_roots, max_bytes=self.max_image_bytes)
-        if hasattr(item, "save"):  # a PIL image decoded by datasets: re-encode deterministically
+        if isinstance(item, PIL.Image.Image):  # decoded by datasets: re-encode deterministically
             return encode_png(item)
         raise TypeError(f"unsupported image value of type {type(item).__name__}")
 
@@ -451,6 +447,34 @@ def _has_lone_surrogate(row: dict[str, Any]) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _file_sha256(path: Path, h: Any = None) -> str:
+    h = h or hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dataset_fingerprint(ds: Any) -> str:
+    """A content hash of a ``datasets.Dataset`` from its public surface: its features, its row count and
+    the bytes of the Arrow files behind it (``ds.cache_files``), or of its Arrow batches when it lives in
+    memory. The same data gives the same value in any folder, process or machine; other data, another."""
+    import pyarrow as pa
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"features": ds.features.to_dict(), "rows": ds.num_rows}, sort_keys=True).encode())
+    if ds.cache_files:
+        for f in ds.cache_files:
+            h.update(bytes.fromhex(_file_sha256(Path(f["filename"]))))
+    else:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, ds.data.schema) as writer:
+            for batch in ds.data.to_batches():
+                writer.write_batch(batch)
+        h.update(sink.getvalue().to_pybytes())
+    return h.hexdigest()[:16]
 
 
 def _undecoded(ds: Any) -> Any:

@@ -37,10 +37,10 @@ from lbdata.hashing import content_hash
 from lbdata.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, fit_pixels, resize_image, sniff_mime
 from lbdata.prompts import format_instruction, template_hash
 from lbdata.records import TeacherInfo, Usage
-from lbdata.resources import resource_dir
 from lbdata.secrets import redact_text, redact_url
 from lbdata.sources.base import encode_png
 from lbdata.teachers.base import RemoteTeacher, RequestEstimate, TeacherResponse, TraceRequest, TransientError
+from lbdata.templates import environment
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +54,6 @@ _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "contex
 
 class MissingApiKey(TeacherError):
     """No API key for the OpenAI API (a dry run does without one)."""
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource_dir("prompts") / "teacher")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-        keep_trailing_newline=False,
-        autoescape=False,
-    )
 
 
 def teacher_template(variant: str, mode: str) -> str:
@@ -125,7 +113,7 @@ class OpenAITeacher(RemoteTeacher):
         self.timeout = timeout
         self.reasoning = model.startswith(_REASONING_PREFIXES)
         self._key = key
-        self._env = _environment()
+        self._env = environment("prompts")
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._rendered: dict[tuple, str] = {}
 
@@ -163,7 +151,7 @@ class OpenAITeacher(RemoteTeacher):
         key = (variant, mode)
         if key not in self._templates:
             try:
-                self._templates[key] = self._env.get_template(teacher_template(variant, mode).split("/", 1)[1])
+                self._templates[key] = self._env.get_template(teacher_template(variant, mode))
             except jinja2.TemplateNotFound:
                 raise UsageError(
                     f"no teacher prompt for variant {variant} in {mode} mode (prompts/{teacher_template(variant, mode)}); "
@@ -199,7 +187,7 @@ class OpenAITeacher(RemoteTeacher):
             "base_trace": (request.base_trace or "").strip() if request.mode == "insert" else "",
         }
         task = self._template(request.variant, request.mode).render(**variables)  # this variant's own part
-        shared = self._env.get_template("_problem.jinja").render(**variables)  # every variant of the problem shares it
+        shared = self._env.get_template("teacher/_problem.jinja").render(**variables)  # every variant of the problem shares it
         parts = (shared, task) if self.prefix_order else (task, shared)
         return "\n\n".join(p.strip() for p in parts)
 

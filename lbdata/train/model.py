@@ -236,15 +236,9 @@ def merge_adapter(
 
 def render_model_card(context: dict[str, Any]) -> str:
     """The model card (README.md with the Hub YAML header) from ``cards/model.md.j2``."""
-    import jinja2
+    from lbdata.templates import environment
 
-    from lbdata.resources import resource_path
-
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True
-    )
-    template = env.from_string(resource_path("cards", "model.md.j2").read_text(encoding="utf-8"))
-    return template.render(**context)
+    return environment("cards").get_template("model.md.j2").render(**context)
 
 
 def _versions() -> dict[str, str]:

@@ -91,11 +91,13 @@ class BarChartFacts(_Named):
     axis_max: int
     orientation: str
     family: str = "bar_chart"
+    show_values: bool = False  # each bar's value is printed on it
 
     @classmethod
     def from_scene(cls, scene: dict) -> BarChartFacts:
         bars = tuple(Bar(str(b["label"]), int(b["value"]), str(b["colour"])) for b in scene["bars"])
-        return cls(bars, int(scene["step"]), int(scene["axis_max"]), str(scene["orientation"]))
+        return cls(bars, int(scene["step"]), int(scene["axis_max"]), str(scene["orientation"]),
+                   show_values=bool(scene.get("show_values", False)))
 
     def names(self) -> Names:
         return {tuple(b.label.split()): ("entity", b.label, 1) for b in self.bars}
@@ -236,6 +238,8 @@ class CountedObject:
     shape: str
     colour: str
     size: str
+    region: str = ""  # where it lies in the picture, in words ("top left")
+    row: int = 0  # its row of the layout grid, from the top
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,8 @@ class CountingFacts(_Named):
     @classmethod
     def from_scene(cls, scene: dict) -> CountingFacts:
         objects = tuple(
-            CountedObject(str(o["shape"]), str(o["colour"]), str(o["size"])) for o in scene["objects"]
+            CountedObject(str(o["shape"]), str(o["colour"]), str(o["size"]), str(o.get("region", "")), int(o["row"]))
+            for o in scene["objects"]
         )
         per_row = [sum(1 for o in scene["objects"] if o["row"] == r) for r in range(int(scene["rows"]))]
         return cls(objects, tuple(n for n in per_row if n))
@@ -313,11 +318,13 @@ class LinePlotFacts(_Named):
     y_min: int
     y_max: int
     family: str = "line_plot"
+    show_values: bool = False  # each point's value is printed next to it
 
     @classmethod
     def from_scene(cls, scene: dict) -> LinePlotFacts:
         points = tuple(PlotPoint(int(p["x"]), str(p["label"]), int(p["y"])) for p in scene["points"])
-        return cls(str(scene["series"]), points, int(scene["step"]), int(scene["y_min"]), int(scene["y_max"]))
+        return cls(str(scene["series"]), points, int(scene["step"]), int(scene["y_min"]), int(scene["y_max"]),
+                   show_values=bool(scene.get("show_values", False)))
 
     def names(self) -> Names:
         out: Names = {}
@@ -379,13 +386,20 @@ READERS = {
 }
 
 
-def scene_facts(meta: dict | None) -> SceneFacts | None:
-    """The typed facts of a synthetic problem from its ``meta`` (``None`` for any other source)."""
+def figure_scene(meta: dict | None) -> tuple[str | None, dict | None]:
+    """The family and scene of the figure a synthetic problem shows: a multiple-choice problem's base
+    figure, ``(None, None)`` for any other source."""
     if not meta or not isinstance(meta.get("scene"), dict):
-        return None
+        return None, None
     family, scene = meta.get("family"), meta["scene"]
     if family == "multiple_choice":
         family, scene = scene.get("base_family"), scene.get("base")
+    return family, scene
+
+
+def scene_facts(meta: dict | None) -> SceneFacts | None:
+    """The typed facts of a synthetic problem from its ``meta`` (``None`` for any other source)."""
+    family, scene = figure_scene(meta)
     reader = READERS.get(family)  # type: ignore[arg-type]
     if reader is None or not isinstance(scene, dict):
         return None
@@ -405,5 +419,6 @@ __all__ = [
     "PlotPoint",
     "SceneFacts",
     "TableFacts",
+    "figure_scene",
     "scene_facts",
 ]
