@@ -66,7 +66,7 @@ def main() -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
     try:
-        code = app(standalone_mode=False)  # parsing errors come here too, to be told in one line
+        code = app(prog_name="lbdata", standalone_mode=False)  # parsing errors come here too, to be told in one line
     except NoArgsIsHelpError:  # the help is printed already
         sys.exit(2)
     except KeyboardInterrupt:

@@ -16,10 +16,10 @@ from lbdata.cli.options import error_reason, settings_error
 from lbdata.errors import LbdataError
 
 try:  # Typer 0.2x carries its own copy of click
-    from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError
+    from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, NoSuchOption
     from typer._click.exceptions import UsageError as ClickUsageError
 except ImportError:  # pragma: no cover - older Typer on click
-    from click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError
+    from click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, NoSuchOption
     from click.exceptions import UsageError as ClickUsageError
 
 __all__ = ["ClickUsageError", "NoArgsIsHelpError", "RedactingFilter", "one_line"]
@@ -61,8 +61,11 @@ def usage_line(exc: ClickUsageError) -> str:
         reason = error_reason(cause.errors()[0]) if isinstance(cause, ValidationError) and cause.errors() else (
             exc.message[:1].lower() + exc.message[1:].rstrip("."))
         return f"{_flag_of(exc)}: {reason}"
-    message = " ".join(part.strip() for part in exc.format_message().splitlines() if part.strip()).rstrip(".")
     where = exc.ctx.command_path if exc.ctx is not None else "lbdata"
+    if isinstance(exc, NoSuchOption):
+        close = f"; did you mean {' or '.join(exc.possibilities)}?" if exc.possibilities else ""
+        return f"{exc.option_name}: no such option{close} (see `{where} --help`)"
+    message = " ".join(part.strip() for part in exc.format_message().splitlines() if part.strip()).rstrip(".")
     return f"{message}; see `{where} --help`"
 
 

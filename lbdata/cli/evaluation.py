@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdata.cli.options import Flag, HomeOpt, ProgressOpt, Settings, out, settings_options
 
@@ -17,7 +17,7 @@ class EvalOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    variant: str = Field(default="semantic", description="format instruction after the question: semantic | "
+    variant: str = Field(default="semantic_back", description="format instruction after the question: semantic | "
                          "solution | none")
     max_new_tokens: int = Field(default=2048, ge=1, description="longest response in tokens")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy (the paper's evaluation); > 0 samples "
@@ -27,14 +27,19 @@ class EvalOptions(BaseModel):
                             "(server)")
     seed: int = Field(default=0, description="seed of the synthetic source and of sampling")
 
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _variant(cls, value: str) -> str:
+        from lbdata.errors import UsageError
+        from lbdata.records import parse_variant
 
-def parse_one_variant(name: str) -> str:
-    from lbdata.records import parse_variant
+        try:
+            return parse_variant(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
-    return parse_variant(name)
 
-
-EVAL_FLAGS = (Flag("variant", to_model=parse_one_variant), "max_new_tokens", "temperature", "limit", "batch_size",
+EVAL_FLAGS = (Flag("variant", to_cli=lambda v: v.removesuffix("_back")), "max_new_tokens", "temperature", "limit", "batch_size",
               "seed")
 
 # `lbdata eval --model … --data …` evaluates; `lbdata eval compare A B` and `lbdata eval presets` are
