@@ -108,9 +108,6 @@ class Settings:
     def __init__(self, model: type[BaseModel], flags: tuple[Flag, ...], values: dict[str, Any]):
         self.model, self.flags, self.values = model, flags, values
 
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
     def build(self, **extra: Any) -> Any:
         """The model from the typed values and ``extra`` fields; a refused value is one line naming its flag."""
         fields: dict[str, Any] = {}
