@@ -48,7 +48,7 @@ def serve_model(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8
     from transformers.cli.serve import Serve
 
     # transformers >= 5.25 loads the model in a spawned process, which imports lbdata.cli afresh: this variable
-    # tells it to register lbdata's processor classes there too (see lbdata/cli.py).
+    # tells it to register lbdata's processor classes there too (see lbdata/cli/__init__.py).
     os.environ[SERVE_PROCESSOR_ENV] = "1"
 
     log.info("serving %s on http://%s:%d/v1", path, host, port)
