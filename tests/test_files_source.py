@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import datasets
 import pytest
 
@@ -100,3 +103,33 @@ def test_a_source_path_longer_than_the_system_allows_is_one_line(spec):
 
     with pytest.raises(LbdataError, match="source|not found"):
         load_source(spec)
+
+
+def test_a_large_arrow_file_is_fingerprinted_by_sampled_blocks(tmp_path, monkeypatch):
+    """Above the sampling size a file is read in 64 blocks, not whole: a change inside a sampled block or of
+    the size changes the digest, and the cost stays bounded whatever the size."""
+    from lbdata.sources import files
+
+    monkeypatch.setattr(files, "_SAMPLE_ABOVE", 1 << 20)
+    monkeypatch.setattr(files, "_BLOCK", 1 << 10)
+    path = tmp_path / "data.arrow"
+    data = bytearray(os.urandom(4 << 20))
+    path.write_bytes(data)
+    reads = []
+    real_open = Path.open
+
+    def counting_open(self, *args, **kwargs):
+        fh = real_open(self, *args, **kwargs)
+        real_read = fh.read
+        fh.read = lambda n=-1: reads.append(n) or real_read(n)
+        return fh
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    first = files._arrow_file_digest(path)
+    assert len(reads) == 64 and all(n == 1 << 10 for n in reads)
+    assert files._arrow_file_digest(path) == first
+    data[0] ^= 1  # the first block is always sampled
+    path.write_bytes(data)
+    assert files._arrow_file_digest(path) != first
+    path.write_bytes(bytes(data) + b"x")  # another size
+    assert files._arrow_file_digest(path) != first
