@@ -965,8 +965,9 @@ def _train(kind: str, job, out_of) -> None:
     """Train in this process, or re-run under `accelerate launch` for several processes or DeepSpeed."""
     import json
 
+    from lbdata.train.common import RUN_FILE
     from lbdata.train.launch import needs_launch, relaunch
-    from lbdata.train.model import RUN_FILE, mixed_precision
+    from lbdata.train.model import mixed_precision
 
     recipe, out = out_of(job)  # resolves and checks everything before a model loads or any process starts
     if needs_launch(job.num_processes, job.deepspeed):

@@ -28,6 +28,44 @@ from lbdata.train.recipes import load_recipe, parse_overrides
 TRAINING = resource_dir("training")
 
 
+# ============================================================================ package structure (fast)
+
+
+def _train_imports() -> dict[str, set[str]]:
+    """Every ``lbdata.train`` module mapped to the ``lbdata.train`` modules it imports, at any level of the file."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "lbdata" / "train"
+    names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # also `from lbdata.train import x`
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            deps |= {t.split(".")[2] for t in targets if t.startswith("lbdata.train.") and t.split(".")[2] in names}
+        graph[name] = deps - {name}
+    return graph
+
+
+def test_train_modules_import_each_other_without_a_cycle():
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = _train_imports()
+    assert {"sft", "grpo", "model", "launch", "common", "recipes"} <= set(graph)
+    assert graph["common"] == set()  # the leaf every other module may import
+    assert {"model", "recipes", "common"} <= graph["sft"] and "launch" in {m for m, d in graph.items() if "sft" in d}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import cycle in lbdata.train: {' -> '.join(exc.args[1])}")
+    assert order[0] in {m for m, d in graph.items() if not d}
+
+
 # ============================================================================ recipes (fast)
 
 

@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError, UsageError
-from lbdata.train.model import TrainResult, apply_device_defaults, attach_monitor, deepspeed_in_args
+from lbdata.train.common import TrainResult
+from lbdata.train.model import apply_device_defaults, attach_monitor, deepspeed_in_args
 from lbdata.train.recipes import GRPOOptions, Recipe, load_recipe
 from lbdata.train.rewards import ACCURACY_WEIGHT, FORMAT_WEIGHT
 

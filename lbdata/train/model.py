@@ -18,18 +18,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lbdata import __version__
 from lbdata.errors import ConfigError, UsageError
+from lbdata.train.common import (
+    ADAPTER_DIR,
+    CARD_FILE,
+    CONFIG_FILE,
+    CURVE_FILE,
+    LOG_FILE,
+    RUN_FILE,
+    deepspeed_config_path,
+)
 from lbdata.train.recipes import Recipe, SFTOptions
-
-CURVE_FILE = "train_curve.png"
-"""The loss/reward curve ``TrainMonitor`` draws into the model folder (linked from the card)."""
-LOG_FILE = "train_log.csv"
-"""Every logged step (loss, learning rate, reward means, trigger rate) as CSV."""
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +40,6 @@ VISION_TOWERS = ("visual", "vision_tower", "vision_model")
 """Attribute names under which vision-language models keep their vision encoder."""
 PROJECTORS = ("merger",)
 """Submodules of the vision encoder that project into the language model and stay trainable."""
-RUN_FILE = "lbdata_train.json"
-CONFIG_FILE = "train_config.yaml"
-CARD_FILE = "README.md"
-ADAPTER_DIR = "adapter"
-
-
-@dataclass
-class TrainResult:
-    """Where the trained model went, its final metrics and the run record (``lbdata_train.json``)."""
-
-    out: Path
-    metrics: dict[str, float]
-    record: dict[str, Any] = field(default_factory=dict)
 
 
 def mixed_precision(values: dict[str, Any]) -> str:
@@ -73,8 +63,6 @@ def deepspeed_in_args(job: Any) -> str | None:
     """A DeepSpeed config for TrainingArguments when no launcher plugin carries one (torchrun, plain python)."""
     if not job.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
         return None
-    from lbdata.train.launch import deepspeed_config_path
-
     return str(deepspeed_config_path(job.deepspeed))
 
 

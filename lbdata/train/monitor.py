@@ -23,7 +23,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from lbdata.progress import ProgressBar
-from lbdata.train.model import CURVE_FILE, LOG_FILE
+from lbdata.train.common import CURVE_FILE, LOG_FILE
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError
-from lbdata.train.model import TrainResult, apply_device_defaults, attach_monitor, deepspeed_in_args
+from lbdata.train.common import TrainResult
+from lbdata.train.model import apply_device_defaults, attach_monitor, deepspeed_in_args
 from lbdata.train.recipes import Recipe, load_recipe
 
 log = logging.getLogger(__name__)
