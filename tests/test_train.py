@@ -116,6 +116,29 @@ def test_unknown_recipe_key_names_the_key(tmp_path):
         load_recipe(tmp_path / "list.yaml", "sft")
 
 
+def test_a_misspelt_set_key_is_one_line_that_suggests_the_field():
+    from tests.test_cli import one_line_error, run
+
+    proc = run("train", "grpo", "--data", "synthetic", "--limit", "2", "--recipe", "tiny-grpo",
+               "--set", "lerning_rate=1e-5")
+    one_line_error(proc, "unknown key 'lerning_rate' in --set; did you mean 'learning_rate'?")
+
+
+def test_recipe_configs_come_from_one_hf_argument_parser(tmp_path):
+    from trl import GRPOConfig, ModelConfig
+
+    from lbdata.train.recipes import GRPOOptions, recipe_configs, recipe_parser
+
+    assert [c.__name__ for c in recipe_parser("grpo").dataclass_types] == ["GRPOConfig", "ModelConfig", "GRPOOptions"]
+    recipe = load_recipe("tiny-grpo", "grpo", {"use_cpu": True, "beta": "1e-2", "format_reward": "regex"})
+    args, model_args, options = recipe_configs(recipe, output_dir=str(tmp_path))
+    assert isinstance(args, GRPOConfig) and isinstance(model_args, ModelConfig) and isinstance(options, GRPOOptions)
+    assert args.beta == 0.01 and args.output_dir == str(tmp_path) and model_args.dtype == "float32"
+    assert options == recipe.options and options.format_reward == "regex"
+    assert recipe.recipe_hash == load_recipe("tiny-grpo", "grpo", {"use_cpu": True, "beta": 0.01,
+                                                                     "format_reward": "regex"}).recipe_hash
+
+
 def test_cli_overrides_win_and_numbers_are_numbers():
     overrides = parse_overrides(["learning_rate=1e-5", "bf16=false", "max-steps=3", "report_to=none"])
     assert overrides == {"learning_rate": "1e-5", "bf16": False, "max_steps": 3, "report_to": "none"}

@@ -211,7 +211,7 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         save_trained_model,
         write_run_files,
     )
-    from lbdata.train.recipes import model_config, trainer_config
+    from lbdata.train.recipes import recipe_configs
     from lbdata.train.rewards import AccuracyReward, LookBackFormatReward, RegexFormatReward
     from lbdata.validate import ValidationConfig
 
@@ -221,10 +221,9 @@ def train_grpo(job: GRPOJob) -> TrainResult:
     options: GRPOOptions = recipe.options  # type: ignore[assignment]
     variant = parse_variant(options.variant)
     validation = ValidationConfig.from_yaml(options.validation_config) if options.validation_config else ValidationConfig()
-    model_args = model_config(recipe)
-    base_model = check_model_dir(model_args.model_name_or_path)
+    base_model = check_model_dir(recipe.values["model_name_or_path"])
     out = resolve_out(job, base_model)
-    args = trainer_config(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
+    args, model_args, _ = recipe_configs(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
 
     # data, model, rewards
     train, info = load_grpo_data(job.data, variant=variant, split=job.split, limit=job.limit, home=job.home)

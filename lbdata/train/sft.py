@@ -130,7 +130,7 @@ def prepare_sft(job: SFTJob) -> SFTRun:
     from lbdata.corpus import read_manifest, resolve_version
     from lbdata.records import parse_variant
     from lbdata.train.model import check_model_dir, freeze_vision_tower, load_model_and_processor, lora_config
-    from lbdata.train.recipes import model_config, trainer_config
+    from lbdata.train.recipes import recipe_configs
 
     # recipe
     recipe = sft_recipe(job)
@@ -140,8 +140,7 @@ def prepare_sft(job: SFTJob) -> SFTRun:
     corpus_dir = resolve_version(job.corpus, job.home)
     manifest = read_manifest(str(corpus_dir))
     out = resolve_out(job, corpus_dir)
-    args = trainer_config(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
-    model_args = model_config(recipe)
+    args, model_args, _ = recipe_configs(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
     base_model = check_model_dir(model_args.model_name_or_path)
 
     # model and data
