@@ -943,12 +943,19 @@ VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="show the libraries' warnings and loading bars (hidden by default)")
 ]
 TrainOutOpt = Annotated[Path | None, typer.Option("--out", help="output directory for the trained model")]
+ResumeOpt = Annotated[bool, typer.Option(
+    "--resume", help="resume from the last checkpoint in --out (an interrupted run of the same job resumes by itself)")]
+ResumeFromOpt = Annotated[Path | None, typer.Option("--resume-from", help="resume from this checkpoint-N folder")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="start over in --out, deleting the checkpoints and run files of an earlier run there")]
 
 
 def _print_trained(record: dict, out: Path) -> None:
     metrics = record.get("metrics", {})
     _out(f"model      {out}")
     _out(f"data       {record['data']} ({record['config']}), {record['rows']['train']} rows")
+    if record.get("resumed_at"):
+        _out(f"resumed    at step {', '.join(map(str, record['resumed_at']))} of {record['global_step']}")
     if "first_logged_loss" in metrics:
         _out(f"loss       {metrics['first_logged_loss']:.4f} -> {metrics['last_logged_loss']:.4f}")
     if "eval_loss" in metrics:
@@ -998,15 +1005,20 @@ def train_sft_command(
     set_: SetOpt = None,
     home: HomeOpt = None,
     verbose: VerboseOpt = False,
+    resume: ResumeOpt = False,
+    resume_from: ResumeFromOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Supervised fine-tuning on a corpus version (TRL SFTTrainer): assistant-turn loss, images never truncated."""
     from lbdata.corpus import resolve_version
     from lbdata.train.recipes import parse_overrides
-    from lbdata.train.sft import SFTJob, resolve_out, sft_recipe
+    from lbdata.train.resume import resume_option, settle_resume
+    from lbdata.train.sft import SFTJob, resolve_out, sft_identity, sft_recipe
 
     job = SFTJob(corpus=corpus, config=config, model=model, recipe=recipe, overrides=parse_overrides(set_ or []),
                  lora=lora, out=str(out) if out else None, home=str(home) if home else None, deepspeed=deepspeed,
-                 num_processes=num_processes, verbose=verbose)
+                 num_processes=num_processes, verbose=verbose, resume=resume_option(resume, resume_from),
+                 overwrite=overwrite)
 
     def out_of(job: SFTJob):
         from lbdata.train.launch import check_corpus_config, check_model_loads
@@ -1016,7 +1028,9 @@ def train_sft_command(
         check_corpus_config(corpus_dir, job.config)
         recipe = sft_recipe(job)
         check_model_loads(str(recipe.values["model_name_or_path"]))
-        return recipe, resolve_out(job, corpus_dir).resolve()
+        out = resolve_out(job, corpus_dir).resolve()
+        settle_resume(job, out, sft_identity(job, recipe, corpus_dir))
+        return recipe, out
 
     _train("sft", job, out_of)
 
@@ -1038,14 +1052,19 @@ def train_grpo_command(
     set_: SetOpt = None,
     home: HomeOpt = None,
     verbose: VerboseOpt = False,
+    resume: ResumeOpt = False,
+    resume_from: ResumeFromOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """GRPO with the accuracy and Look-Back format rewards (TRL GRPOTrainer); prompts carry the format instruction."""
-    from lbdata.train.grpo import GRPOJob, grpo_recipe, resolve_out
+    from lbdata.train.grpo import GRPOJob, grpo_identity, grpo_recipe, resolve_out
     from lbdata.train.recipes import parse_overrides
+    from lbdata.train.resume import resume_option, settle_resume
 
     job = GRPOJob(data=data, config=config, limit=limit, model=model, recipe=recipe,
                   overrides=parse_overrides(set_ or []), lora=lora, out=str(out) if out else None,
-                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes, verbose=verbose)
+                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes, verbose=verbose,
+                  resume=resume_option(resume, resume_from), overwrite=overwrite)
 
     def out_of(job: GRPOJob):
         from lbdata.corpus import resolve_version
@@ -1056,7 +1075,9 @@ def train_grpo_command(
         if not is_source_spec(job.data):
             check_corpus_config(resolve_version(job.data, job.home), str(r.values.get("variant") or "semantic_back"))
         check_model_loads(str(r.values["model_name_or_path"]))
-        return r, resolve_out(job, str(r.values["model_name_or_path"])).resolve()
+        out = resolve_out(job, str(r.values["model_name_or_path"])).resolve()
+        settle_resume(job, out, grpo_identity(job, r))
+        return r, out
 
     _train("grpo", job, out_of)
 

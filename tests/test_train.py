@@ -524,3 +524,84 @@ def test_zero2_sft_in_two_processes_under_accelerate(corpus, tiny_model_dir, tmp
     job = json.loads((out / "lbdata_job.json").read_text())
     assert job["kind"] == "sft" and job["job"]["num_processes"] == 2
     assert "model      " in proc.stdout
+
+
+# ============================================================================ resume after a kill (slow)
+
+
+def _killed_then_resumed(cmd: list[str], out: Path, kind: str, *, save_steps: int, max_steps: int, tmp_path: Path,
+                         third_run: bool = False):
+    """Run ``cmd`` until its first checkpoint is whole, SIGKILL it, run it again (and, with ``third_run``, once
+    more, which must refuse the finished run); return the second run and its record."""
+    import signal
+    import time
+
+    from lbdata.train.resume import checkpoint_step, last_checkpoint
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    first_log = tmp_path / "first.log"
+    with first_log.open("wb") as log:
+        first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / f"checkpoint-{save_steps}" / "trainer_state.json").is_file():
+            assert first.poll() is None, first_log.read_text()[-3000:]
+            assert time.monotonic() < deadline, first_log.read_text()[-3000:]
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == -signal.SIGKILL and not (out / "lbdata_train.json").exists()
+    resumed_at = checkpoint_step(last_checkpoint(out))
+    assert save_steps <= resumed_at < max_steps
+
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert second.returncode == 0, (second.stdout[-2000:], second.stderr[-3000:])
+    assert f"{kind} resumed at step {resumed_at}/{max_steps}" in second.stderr
+    ran = [int(line.split()[2].split("/")[0]) for line in second.stderr.splitlines() if line.startswith(f"{kind} step ")]
+    assert ran == list(range(resumed_at + 1, max_steps + 1))  # only the steps after the checkpoint ran again
+    record = json.loads((out / "lbdata_train.json").read_text())
+    assert record["global_step"] == max_steps and record["resumed_at"] == [resumed_at]
+    assert f"resumed    at step {resumed_at} of {max_steps}" in second.stdout
+    from lbdata.train.monitor import read_log
+
+    steps = [r["step"] for r in read_log(out) if "loss" in r]
+    assert steps == list(range(1, max_steps + 1))  # the log of the steps before the kill is kept
+    if third_run:
+        again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert again.returncode == 2 and "holds a finished" in again.stderr and "--overwrite" in again.stderr
+    return second, record
+
+
+@pytest.mark.slow
+def test_sft_killed_mid_run_resumes_from_its_checkpoint_when_run_again(corpus, tiny_model_dir, tmp_path):
+    home, spec = corpus
+    out = tmp_path / "sft"
+    cmd = [sys.executable, "-m", "lbdata.cli", "train", "sft", "--corpus", spec, "--home", str(home), "--model",
+           str(tiny_model_dir), "--recipe", "tiny-sft", "--set", "max_steps=12", "--set", "logging_steps=1",
+           "--set", "save_strategy=steps", "--set", "save_steps=3", "--out", str(out)]
+    _, record = _killed_then_resumed(cmd, out, "sft", save_steps=3, max_steps=12, tmp_path=tmp_path, third_run=True)
+    # the resumed steps are the steps of an uninterrupted run: weights, optimizer, data order and RNG restored
+    # (the trainer's own resume would leave the base weights of Qwen2.5-VL in place: transformers#43701)
+    reference = subprocess.run([*cmd[:-1], str(tmp_path / "reference")], capture_output=True, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, check=False)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    from lbdata.train.monitor import read_log
+
+    losses = {r["step"]: r["loss"] for r in read_log(out) if "loss" in r}
+    expected = {r["step"]: r["loss"] for r in read_log(tmp_path / "reference") if "loss" in r}
+    assert losses == pytest.approx(expected, rel=1e-3), (losses, expected)
+    assert record["metrics"]["last_logged_loss"] < record["metrics"]["first_logged_loss"]
+
+
+@pytest.mark.slow
+def test_grpo_killed_mid_run_resumes_from_its_checkpoint_when_run_again(corpus, tiny_model_dir, tmp_path):
+    home, spec = corpus
+    out = tmp_path / "grpo"
+    cmd = [sys.executable, "-m", "lbdata.cli", "train", "grpo", "--data", spec, "--home", str(home), "--model",
+           str(tiny_model_dir), "--recipe", "tiny-grpo", "--set", "max_steps=4", "--set", "max_completion_length=16",
+           "--set", "save_strategy=steps", "--set", "save_steps=2", "--out", str(out)]
+    _, record = _killed_then_resumed(cmd, out, "grpo", save_steps=2, max_steps=4, tmp_path=tmp_path)
+    assert "rewards/accuracy_reward/mean" in record["metrics"]

@@ -28,6 +28,8 @@ CARD_FILE = "README.md"
 ADAPTER_DIR = "adapter"
 JOB_FILE = "lbdata_job.json"
 """The job ``lbdata.train.launch.relaunch`` hands to the processes ``accelerate launch`` starts."""
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+"""The files of a whole model's weights (a LoRA adapter folder has none of them)."""
 CHECKPOINT_PREFIX = "checkpoint-"
 """The trainer's checkpoint folders in the output folder: ``checkpoint-<global step>``."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lbdata.errors import ConfigError, LbdataError, UsageError
-from lbdata.train.common import JOB_FILE, deepspeed_config_path, zero_stage
+from lbdata.train.common import JOB_FILE, WEIGHT_FILES, deepspeed_config_path, zero_stage
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,6 @@ def relaunch(kind: str, job: dict[str, Any], out: Path, *, mixed_precision: str)
 
 
 # ---------------------------------------------------------------------------- checks before any process starts
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def check_corpus_config(corpus_dir: Path, config: str, split: str = "train") -> None:

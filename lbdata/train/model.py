@@ -30,6 +30,7 @@ from lbdata.train.common import (
     CURVE_FILE,
     LOG_FILE,
     RUN_FILE,
+    WEIGHT_FILES,
     deepspeed_config_path,
 )
 from lbdata.train.recipes import Recipe, SFTOptions
@@ -82,6 +83,22 @@ def attach_monitor(trainer: Any, out: Path, kind: str, recipe: Recipe) -> None:
     trainer.add_callback(TrainMonitor(out, kind, progress=not recipe.values.get("disable_tqdm")))
 
 
+def start_run(trainer: Any, out: Path, identity: dict[str, Any], checkpoint: Path | None) -> list[int]:
+    """Record in ``out`` which job trains there (``lbdata.train.resume``) and tell the monitor the steps the run
+    resumed at; return those steps (the last is ``checkpoint``'s, when there is one)."""
+    from lbdata.train.monitor import TrainMonitor
+    from lbdata.train.resume import checkpoint_step, mark_started
+
+    step = checkpoint_step(checkpoint) if checkpoint is not None else None
+    steps = mark_started(out, identity, step) if trainer.is_world_process_zero() else []
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TrainMonitor):
+            callback.resumed_at = steps
+    if checkpoint is not None:
+        log.info("resuming from %s (step %d)", checkpoint, step)
+    return steps
+
+
 def check_model_dir(path: str | Path) -> str:
     """A local model directory must hold ``config.json``; anything else is passed on as a Hub id."""
     p = Path(path)
@@ -117,9 +134,16 @@ def torch_dtype(name: str | None):
 
 
 def load_model_and_processor(
-    model_path: str, model_args: Any, options: SFTOptions, *, trust_remote_code: bool = False
+    model_path: str, model_args: Any, options: SFTOptions, *, trust_remote_code: bool = False,
+    checkpoint: Path | None = None,
 ):
-    """The processor (``load_processor``: never a bare tokenizer) and the model (``AutoModelForImageTextToText``)."""
+    """The processor (``load_processor``: never a bare tokenizer) and the model (``AutoModelForImageTextToText``).
+
+    With ``checkpoint`` (a run resuming) the weights come from the checkpoint when it holds a whole model: the
+    trainer's own resume loads its state dict without the key renaming ``from_pretrained`` applies (transformers
+    5 saves Qwen2.5-VL under its original key names), which would leave the base weights in place. A LoRA
+    checkpoint holds only the adapter, which the trainer loads itself.
+    """
     from transformers import AutoModelForImageTextToText
 
     from lbdata.train.processor import load_processor
@@ -130,8 +154,11 @@ def load_model_and_processor(
     set_pixel_band(processor, options.min_pixels, options.max_pixels)
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
+    weights = model_path
+    if checkpoint is not None and any((checkpoint / name).is_file() for name in WEIGHT_FILES):
+        weights, kwargs = str(checkpoint), {k: v for k, v in kwargs.items() if k != "revision"}
     model = AutoModelForImageTextToText.from_pretrained(
-        model_path, dtype=torch_dtype(model_args.dtype), trust_remote_code=trust_remote_code, **kwargs
+        weights, dtype=torch_dtype(model_args.dtype), trust_remote_code=trust_remote_code, **kwargs
     )
     return model, processor
 
