@@ -92,3 +92,14 @@ def test_resume_flags():
     assert resume_option(False, "ckpt/checkpoint-4") == "ckpt/checkpoint-4"
     with pytest.raises(UsageError, match="not both"):
         resume_option(True, "ckpt/checkpoint-4")
+
+
+def test_the_command_refuses_an_out_with_a_finished_run_in_one_line(tiny_model_dir, tmp_path):
+    from tests.test_cli import one_line_error, run
+
+    out = tmp_path / "grpo"
+    out.mkdir()
+    (out / RUN_FILE).write_text("{}")
+    proc = run("train", "grpo", "--data", "synthetic", "--limit", "2", "--model", str(tiny_model_dir),
+               "--recipe", "tiny-grpo", "--out", str(out))
+    one_line_error(proc, f"{out} holds a finished grpo run (lbdata_train.json); pass --overwrite to start over")
