@@ -46,10 +46,10 @@ demo: install-train
 	$(DEMO) eval --model $(DEMO_HOME)/models/tiny-base $(DEMO_EVAL) --out $(DEMO_HOME)/evals/base
 	$(DEMO) train sft --corpus demo@latest --config semantic_back --model $(DEMO_HOME)/models/tiny-base \
 	  --recipe tiny-sft --set max_steps=$(DEMO_STEPS) --set max_pixels=12544 --set lr_scheduler_type=cosine \
-	  --out $(DEMO_HOME)/models/tiny-sft --home $(DEMO_HOME)
+	  --out $(DEMO_HOME)/models/tiny-sft --home $(DEMO_HOME) --overwrite
 	$(DEMO) eval --model $(DEMO_HOME)/models/tiny-sft $(DEMO_EVAL) --out $(DEMO_HOME)/evals/sft
 	$(DEMO) train grpo --data demo@latest --config semantic_back --model $(DEMO_HOME)/models/tiny-sft \
-	  --recipe tiny-grpo --set max_steps=$(DEMO_GRPO_STEPS) --out $(DEMO_HOME)/models/tiny-grpo --home $(DEMO_HOME)
+	  --recipe tiny-grpo --set max_steps=$(DEMO_GRPO_STEPS) --out $(DEMO_HOME)/models/tiny-grpo --home $(DEMO_HOME) --overwrite
 	$(DEMO) eval --model $(DEMO_HOME)/models/tiny-grpo $(DEMO_EVAL) --out $(DEMO_HOME)/evals/grpo
 	@echo "== base vs SFT vs GRPO (the tiny model learns the Look-Back format, not the mathematics) =="
 	$(DEMO) eval compare $(DEMO_HOME)/evals/base $(DEMO_HOME)/evals/sft $(DEMO_HOME)/evals/grpo

@@ -172,7 +172,7 @@ def main() -> None:
 
     with clock.stage(f"SFT {args.sft_steps} steps"), quiet:
         sft = train_sft(SFTJob(corpus=corpus, home=str(home), model=str(base), recipe="tiny-sft", out=str(work / "sft"),
-                               overrides={"max_steps": args.sft_steps, "logging_steps": 50, "disable_tqdm": True,
+                               overwrite=True, overrides={"max_steps": args.sft_steps, "logging_steps": 50, "disable_tqdm": True,
                                           "max_pixels": args.max_pixels, "lr_scheduler_type": "cosine"}))
     results.append((f"SFT ({args.sft_steps} steps)", run_eval("SFT", sft.out), ""))
 
@@ -185,7 +185,7 @@ def main() -> None:
     for label, name, extra in runs:
         with clock.stage(f"{label} {args.grpo_steps} steps"), quiet:
             out = train_grpo(GRPOJob(data=corpus, home=str(home), model=str(sft.out), recipe="tiny-grpo",
-                                     out=str(work / name),
+                                     out=str(work / name), overwrite=True,
                                      overrides={"max_steps": args.grpo_steps, "disable_tqdm": True, **extra})).out
         results.append((label, run_eval(label, out), reward_ends(read_log(out), k)))
     wall, cpu = clock.total()

@@ -233,6 +233,8 @@ def render_trained(record: dict[str, Any], out: Path) -> str:
     """A training run's record (``lbdata_train.json``): model, data, losses, last rewards, card."""
     metrics = record.get("metrics", {})
     lines = [f"model      {out}", f"data       {record['data']} ({record['config']}), {record['rows']['train']} rows"]
+    if record.get("resumed_at"):
+        lines.append(f"resumed    at step {', '.join(map(str, record['resumed_at']))} of {record['global_step']}")
     if "first_logged_loss" in metrics:
         lines.append(f"loss       {metrics['first_logged_loss']:.4f} -> {metrics['last_logged_loss']:.4f}")
     if "eval_loss" in metrics:

@@ -41,6 +41,9 @@ SKIPPED: dict[str, str] = {
     "lbdata serve tiny-qwen --port 8000": "serves until Ctrl-C; the tiny_server fixture runs it (test_evaluate.py)",
     "lbdata train sft --corpus syn@latest --model tiny-qwen --recipe tiny-sft --out sft-tiny":
         "trains for minutes on a CPU; test_train.py trains with the same recipes (slow)",
+    "lbdata train sft --corpus syn@latest --model tiny-qwen --recipe tiny-sft --out sft-tiny --set save_strategy=steps "
+    "--set save_steps=50 --resume": "needs the checkpoints of an interrupted run of the skipped training command above; "
+    "test_train.py kills runs mid-training and resumes them (slow)",
     "lbdata train grpo --data syn@latest --model sft-tiny --recipe tiny-grpo --out grpo-tiny":
         "trains for minutes on a CPU and needs the SFT output above; test_train.py covers GRPO (slow)",
     "lbdata eval --model sft-tiny --data synthetic --limit 50 --seed 1 --max-new-tokens 320 --out evals/sft":

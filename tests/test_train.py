@@ -28,6 +28,44 @@ from lbdata.train.recipes import load_recipe, parse_overrides
 TRAINING = resource_dir("training")
 
 
+# ============================================================================ package structure (fast)
+
+
+def _train_imports() -> dict[str, set[str]]:
+    """Every ``lbdata.train`` module mapped to the ``lbdata.train`` modules it imports, at any level of the file."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "lbdata" / "train"
+    names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # also `from lbdata.train import x`
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            deps |= {t.split(".")[2] for t in targets if t.startswith("lbdata.train.") and t.split(".")[2] in names}
+        graph[name] = deps - {name}
+    return graph
+
+
+def test_train_modules_import_each_other_without_a_cycle():
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = _train_imports()
+    assert {"sft", "grpo", "model", "launch", "common", "recipes"} <= set(graph)
+    assert graph["common"] == set()  # the leaf every other module may import
+    assert {"model", "recipes", "common"} <= graph["sft"] and "launch" in {m for m, d in graph.items() if "sft" in d}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import cycle in lbdata.train: {' -> '.join(exc.args[1])}")
+    assert order[0] in {m for m, d in graph.items() if not d}
+
+
 # ============================================================================ recipes (fast)
 
 
@@ -76,6 +114,29 @@ def test_unknown_recipe_key_names_the_key(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="flat mapping"):
         load_recipe(tmp_path / "list.yaml", "sft")
+
+
+def test_a_misspelt_set_key_is_one_line_that_suggests_the_field():
+    from tests.test_cli import one_line_error, run
+
+    proc = run("train", "grpo", "--data", "synthetic", "--limit", "2", "--recipe", "tiny-grpo",
+               "--set", "lerning_rate=1e-5")
+    one_line_error(proc, "unknown key 'lerning_rate' in --set; did you mean 'learning_rate'?")
+
+
+def test_recipe_configs_come_from_one_hf_argument_parser(tmp_path):
+    from trl import GRPOConfig, ModelConfig
+
+    from lbdata.train.recipes import GRPOOptions, recipe_configs, recipe_parser
+
+    assert [c.__name__ for c in recipe_parser("grpo").dataclass_types] == ["GRPOConfig", "ModelConfig", "GRPOOptions"]
+    recipe = load_recipe("tiny-grpo", "grpo", {"use_cpu": True, "beta": "1e-2", "format_reward": "regex"})
+    args, model_args, options = recipe_configs(recipe, output_dir=str(tmp_path))
+    assert isinstance(args, GRPOConfig) and isinstance(model_args, ModelConfig) and isinstance(options, GRPOOptions)
+    assert args.beta == 0.01 and args.output_dir == str(tmp_path) and model_args.dtype == "float32"
+    assert options == recipe.options and options.format_reward == "regex"
+    assert recipe.recipe_hash == load_recipe("tiny-grpo", "grpo", {"use_cpu": True, "beta": 0.01,
+                                                                     "format_reward": "regex"}).recipe_hash
 
 
 def test_cli_overrides_win_and_numbers_are_numbers():
@@ -208,6 +269,26 @@ def test_monitor_logs_every_step_to_csv_draws_the_curve_and_prints_lines_not_red
     lines = [line for line in err.splitlines() if line.startswith("grpo step")]
     assert 5 <= len(lines) <= 11 and "\r" not in err
     assert lines[-1].startswith("grpo step 20/20") and "fmt 1.000" in lines[-1] and "back 1.000" in lines[-1]
+
+
+def test_monitor_of_a_resumed_run_keeps_the_steps_logged_before_the_checkpoint(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from lbdata.train.monitor import TrainMonitor, read_log
+
+    monitor = TrainMonitor(tmp_path, "sft")
+    monitor.resumed_at = [2]
+    history = [{"loss": 2.0, "step": 1, "epoch": 0.25}, {"loss": 1.5, "step": 2, "epoch": 0.5},
+               {"train_runtime": 3.0, "step": 2}]
+    monitor.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=2, epoch=0.5,
+                                                 log_history=history), None)
+    for step in (3, 4):
+        monitor.on_log(None, _state(step, 4), None, logs={"loss": 1.0 / step})
+    monitor.on_train_end(None, _state(4, 4), None)
+    assert [(r["step"], r["loss"]) for r in read_log(tmp_path)] == [(1, 2.0), (2, 1.5), (3, 1 / 3), (4, 0.25)]
+    err = capsys.readouterr().err
+    assert "sft resumed at step 2/4" in err and "sft step 1/4" not in err and "sft step 3/4" in err
+    assert (tmp_path / "train_curve.png").stat().st_size > 1000
 
 
 def test_quiet_libraries_hides_what_asks_nothing_of_the_user_unless_verbose():
@@ -463,3 +544,80 @@ def test_zero2_sft_in_two_processes_under_accelerate(corpus, tiny_model_dir, tmp
     job = json.loads((out / "lbdata_job.json").read_text())
     assert job["kind"] == "sft" and job["job"]["num_processes"] == 2
     assert "model      " in proc.stdout
+
+
+# ============================================================================ resume after a kill (slow)
+
+
+def _killed_then_resumed(cmd: list[str], out: Path, kind: str, *, save_steps: int, max_steps: int, tmp_path: Path):
+    """Run ``cmd`` until its first checkpoint is whole, SIGKILL it, run it again; return the second run and its
+    record. (A third run, refused because the run is finished, is tested in test_resume.py.)"""
+    import signal
+    import time
+
+    from lbdata.train.resume import checkpoint_step, last_checkpoint
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    first_log = tmp_path / "first.log"
+    with first_log.open("wb") as log:
+        first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / f"checkpoint-{save_steps}" / "trainer_state.json").is_file():
+            assert first.poll() is None, first_log.read_text()[-3000:]
+            assert time.monotonic() < deadline, first_log.read_text()[-3000:]
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == -signal.SIGKILL and not (out / "lbdata_train.json").exists()
+    resumed_at = checkpoint_step(last_checkpoint(out))
+    assert save_steps <= resumed_at < max_steps
+
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert second.returncode == 0, (second.stdout[-2000:], second.stderr[-3000:])
+    assert f"{kind} resumed at step {resumed_at}/{max_steps}" in second.stderr
+    ran = [int(line.split()[2].split("/")[0]) for line in second.stderr.splitlines() if line.startswith(f"{kind} step ")]
+    assert ran == list(range(resumed_at + 1, max_steps + 1))  # only the steps after the checkpoint ran again
+    record = json.loads((out / "lbdata_train.json").read_text())
+    assert record["global_step"] == max_steps and record["resumed_at"] == [resumed_at]
+    assert f"resumed    at step {resumed_at} of {max_steps}" in second.stdout
+    from lbdata.train.monitor import read_log
+
+    steps = [r["step"] for r in read_log(out) if "loss" in r]
+    assert steps == list(range(1, max_steps + 1))  # the log of the steps before the kill is kept
+    return second, record
+
+
+@pytest.mark.slow
+def test_sft_killed_mid_run_resumes_from_its_checkpoint_when_run_again(corpus, tiny_model_dir, tmp_path):
+    home, spec = corpus
+    out = tmp_path / "sft"
+    cmd = [sys.executable, "-m", "lbdata.cli", "train", "sft", "--corpus", spec, "--home", str(home), "--model",
+           str(tiny_model_dir), "--recipe", "tiny-sft", "--set", "max_steps=12", "--set", "logging_steps=1",
+           "--set", "save_strategy=steps", "--set", "save_steps=3", "--out", str(out)]
+    _, record = _killed_then_resumed(cmd, out, "sft", save_steps=3, max_steps=12, tmp_path=tmp_path)
+    # the resumed steps are the steps of an uninterrupted run: weights, optimizer, data order and RNG restored
+    # (the trainer's own resume would leave the base weights of Qwen2.5-VL in place: transformers#43701)
+    reference = subprocess.run([*cmd[:-1], str(tmp_path / "reference")], capture_output=True, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, check=False)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    from lbdata.train.monitor import read_log
+
+    losses = {r["step"]: r["loss"] for r in read_log(out) if "loss" in r}
+    expected = {r["step"]: r["loss"] for r in read_log(tmp_path / "reference") if "loss" in r}
+    assert losses == pytest.approx(expected, rel=1e-3), (losses, expected)
+    assert record["metrics"]["last_logged_loss"] < record["metrics"]["first_logged_loss"]
+
+
+@pytest.mark.slow
+def test_grpo_killed_mid_run_resumes_from_its_checkpoint_when_run_again(corpus, tiny_model_dir, tmp_path):
+    home, spec = corpus
+    out = tmp_path / "grpo"
+    cmd = [sys.executable, "-m", "lbdata.cli", "train", "grpo", "--data", spec, "--home", str(home), "--model",
+           str(tiny_model_dir), "--recipe", "tiny-grpo", "--set", "max_steps=4", "--set", "max_completion_length=16",
+           "--set", "save_strategy=steps", "--set", "save_steps=2", "--out", str(out)]
+    _, record = _killed_then_resumed(cmd, out, "grpo", save_steps=2, max_steps=4, tmp_path=tmp_path)
+    assert "rewards/accuracy_reward/mean" in record["metrics"]

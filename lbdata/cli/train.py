@@ -51,14 +51,20 @@ VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="show the libraries' warnings and loading bars (hidden by default)")
 ]
 TrainOutOpt = Annotated[Path | None, typer.Option("--out", help="output directory for the trained model")]
+ResumeOpt = Annotated[bool, typer.Option(
+    "--resume", help="resume from the last checkpoint in --out (an interrupted run of the same job resumes by itself)")]
+ResumeFromOpt = Annotated[Path | None, typer.Option("--resume-from", help="resume from this checkpoint-N folder")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="start over in --out, deleting the checkpoints and run files of an earlier run there")]
 
 
 def _train(kind: str, job, out_of) -> None:
     """Train in this process, or re-run under `accelerate launch` for several processes or DeepSpeed."""
     import json
 
+    from lbdata.train.common import RUN_FILE
     from lbdata.train.launch import needs_launch, relaunch
-    from lbdata.train.model import RUN_FILE, mixed_precision
+    from lbdata.train.model import mixed_precision
 
     recipe, out = out_of(job)  # resolves and checks everything before a model loads or any process starts
     if needs_launch(job.num_processes, job.deepspeed):
@@ -91,15 +97,20 @@ def train_sft_command(
     set_: SetOpt = None,
     home: HomeOpt = None,
     verbose: VerboseOpt = False,
+    resume: ResumeOpt = False,
+    resume_from: ResumeFromOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Supervised fine-tuning on a corpus version (TRL SFTTrainer): assistant-turn loss, images never truncated."""
     from lbdata.corpus import resolve_version
     from lbdata.train.recipes import parse_overrides
-    from lbdata.train.sft import SFTJob, resolve_out, sft_recipe
+    from lbdata.train.resume import resume_option, settle_resume
+    from lbdata.train.sft import SFTJob, resolve_out, sft_identity, sft_recipe
 
     job = SFTJob(corpus=corpus, config=config, model=model, recipe=recipe, overrides=parse_overrides(set_ or []),
                  lora=lora, out=str(out) if out else None, home=str(home) if home else None, deepspeed=deepspeed,
-                 num_processes=num_processes, verbose=verbose)
+                 num_processes=num_processes, verbose=verbose, resume=resume_option(resume, resume_from),
+                 overwrite=overwrite)
 
     def out_of(job: SFTJob):
         from lbdata.train.launch import check_corpus_config, check_model_loads
@@ -109,7 +120,9 @@ def train_sft_command(
         check_corpus_config(corpus_dir, job.config)
         recipe = sft_recipe(job)
         check_model_loads(str(recipe.values["model_name_or_path"]))
-        return recipe, resolve_out(job, corpus_dir).resolve()
+        out = resolve_out(job, corpus_dir).resolve()
+        settle_resume(job, out, sft_identity(job, recipe, corpus_dir))
+        return recipe, out
 
     _train("sft", job, out_of)
 
@@ -131,14 +144,19 @@ def train_grpo_command(
     set_: SetOpt = None,
     home: HomeOpt = None,
     verbose: VerboseOpt = False,
+    resume: ResumeOpt = False,
+    resume_from: ResumeFromOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """GRPO with the accuracy and Look-Back format rewards (TRL GRPOTrainer); prompts carry the format instruction."""
-    from lbdata.train.grpo import GRPOJob, grpo_recipe, resolve_out
+    from lbdata.train.grpo import GRPOJob, grpo_identity, grpo_recipe, resolve_out
     from lbdata.train.recipes import parse_overrides
+    from lbdata.train.resume import resume_option, settle_resume
 
     job = GRPOJob(data=data, config=config, limit=limit, model=model, recipe=recipe,
                   overrides=parse_overrides(set_ or []), lora=lora, out=str(out) if out else None,
-                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes, verbose=verbose)
+                  home=str(home) if home else None, deepspeed=deepspeed, num_processes=num_processes, verbose=verbose,
+                  resume=resume_option(resume, resume_from), overwrite=overwrite)
 
     def out_of(job: GRPOJob):
         from lbdata.corpus import resolve_version
@@ -149,6 +167,8 @@ def train_grpo_command(
         if not is_source_spec(job.data):
             check_corpus_config(resolve_version(job.data, job.home), str(r.values.get("variant") or "semantic_back"))
         check_model_loads(str(r.values["model_name_or_path"]))
-        return r, resolve_out(job, str(r.values["model_name_or_path"])).resolve()
+        out = resolve_out(job, str(r.values["model_name_or_path"])).resolve()
+        settle_resume(job, out, grpo_identity(job, r))
+        return r, out
 
     _train("grpo", job, out_of)

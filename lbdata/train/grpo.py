@@ -21,8 +21,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError, UsageError
-from lbdata.train.model import TrainResult, apply_device_defaults, attach_monitor, deepspeed_in_args
+from lbdata.train.common import TrainResult
+from lbdata.train.model import apply_device_defaults, attach_monitor, deepspeed_in_args, start_run
 from lbdata.train.recipes import GRPOOptions, Recipe, load_recipe
+from lbdata.train.resume import plan_resume, run_identity
 from lbdata.train.rewards import ACCURACY_WEIGHT, FORMAT_WEIGHT
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ class GRPOJob(BaseModel):
     deepspeed: str | None = Field(default=None, description="zero2, zero3, zero3-offload or a DeepSpeed JSON file")
     num_processes: int | None = Field(default=None, ge=1, description="processes to launch (default: one per GPU)")
     verbose: bool = Field(default=False, description="show the libraries' warnings and loading bars")
+    resume: str | None = Field(default=None, description="'last' (the last checkpoint in out) or a checkpoint "
+                               "folder; an interrupted run of the same job in out resumes without it")
+    overwrite: bool = Field(default=False, description="start over in out, deleting an earlier run's checkpoints")
 
 
 # ---------------------------------------------------------------------------- resolution (no torch)
@@ -92,6 +97,19 @@ def is_source_spec(spec: str) -> bool:
         return True
     path = Path(spec)
     return path.is_dir() and not (path / "manifest.json").exists()
+
+
+def grpo_identity(job: GRPOJob, recipe: Recipe) -> dict[str, Any]:
+    """What makes two GRPO runs the same job (``lbdata.train.resume``); ``recipe`` before device defaults."""
+    from lbdata.records import parse_variant
+
+    data = job.data
+    if not is_source_spec(data):
+        from lbdata.corpus import resolve_version
+
+        data = str(resolve_version(data, job.home).resolve())
+    variant = parse_variant(recipe.options.variant)  # type: ignore[attr-defined]
+    return run_identity("grpo", data=data, config=variant, values=recipe.values, split=job.split, limit=job.limit)
 
 
 def resolve_out(job: GRPOJob, model_path: str) -> Path:
@@ -193,6 +211,28 @@ def load_grpo_data(
 # ---------------------------------------------------------------------------- train
 
 
+def grpo_rewards(options: GRPOOptions, variant: str) -> list[Any]:
+    """The accuracy reward and the format reward the options ask for, under the options' validator thresholds."""
+    from lbdata.train.rewards import AccuracyReward, LookBackFormatReward, RegexFormatReward
+    from lbdata.validate import ValidationConfig
+
+    validation = ValidationConfig.from_yaml(options.validation_config) if options.validation_config else ValidationConfig()
+    format_reward = (
+        RegexFormatReward() if options.format_reward == "regex" else LookBackFormatReward(variant, validation)
+    )
+    return [AccuracyReward(timeout_s=validation.answer_timeout_s), format_reward]
+
+
+def last_reward_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The last logged value of every reward statistic (``rewards/…``, ``reward``, ``look_back/…``)."""
+    metrics: dict[str, float] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if key.startswith(("rewards/", "reward", "look_back/")) and isinstance(value, int | float):
+                metrics[key] = float(value)
+    return metrics
+
+
 def train_grpo(job: GRPOJob) -> TrainResult:
     """GRPO from ``job.model`` on ``job.data`` with the accuracy and Look-Back format rewards."""
     from lbdata.train.monitor import quiet_libraries
@@ -210,27 +250,26 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         save_trained_model,
         write_run_files,
     )
-    from lbdata.train.recipes import model_config, trainer_config
-    from lbdata.train.rewards import AccuracyReward, LookBackFormatReward, RegexFormatReward
-    from lbdata.validate import ValidationConfig
+    from lbdata.train.recipes import recipe_configs
 
     # recipe
     recipe = grpo_recipe(job)
-    apply_device_defaults(recipe)
     options: GRPOOptions = recipe.options  # type: ignore[assignment]
     variant = parse_variant(options.variant)
-    validation = ValidationConfig.from_yaml(options.validation_config) if options.validation_config else ValidationConfig()
-    model_args = model_config(recipe)
-    base_model = check_model_dir(model_args.model_name_or_path)
+    rewards = grpo_rewards(options, variant)
+    base_model = check_model_dir(recipe.values["model_name_or_path"])
     out = resolve_out(job, base_model)
-    args = trainer_config(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
+    identity = grpo_identity(job, recipe)
+    checkpoint = plan_resume(out, identity, resume=job.resume, overwrite=job.overwrite)
+    apply_device_defaults(recipe)
+    args, model_args, _ = recipe_configs(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
 
     # data, model, rewards
     train, info = load_grpo_data(job.data, variant=variant, split=job.split, limit=job.limit, home=job.home)
     if len(train) == 0:
         raise ConfigError(f"{job.data} gave no problems to train on")
     model, processor = load_model_and_processor(
-        base_model, model_args, options, trust_remote_code=args.trust_remote_code
+        base_model, model_args, options, trust_remote_code=args.trust_remote_code, checkpoint=checkpoint
     )
     # GRPOTrainer left-pads the prompt ids itself but takes mm_token_type_ids from the processor as it pads;
     # a right-padding processor misaligns them for prompts of different lengths (wrong M-RoPE positions, or
@@ -239,10 +278,6 @@ def train_grpo(job: GRPOJob) -> TrainResult:
     if options.freeze_vision_tower:
         freeze_vision_tower(model)
     peft = lora_config(model_args, options)
-    format_reward = (
-        RegexFormatReward() if options.format_reward == "regex" else LookBackFormatReward(variant, validation)
-    )
-    rewards = [AccuracyReward(timeout_s=validation.answer_timeout_s), format_reward]
 
     # trainer
     trainer = GRPOTrainer(
@@ -250,12 +285,10 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         peft_config=peft,
     )
     attach_monitor(trainer, out, "grpo", recipe)
-    result = trainer.train()
+    resumed_at = start_run(trainer, out, identity, checkpoint)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
-    for entry in trainer.state.log_history:  # the last logged value of every reward statistic
-        for key, value in entry.items():
-            if key.startswith(("rewards/", "reward", "look_back/")) and isinstance(value, int | float):
-                metrics[key] = float(value)
+    metrics.update(last_reward_metrics(trainer.state.log_history))
 
     # save
     save_trained_model(trainer, processor, out, base_model=base_model, model_args=model_args)
@@ -270,6 +303,8 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         "lora": peft is not None,
         "freeze_vision_tower": options.freeze_vision_tower,
         "parameters": parameter_counts(trainer.model),
+        "global_step": trainer.state.global_step,
+        "resumed_at": resumed_at,
         "processes": trainer.accelerator.num_processes,
         "deepspeed": job.deepspeed,
         "reward_weights": list(args.reward_weights),

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from lbdata.errors import ConfigError, LbdataError, UsageError
-from lbdata.resources import resource_dir
+from lbdata.train.common import JOB_FILE, WEIGHT_FILES, deepspeed_config_path, zero_stage
 
 log = logging.getLogger(__name__)
 
-JOB_FILE = "lbdata_job.json"
 LAUNCHED_ENV = "LBDATA_LAUNCHED"
 """Set in the processes ``relaunch`` starts (besides the launcher's own ``LOCAL_RANK``)."""
 
@@ -45,26 +44,6 @@ def in_launched_process() -> bool:
 def needs_launch(num_processes: int | None, deepspeed: str | None) -> bool:
     """Whether a command must re-run itself under ``accelerate launch``."""
     return not in_launched_process() and ((num_processes or 1) > 1 or deepspeed is not None)
-
-
-def deepspeed_config_path(name: str) -> Path:
-    """``zero2``, ``zero3``, ``zero3-offload`` (``training/deepspeed/``) or the path of a DeepSpeed JSON file."""
-    path = Path(name)
-    if path.is_file():
-        return path.resolve()
-    builtin = resource_dir("training") / "deepspeed" / f"{name.removesuffix('.json')}.json"
-    if builtin.is_file():
-        return builtin.resolve()
-    available = sorted(p.stem for p in (resource_dir("training") / "deepspeed").glob("*.json"))
-    raise ConfigError(f"--deepspeed {name!r} is neither a file nor one of: {', '.join(available)}")
-
-
-def zero_stage(config_path: Path) -> int:
-    try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read DeepSpeed config {config_path} ({exc}); fix or replace the file") from None
-    return int(data.get("zero_optimization", {}).get("stage", 0))
 
 
 def default_num_processes() -> int:
@@ -115,7 +94,6 @@ def relaunch(kind: str, job: dict[str, Any], out: Path, *, mixed_precision: str)
 
 
 # ---------------------------------------------------------------------------- checks before any process starts
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def check_corpus_config(corpus_dir: Path, config: str, split: str = "train") -> None:

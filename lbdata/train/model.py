@@ -18,18 +18,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lbdata import __version__
 from lbdata.errors import ConfigError, UsageError
+from lbdata.train.common import (
+    ADAPTER_DIR,
+    CARD_FILE,
+    CONFIG_FILE,
+    CURVE_FILE,
+    LOG_FILE,
+    RUN_FILE,
+    WEIGHT_FILES,
+    deepspeed_config_path,
+)
 from lbdata.train.recipes import Recipe, SFTOptions
-
-CURVE_FILE = "train_curve.png"
-"""The loss/reward curve ``TrainMonitor`` draws into the model folder (linked from the card)."""
-LOG_FILE = "train_log.csv"
-"""Every logged step (loss, learning rate, reward means, trigger rate) as CSV."""
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +41,6 @@ VISION_TOWERS = ("visual", "vision_tower", "vision_model")
 """Attribute names under which vision-language models keep their vision encoder."""
 PROJECTORS = ("merger",)
 """Submodules of the vision encoder that project into the language model and stay trainable."""
-RUN_FILE = "lbdata_train.json"
-CONFIG_FILE = "train_config.yaml"
-CARD_FILE = "README.md"
-ADAPTER_DIR = "adapter"
-
-
-@dataclass
-class TrainResult:
-    """Where the trained model went, its final metrics and the run record (``lbdata_train.json``)."""
-
-    out: Path
-    metrics: dict[str, float]
-    record: dict[str, Any] = field(default_factory=dict)
 
 
 def mixed_precision(values: dict[str, Any]) -> str:
@@ -73,8 +64,6 @@ def deepspeed_in_args(job: Any) -> str | None:
     """A DeepSpeed config for TrainingArguments when no launcher plugin carries one (torchrun, plain python)."""
     if not job.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
         return None
-    from lbdata.train.launch import deepspeed_config_path
-
     return str(deepspeed_config_path(job.deepspeed))
 
 
@@ -92,6 +81,22 @@ def attach_monitor(trainer: Any, out: Path, kind: str, recipe: Recipe) -> None:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(TrainMonitor(out, kind, progress=not recipe.values.get("disable_tqdm")))
+
+
+def start_run(trainer: Any, out: Path, identity: dict[str, Any], checkpoint: Path | None) -> list[int]:
+    """Record in ``out`` which job trains there (``lbdata.train.resume``) and tell the monitor the steps the run
+    resumed at; return those steps (the last is ``checkpoint``'s, when there is one)."""
+    from lbdata.train.monitor import TrainMonitor
+    from lbdata.train.resume import checkpoint_step, mark_started
+
+    step = checkpoint_step(checkpoint) if checkpoint is not None else None
+    steps = mark_started(out, identity, step) if trainer.is_world_process_zero() else []
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TrainMonitor):
+            callback.resumed_at = steps
+    if checkpoint is not None:
+        log.info("resuming from %s (step %d)", checkpoint, step)
+    return steps
 
 
 def check_model_dir(path: str | Path) -> str:
@@ -129,9 +134,16 @@ def torch_dtype(name: str | None):
 
 
 def load_model_and_processor(
-    model_path: str, model_args: Any, options: SFTOptions, *, trust_remote_code: bool = False
+    model_path: str, model_args: Any, options: SFTOptions, *, trust_remote_code: bool = False,
+    checkpoint: Path | None = None,
 ):
-    """The processor (``load_processor``: never a bare tokenizer) and the model (``AutoModelForImageTextToText``)."""
+    """The processor (``load_processor``: never a bare tokenizer) and the model (``AutoModelForImageTextToText``).
+
+    With ``checkpoint`` (a run resuming) the weights come from the checkpoint when it holds a whole model: the
+    trainer's own resume loads its state dict without the key renaming ``from_pretrained`` applies (transformers
+    5 saves Qwen2.5-VL under its original key names), which would leave the base weights in place. A LoRA
+    checkpoint holds only the adapter, which the trainer loads itself.
+    """
     from transformers import AutoModelForImageTextToText
 
     from lbdata.train.processor import load_processor
@@ -142,8 +154,11 @@ def load_model_and_processor(
     set_pixel_band(processor, options.min_pixels, options.max_pixels)
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
+    weights = model_path
+    if checkpoint is not None and any((checkpoint / name).is_file() for name in WEIGHT_FILES):
+        weights, kwargs = str(checkpoint), {k: v for k, v in kwargs.items() if k != "revision"}
     model = AutoModelForImageTextToText.from_pretrained(
-        model_path, dtype=torch_dtype(model_args.dtype), trust_remote_code=trust_remote_code, **kwargs
+        weights, dtype=torch_dtype(model_args.dtype), trust_remote_code=trust_remote_code, **kwargs
     )
     return model, processor
 

@@ -17,13 +17,14 @@ import logging
 import math
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
 from lbdata.progress import ProgressBar
-from lbdata.train.model import CURVE_FILE, LOG_FILE
+from lbdata.train.common import CURVE_FILE, LOG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,28 @@ class TrainMonitor(TrainerCallback):
         self._last: dict[str, float] = {}
         self._next_line = 0
         self._printed = 0
+        self.resumed_at: list[int] = []
+        """Steps the run resumed at from a checkpoint (``lbdata.train.model.start_run`` sets them)."""
 
     # ------------------------------------------------------------------ callback hooks
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.out.mkdir(parents=True, exist_ok=True)
+            if state.global_step > 0:  # resumed: the checkpoint's log holds the steps before it
+                self._resume(state)
             self._bar = ProgressBar(self.kind, state.max_steps, enabled=self.progress and self._tty, unit="steps")
+
+    def _resume(self, state) -> None:
+        for entry in state.log_history:
+            if "step" in entry and not any(k in entry for k in SUMMARY_KEYS):
+                self._add_row(int(entry["step"]), entry.get("epoch"), entry)
+        self.write_csv()
+        self._next_line = self._printed = state.global_step
+        message = f"{self.kind} resumed at step {state.global_step}/{state.max_steps} from its checkpoint"
+        log.info(message)
+        if self.progress:
+            print(message, file=sys.stderr, flush=True)
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self._bar is not None:
@@ -104,18 +120,7 @@ class TrainMonitor(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or any(k in logs for k in SUMMARY_KEYS):
             return
-        row: dict[str, float] = {"step": float(state.global_step)}
-        if state.epoch is not None:
-            row["epoch"] = round(float(state.epoch), 4)
-        for key, value in logs.items():
-            number = _number(value)
-            if number is None or key == "epoch":
-                continue
-            row[key] = number
-            if key not in self.columns:
-                self.columns.append(key)
-        self.rows.append(row)
-        self._last.update({k: v for k, v in row.items() if k not in ("step", "epoch")})
+        self._add_row(state.global_step, state.epoch, logs)
         self.write_csv()
         if self._bar is not None:
             self._bar.update(completed=state.global_step, stats=self.stats_text, force=True)
@@ -131,9 +136,23 @@ class TrainMonitor(TrainerCallback):
         self.write_csv()
         if self.rows:
             try:
-                plot_curve(self.rows, self.out / CURVE_FILE, self.kind)
+                plot_curve(self.rows, self.out / CURVE_FILE, self.kind, resumed_at=self.resumed_at)
             except (OSError, ValueError) as exc:  # a curve is a convenience; the CSV holds the numbers
                 log.warning("could not draw %s (%s); the numbers are in %s", CURVE_FILE, exc, LOG_FILE)
+
+    def _add_row(self, step: int, epoch: float | None, logs: dict[str, Any]) -> None:
+        row: dict[str, float] = {"step": float(step)}
+        if epoch is not None:
+            row["epoch"] = round(float(epoch), 4)
+        for key, value in logs.items():
+            number = _number(value)
+            if number is None or key in ("epoch", "step"):
+                continue
+            row[key] = number
+            if key not in self.columns:
+                self.columns.append(key)
+        self.rows.append(row)
+        self._last.update({k: v for k, v in row.items() if k not in ("step", "epoch")})
 
     # ------------------------------------------------------------------ outputs
 
@@ -163,8 +182,9 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
 
 
-def plot_curve(rows: list[dict[str, float]], path: Path, kind: str) -> Path:
-    """Loss (and, when logged, reward means and trigger rate) against the step, as a PNG."""
+def plot_curve(rows: list[dict[str, float]], path: Path, kind: str, *, resumed_at: Sequence[int] = ()) -> Path:
+    """Loss (and, when logged, reward means and trigger rate) against the step, as a PNG; a dashed line marks
+    each step the run resumed at from a checkpoint."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,6 +204,8 @@ def plot_curve(rows: list[dict[str, float]], path: Path, kind: str) -> Path:
             xs, ys = series(key)
             if xs:
                 ax.plot(xs, ys, label=label, marker="." if len(xs) < 60 else None, linewidth=1.2)
+        for i, step in enumerate(resumed_at):
+            ax.axvline(step, color="grey", linestyle="--", linewidth=0.8, label="resumed" if i == 0 else None)
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

@@ -10,18 +10,21 @@ Every key is a field of one of three config classes, and goes to each class that
 - lbdata's ``SFTOptions`` / ``GRPOOptions`` — ``freeze_vision_tower``, the image pixel band
   (``min_pixels``, ``max_pixels``) and, for GRPO, the format rules (``variant``, ``validation_config``).
 
-An unknown key is a ``ConfigError`` that names it (and the closest known key). CLI flags override the
-recipe: ``--set KEY=VALUE`` for any key (the value is read as YAML), plus the dedicated flags of the
-commands (``--model``, ``--out``, ``--lora``). ``load_recipe`` only reads and checks; the config objects
-are built by ``trainer_config`` / ``model_config`` (they import TRL).
+The three classes go to one ``transformers.HfArgumentParser`` (``recipe_parser``), as TRL's ``TrlParser``
+does for its scripts: its ``parse_dict`` builds the three objects (``recipe_configs``), and the field types
+it derives convert a number written as a string, as argparse converts a string default. An unknown key is
+a ``ConfigError`` that names it (and the closest known key). CLI flags override the recipe:
+``--set KEY=VALUE`` for any key (the value is read as YAML), plus the dedicated flags of the commands
+(``--model``, ``--out``, ``--lora``). ``load_recipe`` reads and checks, and builds lbdata's options; the
+TRL config objects are built by ``recipe_configs`` (``trainer_config`` / ``model_config`` pick one).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,22 +136,33 @@ def _config_classes(kind: str) -> tuple[type, type, type]:
     raise ValueError(f"unknown recipe kind {kind!r}; expected one of {KINDS}")
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # a forward reference that cannot be resolved: no coercion for this class
-        hints = {}
-    return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(cls)}
+@functools.cache
+def recipe_parser(kind: str, *, options_only: bool = False):
+    """The ``transformers.HfArgumentParser`` of a recipe kind: the trainer config, ``ModelConfig``, lbdata's options
+    (only the options with ``options_only``: they are checked when a recipe loads, before any TRL config is built).
+
+    The parser TRL's scripts build (``TrlParser`` is a subclass of it); recipes use its ``parse_dict`` and the
+    field types it derived for its command-line arguments.
+    """
+    from transformers import HfArgumentParser
+
+    classes = _config_classes(kind)
+    return HfArgumentParser(classes[2:] if options_only else classes)
 
 
 def known_keys(kind: str) -> dict[str, str]:
     """Every key a recipe of ``kind`` may hold, mapped to the name of the class that owns it."""
     out: dict[str, str] = {}
-    for cls in reversed(_config_classes(kind)):
+    for cls in reversed(recipe_parser(kind).dataclass_types):
         for f in dataclasses.fields(cls):
             if f.init:
                 out[f.name] = cls.__name__
     return out
+
+
+def _numeric_fields(kind: str) -> dict[str, type]:
+    """Single-valued int and float fields, with the type the parser converts a command-line string with."""
+    return {a.dest: a.type for a in recipe_parser(kind)._actions if a.type in (int, float) and a.nargs is None}
 
 
 def resolve_recipe_path(recipe: str | Path | None, kind: str) -> Path:
@@ -181,20 +195,15 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _coerce(key: str, value: Any, hint: Any, origin: str) -> Any:
-    """Numbers written as strings (``1e-5`` is a string in YAML 1.1) become numbers for numeric fields."""
-    if not isinstance(value, str):
+def _coerce(key: str, value: Any, cast: type | None, origin: str) -> Any:
+    """A number written as a string (``1e-5`` is a string in YAML 1.1) becomes a number for a numeric field,
+    as argparse converts a string default (TRL's ``TrlParser`` sets a YAML config's values as defaults)."""
+    if not isinstance(value, str) or cast is None:
         return value
-    args = set(typing.get_args(hint)) or {hint}
-    if str in args or not args & {int, float}:
-        return value
-    for cast in (int, float):
-        if cast in args:
-            try:
-                return cast(value)
-            except ValueError:
-                continue
-    raise ConfigError(f"bad value for {key!r} in {origin}: {value!r} is not a number")
+    try:
+        return cast(value)
+    except ValueError:
+        raise ConfigError(f"bad value for {key!r} in {origin}: {value!r} is not a number") from None
 
 
 def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, Any] | None = None) -> Recipe:
@@ -203,10 +212,7 @@ def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, An
     data = read_yaml_mapping(path, what="recipe", hint="a flat mapping of key: value, as in training/recipes/")
     values = {**data, **dict(overrides or {})}
     keys = known_keys(kind)
-    classes = _config_classes(kind)
-    types: dict[str, Any] = {}
-    for cls in reversed(classes):
-        types.update(_field_types(cls))
+    classes = recipe_parser(kind).dataclass_types
     for key in values:
         if key not in keys:
             origin = "--set" if overrides and key in overrides else str(path)
@@ -216,31 +222,31 @@ def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, An
                 f"unknown key {key!r} in {origin}{hint} Recipe keys are fields of trl.{classes[0].__name__}, "
                 f"trl.ModelConfig or lbdata's {classes[2].__name__} (see README, Train)"
             )
-    values = {k: _coerce(k, v, types.get(k), str(path)) for k, v in values.items()}
-    option_cls = classes[2]
-    option_names = {f.name for f in dataclasses.fields(option_cls)}
-    try:
-        options = option_cls(**{k: v for k, v in values.items() if k in option_names})
+    numeric = _numeric_fields(kind)
+    values = {k: _coerce(k, v, numeric.get(k), str(path)) for k, v in values.items()}
+    try:  # lbdata's options are checked now; the TRL configs are built with them by recipe_configs
+        options = recipe_parser(kind, options_only=True).parse_dict(values, allow_extra_keys=True)[0]
     except TypeError as exc:
         raise ConfigError(f"bad lbdata option in {path}: {exc}") from None
     return Recipe(kind=kind, source=str(path), values=values, options=options)
 
 
-def _build(cls: type, values: Mapping[str, Any], origin: str, **forced: Any) -> Any:
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    kwargs = {k: v for k, v in values.items() if k in names}
-    kwargs.update(forced)
+def recipe_configs(recipe: Recipe, **forced: Any) -> tuple[Any, Any, SFTOptions]:
+    """The recipe parsed into ``(SFTConfig | GRPOConfig, ModelConfig, SFTOptions | GRPOOptions)`` in one
+    ``parse_dict``; ``forced`` values (e.g. ``output_dir``) win over the recipe's."""
+    parser = recipe_parser(recipe.kind)
     try:
-        return cls(**kwargs)
+        return parser.parse_dict({**recipe.values, **forced})
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"the recipe {origin} does not make a valid {cls.__name__}: {exc}") from None
+        names = ", ".join(cls.__name__ for cls in parser.dataclass_types)
+        raise ConfigError(f"the recipe {recipe.source} does not make a valid {names}: {exc}") from None
 
 
 def trainer_config(recipe: Recipe, **forced: Any):
     """The ``SFTConfig`` / ``GRPOConfig`` of a recipe; ``forced`` values (e.g. ``output_dir``) win."""
-    return _build(_config_classes(recipe.kind)[0], recipe.values, recipe.source, **forced)
+    return recipe_configs(recipe, **forced)[0]
 
 
 def model_config(recipe: Recipe, **forced: Any):
     """The ``trl.ModelConfig`` of a recipe (model path, dtype, attention, LoRA)."""
-    return _build(_config_classes(recipe.kind)[1], recipe.values, recipe.source, **forced)
+    return recipe_configs(recipe, **forced)[1]

@@ -20,8 +20,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError
-from lbdata.train.model import TrainResult, apply_device_defaults, attach_monitor, deepspeed_in_args
+from lbdata.train.common import TrainResult
+from lbdata.train.model import apply_device_defaults, attach_monitor, deepspeed_in_args, start_run
 from lbdata.train.recipes import Recipe, load_recipe
+from lbdata.train.resume import plan_resume, run_identity
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class SFTJob(BaseModel):
     deepspeed: str | None = Field(default=None, description="zero2, zero3, zero3-offload or a DeepSpeed JSON file")
     num_processes: int | None = Field(default=None, ge=1, description="processes to launch (default: one per GPU)")
     verbose: bool = Field(default=False, description="show the libraries' warnings and loading bars")
+    resume: str | None = Field(default=None, description="'last' (the last checkpoint in out) or a checkpoint "
+                               "folder; an interrupted run of the same job in out resumes without it")
+    overwrite: bool = Field(default=False, description="start over in out, deleting an earlier run's checkpoints")
 
 
 # ---------------------------------------------------------------------------- resolution (no torch)
@@ -60,6 +65,13 @@ def sft_recipe(job: SFTJob) -> Recipe:
     if not recipe.values.get("model_name_or_path"):
         raise ConfigError(f"no model: pass --model PATH or set model_name_or_path in {recipe.source}")
     return recipe
+
+
+def sft_identity(job: SFTJob, recipe: Recipe, corpus_dir: Path) -> dict[str, Any]:
+    """What makes two SFT runs the same job (``lbdata.train.resume``); ``recipe`` before device defaults."""
+    from lbdata.records import parse_variant
+
+    return run_identity("sft", data=str(corpus_dir.resolve()), config=parse_variant(job.config), values=recipe.values)
 
 
 def resolve_out(job: SFTJob, corpus_dir: Path) -> Path:
@@ -117,6 +129,9 @@ class SFTRun:
     base_model: str
     model_args: Any
     record: dict[str, Any]
+    identity: dict[str, Any]
+    checkpoint: Path | None = None
+    """The checkpoint training resumes from (None: from step 0)."""
 
 
 def prepare_sft(job: SFTJob) -> SFTRun:
@@ -129,23 +144,24 @@ def prepare_sft(job: SFTJob) -> SFTRun:
     from lbdata.corpus import read_manifest, resolve_version
     from lbdata.records import parse_variant
     from lbdata.train.model import check_model_dir, freeze_vision_tower, load_model_and_processor, lora_config
-    from lbdata.train.recipes import model_config, trainer_config
+    from lbdata.train.recipes import recipe_configs
 
     # recipe
     recipe = sft_recipe(job)
-    apply_device_defaults(recipe)
     options = recipe.options
     config = parse_variant(job.config)
     corpus_dir = resolve_version(job.corpus, job.home)
     manifest = read_manifest(str(corpus_dir))
     out = resolve_out(job, corpus_dir)
-    args = trainer_config(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
-    model_args = model_config(recipe)
+    identity = sft_identity(job, recipe, corpus_dir)
+    checkpoint = plan_resume(out, identity, resume=job.resume, overwrite=job.overwrite)
+    apply_device_defaults(recipe)
+    args, model_args, _ = recipe_configs(recipe, output_dir=str(out), deepspeed=deepspeed_in_args(job))
     base_model = check_model_dir(model_args.model_name_or_path)
 
     # model and data
     model, processor = load_model_and_processor(
-        base_model, model_args, options, trust_remote_code=args.trust_remote_code
+        base_model, model_args, options, trust_remote_code=args.trust_remote_code, checkpoint=checkpoint
     )
     train, dropped = load_sft_data(corpus_dir, config, "train", processor, args.max_length)
     if len(train) == 0:
@@ -180,7 +196,7 @@ def prepare_sft(job: SFTJob) -> SFTRun:
         "deepspeed": job.deepspeed,
         "assistant_only_loss": args.assistant_only_loss,
     }
-    return SFTRun(trainer, processor, recipe, out, base_model, model_args, record)
+    return SFTRun(trainer, processor, recipe, out, base_model, model_args, record, identity, checkpoint)
 
 
 def train_sft(job: SFTJob) -> TrainResult:
@@ -189,7 +205,8 @@ def train_sft(job: SFTJob) -> TrainResult:
 
     run = prepare_sft(job)
     trainer = run.trainer
-    result = trainer.train()
+    resumed_at = start_run(trainer, run.out, run.identity, run.checkpoint)
+    result = trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     if losses:
@@ -198,7 +215,8 @@ def train_sft(job: SFTJob) -> TrainResult:
         metrics.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
 
     save_trained_model(trainer, run.processor, run.out, base_model=run.base_model, model_args=run.model_args)
-    record = {**run.record, "parameters": parameter_counts(trainer.model)}
+    record = {**run.record, "parameters": parameter_counts(trainer.model), "global_step": trainer.state.global_step,
+              "resumed_at": resumed_at}
     if trainer.is_world_process_zero():
         short = record["config"].removesuffix("_back")
         record = write_run_files(
