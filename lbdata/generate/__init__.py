@@ -34,10 +34,9 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,6 +45,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdata import __version__
 from lbdata.errors import BudgetExceeded, RequestFailed, TeacherError, UsageError
+from lbdata.generate.sender import (
+    BACKOFF_INITIAL_S,
+    BACKOFF_MAX_S,
+    BudgetStop,
+    Pricer,
+    RetryPolicy,
+    Sender,
+    Spend,
+    bump,
+    cache_entry,
+    load_price,
+)
+from lbdata.generate.summary import GenerateSummary, stats_text
 from lbdata.hashing import content_hash
 from lbdata.images import DEFAULT_MAX_IMAGE_PIXELS
 from lbdata.ledger import Ledger
@@ -57,11 +69,9 @@ from lbdata.sources.base import Source, SourceRow
 from lbdata.teachers import load_teacher
 from lbdata.teachers.base import (
     RemoteTeacher,
-    RequestEstimate,
     Teacher,
     TeacherResponse,
     TraceRequest,
-    TransientError,
 )
 from lbdata.workspace import RunLock
 
@@ -70,10 +80,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKOFF_INITIAL_S = 1.0
-"""First retry waits up to this long (full jitter); each further retry doubles the ceiling."""
-BACKOFF_MAX_S = 60.0
-"""Ceiling of one backoff wait."""
 _SECRET_NAMES = frozenset({"api_key", "apikey", "key", "token", "api_token", "secret", "password", "authorization"})
 
 
@@ -169,95 +175,12 @@ def _slug(text: str) -> str:
     return text.strip("-").lower()[:40] or "x"
 
 
-@dataclass
-class GenerateSummary:
-    run_dir: Path
-    problems: int = 0
-    new_problems: int = 0
-    bad_rows: int = 0
-    bad_rows_by_reason: dict[str, int] = field(default_factory=dict)
-    no_base_trace: int = 0
-    traces_new: dict[str, int] = field(default_factory=dict)
-    traces_skipped: int = 0
-    failures: int = 0
-    failures_by_reason: dict[str, int] = field(default_factory=dict)
-    accepted: int = 0
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    exhausted: int = 0
-    requests: int = 0
-    retries_by_reason: dict[str, int] = field(default_factory=dict)
-    truncated: int = 0
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    not_started: int = 0
-    cost_usd: float = 0.0
-    elapsed_s: float = 0.0
-    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
-    batches: dict[str, int] = field(default_factory=dict)
-    run_cost_usd: float = 0.0  # everything the run has paid so far, earlier invocations included
-    acceptance: float | None = None  # share of the run's validated traces that were accepted
-    usd_per_1k_accepted: float | None = None  # run_cost_usd per 1,000 accepted traces (None before any verdict)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["run_dir"] = str(self.run_dir)
-        return d
-
-
 def trace_seed(trace_id: str) -> int:
     return int(trace_id[:8], 16)
 
 
 def _iter_limited(source: Any, limit: int | None):
     return itertools.islice(source, limit)
-
-
-def _bump(counter: dict[str, int], key: str) -> None:
-    counter[key] = counter.get(key, 0) + 1
-
-
-def cache_entry(response: TeacherResponse, usage: Usage) -> dict[str, Any]:
-    """What the run's request cache keeps of one answer (online or from a batch: the same entry)."""
-    entry: dict[str, Any] = {"text": response.text, "finish_reason": response.finish_reason,
-                             "usage": usage.model_dump(mode="json")}
-    if response.choices:
-        entry["choices"] = [list(c) for c in response.choices]
-    return entry
-
-
-def _share(spend: _Spend, k: int) -> Usage:
-    """One of ``k`` equal shares of what a request with ``n=k`` cost."""
-    return Usage(prompt_tokens=spend.prompt_tokens // k, completion_tokens=spend.completion_tokens // k,
-                 image_tokens=spend.image_tokens, cached_tokens=spend.cached_tokens // k,
-                 cost_usd=spend.cost_usd / k, requests=1)
-
-
-def _stats_text(summary: GenerateSummary, validating: bool, minutes: float) -> str:
-    """done / failed / accepted, request and token rates, spend."""
-    parts = [f"failed {summary.failures}"]
-    if validating:
-        parts.append(f"accepted {summary.accepted}")
-    if summary.requests or summary.cost_usd:
-        tokens = summary.prompt_tokens + summary.completion_tokens
-        parts.append(f"{summary.requests / minutes:,.0f} req/min {tokens / minutes:,.0f} tok/min")
-        parts.append(f"${summary.cost_usd:.4f}")
-    if summary.batches.get("running"):
-        parts.append(f"{summary.batches['running']} batches running")
-    if summary.endpoints:  # answered per server, in --base-url order; a server not up says so
-        parts.append("servers " + " ".join(f"{c['ok']}{'' if c['state'] == 'up' else '(' + c['state'] + ')'}"
-                                           for c in summary.endpoints.values()))
-    return "  ".join(parts)
-
-
-class _BudgetStop(Exception):
-    """The next request could take the run past its budget."""
-
-    def __init__(self, worst_usd: float):
-        super().__init__(worst_usd)
-        self.worst_usd = worst_usd
 
 
 @dataclass
@@ -277,19 +200,6 @@ class _Group:
     jobs: list[_Job]
 
 
-@dataclass
-class _Spend:
-    """What one trace's requests cost so far (billed failures included), and the answers to cache."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    image_tokens: int = 0
-    cost_usd: float = 0.0
-    requests: int = 0
-    cached_tokens: int = 0
-    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-
 class _Engine:
     def __init__(self, config: GenerateConfig, source: Source, ledger: Ledger, teacher: Teacher, progress: bool):
         self.config = config
@@ -305,7 +215,7 @@ class _Engine:
         self.progress = progress
         self.stopping = False
         self.fatal: BaseException | None = None
-        self.budget_stop: _BudgetStop | None = None
+        self.budget_stop: BudgetStop | None = None
         self.done_count = 0
         self.base_traces: dict[str, list[str]] = {}
         if config.mode == "insert" and config.base_traces:
@@ -330,26 +240,23 @@ class _Engine:
             self.vconfig = ValidationConfig()
             self.vhash = self.vconfig.config_hash
             self.accepted_ids = {v.trace_id for v in ledger.iter_verdicts(self.vhash) if v.accepted}
-        if self.remote:
-            from lbdata.pricing import ImageBilling, load_prices
-            from lbdata.ratelimit import RateLimiter
+        self.sender: Sender | None = self._sender() if self.remote else None
 
-            self.price = load_prices(config.prices).lookup(self.info.model)
-            self.billing = self.price.image if self.price else ImageBilling()
-            if self.price is None:
-                if config.budget_usd is not None:
-                    raise UsageError(
-                        f"no price for model {self.info.model!r} in the price table, so --budget-usd cannot be kept; "
-                        "add the model to a YAML file and pass --prices FILE (layout: lbdata/prices.yaml)"
-                    )
-                log.info("no price for model %s: its spend shows as $0", self.info.model)
-            self.limiter = RateLimiter(config.rpm, config.tpm)
-            self.spent = float(ledger.counts()["cost_usd"]) if config.budget_usd is not None else 0.0
-            self.reserved = 0.0
-            if config.batch:
-                from lbdata.teachers.batch import Batcher
+    def _sender(self) -> Sender:
+        from lbdata.ratelimit import RateLimiter
 
-                self.batcher = Batcher(teacher, ledger, config, priced=lambda usage: self.priced(usage, 0, 1))
+        config, teacher, ledger = self.config, self.teacher, self.ledger
+        assert isinstance(teacher, RemoteTeacher)
+        price = load_price(self.info.model, config.prices, config.budget_usd)
+        pricer = Pricer(price, batch=config.batch)
+        if config.batch:
+            from lbdata.teachers.batch import Batcher
+
+            self.batcher = Batcher(teacher, ledger, config, priced=pricer.priced)
+        return Sender(teacher, policy=RetryPolicy(config.retries), limiter=RateLimiter(config.rpm, config.tpm),
+                      pricer=pricer, cache=ledger if config.use_cache else None, budget_usd=config.budget_usd,
+                      spent=float(ledger.counts()["cost_usd"]) if config.budget_usd is not None else 0.0,
+                      submit=self.batcher.submit if self.batcher is not None else None)
 
     # ------------------------------------------------------------------ the run
     async def run(self) -> GenerateSummary:
@@ -371,7 +278,7 @@ class _Engine:
                 if isinstance(row, BadRow):
                     self.ledger.put_bad_row(row)
                     summary.bad_rows += 1
-                    _bump(summary.bad_rows_by_reason, row.reason)
+                    bump(summary.bad_rows_by_reason, row.reason)
                     continue
                 summary.problems += 1
                 if self.ledger.put_problem(row.problem, row.images):
@@ -386,11 +293,9 @@ class _Engine:
                 w.cancel()
             if self.batcher is not None:
                 await self.batcher.stop()
-                summary.batches = self.batcher.counts()
-            if self.remote:
-                summary.endpoints = self.teacher.endpoint_counts()
+            self._sync()
             self.bar.update(completed=self.done_count, force=True,
-                            stats=lambda: _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60))
+                            stats=lambda: stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60))
             self.bar.close()
             await self.teacher.aclose()
         if self.fatal is not None:
@@ -402,7 +307,7 @@ class _Engine:
     def _budget_message(self) -> str:
         assert self.config.budget_usd is not None and self.budget_stop is not None
         return (
-            f"budget reached: ${self.spent:.4f} of ${self.config.budget_usd:.2f} spent on this run, and the next "
+            f"budget reached: ${self.sender.spent if self.sender else 0.0:.4f} of ${self.config.budget_usd:.2f} spent on this run, and the next "
             f"request could cost up to ${self.budget_stop.worst_usd:.4f}; requests in flight finished, nothing new "
             f"started ({self.summary.not_started} queued traces not requested). Re-run the same command with a "
             "higher --budget-usd to resume from there"
@@ -487,16 +392,32 @@ class _Engine:
             await self._job(job, first, prepaid)
         except RequestFailed as exc:
             summary.failures += 1
-            _bump(summary.failures_by_reason, str(exc).split(":", 1)[0])
-        except _BudgetStop as exc:
+            bump(summary.failures_by_reason, str(exc).split(":", 1)[0])
+        except BudgetStop as exc:
             summary.not_started += 1
             self.budget_stop = self.budget_stop or exc
             self.stopping = True
         except BaseException as exc:  # a fatal teacher error (or a bug) stops everything cleanly
-            self.fatal = self.fatal or exc
-            self.stopping = True
+            self._fail(exc)
         finally:
             self._advance()
+
+    def _fail(self, exc: BaseException) -> None:
+        """A fatal teacher error (or a bug): stop everything cleanly, the first error is raised."""
+        self.fatal = self.fatal or exc
+        self.stopping = True
+        if self.sender is not None:
+            self.sender.cancel()
+
+    def _sync(self) -> None:
+        """Copy the sender's counts and the servers' and batches' state into the summary."""
+        summary = self.summary
+        if self.sender is not None:
+            for name, value in dataclasses.asdict(self.sender.counts).items():
+                setattr(summary, name, value)
+            summary.endpoints = self.teacher.endpoint_counts()  # type: ignore[attr-defined]
+        if self.batcher is not None:
+            summary.batches = self.batcher.counts()
 
     def _advance(self) -> None:
         self.done_count += 1
@@ -510,11 +431,8 @@ class _Engine:
             self.bar.update(completed=self.done_count, stats=lambda: self._stats(self.summary), force=True)
 
     def _stats(self, summary: GenerateSummary) -> str:
-        if self.remote:
-            summary.endpoints = self.teacher.endpoint_counts()
-        if self.batcher is not None:
-            summary.batches = self.batcher.counts()
-        return _stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60)
+        self._sync()
+        return stats_text(summary, self.validating, max(self.bar.elapsed_s, 1e-6) / 60)
 
     async def _group(self, jobs: list[_Job]) -> None:
         """The first attempt of several samples as one request with ``n``; each sample then goes on alone
@@ -525,34 +443,33 @@ class _Engine:
             return
         tid = self._trace_id(jobs[0], 0)
         request = dataclasses.replace(self._request(jobs[0], 0, tid), n=len(jobs))
-        spend = _Spend()
+        spend = Spend()
         try:
-            response, _ = await self._send(request, self.teacher.estimate(request), spend)
+            response, _ = await self.sender.send(request, spend)
         except RequestFailed:
             response = None  # each sample is asked for alone, and fails or succeeds on its own
         except TeacherError as exc:  # a server that refuses n: one sample per request from now on
             log.info("the server refused n=%d (%s); asking for one sample per request", len(jobs), exc)
             self.n_ok = False
             response = None
-        except _BudgetStop as exc:
+        except BudgetStop as exc:
             self.budget_stop = self.budget_stop or exc
             self.stopping = True
             response = None
         except BaseException as exc:
-            self.fatal = self.fatal or exc
-            self.stopping = True
+            self._fail(exc)
             response = None
         if response is None:
             for job in jobs:
                 await self._run(job)
             return
-        self._flush(spend)  # the n answers are paid: cached before any trace is written
+        spend.flush(self.ledger)  # the n answers are paid: cached before any trace is written
         choices = response.choices or ((response.text, response.finish_reason),)
         if len(choices) < len(jobs) and self.n_ok:
             self.n_ok = False
             log.info("the server answered %d of %d samples asked for with n; asking for one sample per request now",
                      len(choices), len(jobs))
-        share = _share(spend, len(jobs))
+        share = spend.share(len(jobs))
         firsts: list[TeacherResponse | None] = []
         for i in range(len(jobs)):
             text, finish = choices[i] if i < len(choices) else ("", None)
@@ -577,7 +494,7 @@ class _Engine:
                 return
             self.summary.rejected += 1
             for reason in verdict.reasons:
-                _bump(self.summary.rejected_by_reason, reason)
+                bump(self.summary.rejected_by_reason, reason)
         self.summary.exhausted += 1
 
     def _validate(self, trace: Trace, job: _Job) -> Verdict:
@@ -620,9 +537,9 @@ class _Engine:
         config, problem = self.config, job.row.problem
         request = self._request(job, attempt, tid)
         started = datetime.now(UTC)
-        spend = _Spend()
+        spend = Spend()
         if prepaid is not None:
-            self._add(spend, prepaid)
+            spend.add(prepaid)
         ledger = self.ledger
         try:
             if first is not None:
@@ -633,7 +550,7 @@ class _Engine:
                 response = await self.teacher.generate(request)
         except RequestFailed as exc:
             with ledger.transaction():
-                self._flush(spend)
+                spend.flush(self.ledger)
                 ledger.put_failure(
                     trace_id=tid,
                     problem_id=problem.id,
@@ -646,7 +563,7 @@ class _Engine:
                 )
             raise
         except BaseException:
-            self._flush(spend)  # a paid answer is kept even when the run stops before it becomes a trace
+            spend.flush(self.ledger)  # a paid answer is kept even when the run stops before it becomes a trace
             raise
         trace = Trace(
             id=tid,
@@ -666,163 +583,29 @@ class _Engine:
         )
         if spend.pending:
             with ledger.transaction():  # the raw answer and the trace land together, in one commit
-                self._flush(spend)
+                spend.flush(self.ledger)
                 ledger.put_trace(trace)
         else:
             ledger.put_trace(trace)
         self.done_ids.add(tid)
-        _bump(self.summary.traces_new, job.variant)
+        bump(self.summary.traces_new, job.variant)
         if not self.remote:
             self.summary.cost_usd += response.usage.cost_usd
         return trace
 
-    def _flush(self, spend: _Spend) -> None:
-        for key, value in spend.pending:
-            self.ledger.cache_put(key, value)
-        spend.pending.clear()
-
-    async def _remote(self, request: TraceRequest, spend: _Spend) -> TeacherResponse:
+    async def _remote(self, request: TraceRequest, spend: Spend) -> TeacherResponse:
         teacher = self.teacher
         assert isinstance(teacher, RemoteTeacher)
-        response, cached = await self._send(request, teacher.estimate(request), spend)
+        response, cached = await self.sender.send(request, spend)
         if response.finish_reason == "length":
             self.summary.truncated += 1
             log.info("truncated answer for %s (%s); asking again with more max_tokens",
                      request.problem.id, request.variant)
             limit = teacher.estimate(request).max_completion_tokens * 2
             longer = dataclasses.replace(request, max_tokens=limit)
-            response, again_cached = await self._send(longer, teacher.estimate(longer), spend)
+            response, again_cached = await self.sender.send(longer, spend)
             cached = cached and again_cached
-        usage = Usage(
-            prompt_tokens=spend.prompt_tokens,
-            completion_tokens=spend.completion_tokens,
-            image_tokens=spend.image_tokens,
-            cached_tokens=spend.cached_tokens,
-            cost_usd=spend.cost_usd,
-            requests=spend.requests,
-            cached=cached,
-        )
-        return dataclasses.replace(response, usage=usage)
-
-    async def _send(self, request: TraceRequest, est: RequestEstimate, spend: _Spend) -> tuple[TeacherResponse, bool]:
-        """One request through cache, budget, rate limits and retries. Returns (response, from cache)."""
-        from lbdata.pricing import images_tokens
-
-        teacher, summary = self.teacher, self.summary
-        assert isinstance(teacher, RemoteTeacher)
-        key = teacher.request_key(request)
-        if self.config.use_cache:
-            hit = self.ledger.cache_get(key)
-            if hit is not None:
-                summary.cache_hits += 1
-                usage = Usage.model_validate(hit["usage"])
-                self.spent += usage.cost_usd  # paid earlier but in no trace yet: it will be once this one lands
-                self._add(spend, usage)
-                choices = tuple((t, f) for t, f in hit.get("choices", ()))
-                return TeacherResponse(text=hit["text"], usage=usage, finish_reason=hit["finish_reason"],
-                                       choices=choices), True
-        image_tokens = images_tokens(est.images, self.billing)
-        prompt_estimate = est.text_tokens + image_tokens
-        batch = self.batcher is not None
-        worst = self.price.cost(prompt_estimate, est.max_completion_tokens * request.n, batch=batch) if self.price else 0.0
-        budget = self.config.budget_usd
-        if budget is not None and self.spent + self.reserved + worst > budget:
-            raise _BudgetStop(worst)
-        self.reserved += worst
-        tokens = prompt_estimate + est.max_completion_tokens
-        try:
-            response, tries = await self._with_retries(request, tokens)
-        finally:
-            self.reserved -= worst
-        usage = self.priced(response.usage, image_tokens, tries)
-        cost = usage.cost_usd
-        self.spent += cost
-        summary.cost_usd += cost
-        summary.prompt_tokens += usage.prompt_tokens
-        summary.cached_tokens += usage.cached_tokens
-        summary.completion_tokens += usage.completion_tokens
-        if self.limiter.tokens.per_minute is not None:
-            self.limiter.settle(tokens, usage.prompt_tokens + usage.completion_tokens)
-        if response.rate_limits:
-            self.limiter.observe(response.rate_limits)
-        spend.pending.append((key, cache_entry(response, usage)))
-        self._add(spend, usage)
-        return dataclasses.replace(response, usage=usage), False
-
-    def priced(self, raw: Usage, image_tokens: int, tries: int) -> Usage:
-        """The usage the server reported, priced (cached prompt tokens at the cached rate; batch price in batch mode)."""
-        cost = self.price.cost(raw.prompt_tokens, raw.completion_tokens, cached_tokens=raw.cached_tokens,
-                               batch=self.batcher is not None) if self.price else 0.0
-        return Usage(prompt_tokens=raw.prompt_tokens, completion_tokens=raw.completion_tokens, image_tokens=image_tokens,
-                     cached_tokens=raw.cached_tokens, cost_usd=cost, requests=tries)
-
-    @staticmethod
-    def _add(spend: _Spend, usage: Usage) -> None:
-        spend.prompt_tokens += usage.prompt_tokens
-        spend.cached_tokens += usage.cached_tokens
-        spend.completion_tokens += usage.completion_tokens
-        spend.image_tokens = max(spend.image_tokens, usage.image_tokens)
-        spend.cost_usd += usage.cost_usd
-        spend.requests += usage.requests
-
-    def _delay(self, exc: BaseException, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th failure: the server's Retry-After (plus a little jitter),
-        else exponential backoff with full jitter."""
-        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-        if retry_after is not None:
-            self.limiter.pause(retry_after)  # the server asked everyone to back off, not only this request
-            return retry_after + random.uniform(0, min(1.0, 0.1 + 0.25 * retry_after))
-        return random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (failures - 1)))
-
-    def _note_retry(self, exc: BaseException, failures: int) -> None:
-        reason = exc.reason if isinstance(exc, TransientError) else type(exc).__name__
-        _bump(self.summary.retries_by_reason, reason)
-        log.info("retrying after %s (failure %d)", exc, failures)
-
-    async def _try(self, request: TraceRequest, tokens: int) -> TeacherResponse:
-        if self.batcher is None:  # the Batch API has its own, larger limits
-            await self.limiter.acquire(tokens)
-        if self.fatal is not None:
-            raise RequestFailed("cancelled: the run is stopping after a fatal error")
-        if self.batcher is not None:
-            self.summary.requests += 1
-            return await self.batcher.submit(request)
-        self.summary.requests += 1
-        return await self.teacher.generate(request)
-
-    async def _with_retries(self, request: TraceRequest, tokens: int) -> tuple[TeacherResponse, int]:
-        """Send with retries; returns (response, tries). The first try runs outside tenacity (the common
-        case costs nothing extra); after a TransientError, tenacity drives the remaining ``retries``."""
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-
-        try:
-            return await self._try(request, tokens), 1
-        except TransientError as exc:
-            error = exc
-        tries = 1
-        try:
-            if self.config.retries == 0:
-                raise error
-            self._note_retry(error, 1)
-            await asyncio.sleep(self._delay(error, 1))
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.config.retries),
-                wait=lambda rs: self._delay(rs.outcome.exception(), rs.attempt_number + 1),
-                retry=retry_if_exception_type(TransientError),
-                before_sleep=lambda rs: self._note_retry(rs.outcome.exception(), rs.attempt_number + 1),
-                reraise=True,
-            ):
-                with attempt:
-                    tries += 1
-                    return await self._try(request, tokens), tries
-        except TransientError as exc:
-            if exc.reason == "connection_error":  # no server took the connection, try after try: not this request's fault
-                where = getattr(self.teacher, "where", "the teacher's server")
-                raise TeacherError(
-                    f"cannot reach {where} ({exc.detail[:200]}; gave up after {tries} tries): start the server "
-                    "or fix --base-url, then re-run the same command to resume") from None
-            raise RequestFailed(f"{exc.reason}: {exc.detail} (gave up after {tries} tries)") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return dataclasses.replace(response, usage=spend.usage(cached))
 
 
 def _check_scene_source(config: GenerateConfig) -> None:
@@ -1055,4 +838,4 @@ def dry_run(
     return out
 
 
-__all__ = ["DryRunEstimate", "GenerateConfig", "GenerateSummary", "dry_run", "generate", "trace_seed"]
+__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "DryRunEstimate", "GenerateConfig", "GenerateSummary", "dry_run", "cache_entry", "generate", "trace_seed"]
