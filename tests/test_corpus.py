@@ -159,9 +159,7 @@ def test_parquet_is_written_in_fixed_row_groups(home, tmp_path):
 
 
 def test_large_splits_are_sharded_and_load_whole(home, tmp_path, monkeypatch):
-    import lbdata.corpus as corpus_mod
-
-    monkeypatch.setattr(corpus_mod, "MAX_SHARD_ROWS", 40)
+    monkeypatch.setattr("lbdata.corpus.write.MAX_SHARD_ROWS", 40)
     run = make_run(tmp_path / "run", 100, variants=("semantic_back",))
     res = build_corpus([run], "shards", BuildConfig(variants=("semantic",), test_size=0.0), home=home)
     names = sorted(p.name for p in (res.path / "data" / "semantic_back").iterdir())
@@ -191,6 +189,63 @@ def test_mix_counts_prefers_most_rows_with_exact_share():
     assert mix_counts(10, 0, 5, 0.5) == (6, 5)  # 11 rows, round_half_up(5.5) = 6
     k, m = mix_counts(3, 0, 100, 0.4)  # few back traces limit the plain rows
     assert k == 3 and rhu(0.4 * (k + m)) == 3
+
+
+def test_mix_counts_match_a_brute_force_search():
+    for back_only in range(5):
+        for both in range(5):
+            for plain_only in range(5):
+                for rate in (0.0, 0.25, 0.3, 0.4, 0.5, 2 / 3, 1.0):
+                    feasible = [
+                        (b + p, b, p)
+                        for b in range(back_only + both + 1)
+                        for p in range(plain_only + both + 1)
+                        if b + p > 0 and max(0, b - back_only) + max(0, p - plain_only) <= both
+                        and b == rhu(rate * (b + p))
+                    ]
+                    want = max(feasible)[1:] if feasible else (0, 0)
+                    k, m = mix_counts(back_only, both, plain_only, rate)
+                    assert k + m == sum(want) and k == want[0], (back_only, both, plain_only, rate)
+
+
+def test_union_find_roots_each_image_component_at_its_smallest_node(tmp_path):
+    from lbdata.corpus.book import Book
+    from lbdata.corpus.plan import UnionFind
+
+    book = Book(tmp_path / "book.sqlite")
+    try:
+        uf = UnionFind(book.db)
+        for a, b in [("e", "d"), ("c", "b"), ("d", "c"), ("x", "y"), ("y", "x")]:
+            uf.union(a, b)
+        assert {n: uf.find(n) for n in "bcdexyz"} == {
+            "b": "b", "c": "b", "d": "b", "e": "b", "x": "x", "y": "x", "z": "z",  # z: never linked, its own root
+        }
+        links = dict(book.db.execute("SELECT node, parent FROM links").fetchall())
+        assert links == {"c": "b", "d": "b", "e": "b", "y": "x"}  # finding e linked it straight to its root
+    finally:
+        book.close()
+
+
+def test_build_progress_bar_counts_every_row_written(home, tmp_path, monkeypatch):
+    import lbdata.corpus.write as write
+
+    shown: list[str] = []
+
+    class Recorded(write.ProgressBar):
+        def close(self) -> None:
+            self.update(force=True)
+            shown.append(self.render_text(100))
+            super().close()
+
+    monkeypatch.setattr(write, "ProgressBar", Recorded)
+    run = make_run(tmp_path / "run", 30)
+    res = build_corpus([run], "bar", BuildConfig(test_size=0.1), home=home, progress=True)
+    rows = sum(c["rows"] for per in res.manifest["counts"].values() for c in per.values())
+    assert len(shown) == 1
+    line = shown[0].splitlines()[0]
+    assert line.startswith("writing rows") and f"{rows}/{rows}" in line and "rows/s" in line, shown
+    build_corpus([run], "bar", BuildConfig(test_size=0.1), home=home, progress=False)  # the same version: no bar
+    assert len(shown) == 1
 
 
 def test_plain_rows_are_derived_when_the_run_has_no_plain_traces(home, tmp_path):

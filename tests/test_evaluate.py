@@ -341,6 +341,40 @@ def test_eval_through_an_openai_compatible_server(tmp_path, mathvista_like):
     assert all(r.response_tokens and r.finish_reason == "stop" for r in report.rows)
 
 
+def test_eval_requests_send_the_question_verbatim_after_the_system_prompt():
+    from lbdata.eval.served import EvalRequests
+    from lbdata.teachers.base import TraceRequest
+
+    item = make_item("1", "42")
+    prompt = "Exactly this text, no teacher template.\n" + format_instruction("semantic_back")
+    teacher = EvalRequests("m", base_url="http://127.0.0.1:9/v1", api_key="EMPTY", max_tokens=16)
+    request = TraceRequest(problem=item.problem.model_copy(update={"question": prompt}), images=item.images,
+                           variant="plain")
+    messages = teacher.messages(request)
+    assert messages[0] == {"role": "system", "content": SYSTEM_PROMPT}
+    assert [m["role"] for m in messages] == ["system", "user"]
+    parts = messages[1]["content"]
+    assert parts[0]["type"] == "image_url" and parts[-1] == {"type": "text", "text": prompt}
+
+
+def test_an_output_folder_is_prepared_for_appending(tmp_path):
+    from lbdata.eval.loop import _start_out_dir
+
+    items, responses = scripted_set()
+    out = tmp_path / "ev"
+    evaluate(ScriptedModel(responses), items[:2], "semantic", out_dir=out)
+    config = json.loads((out / "config.json").read_text())
+    with (out / "results.jsonl").open("a") as fh:
+        fh.write('{"problem_id": "toy:3", "cut sho')  # a crash mid-line
+    order = {(it.dataset, it.problem.id): i for i, it in enumerate(items)}
+    rows, todo = _start_out_dir(out, config["identity"], items, order, batch_size=5)
+    assert sorted(r.problem_id for r in rows) == ["toy:1", "toy:2"]
+    assert [it.problem.id for it in todo] == ["toy:3", "toy:4"]
+    assert (out / "results.jsonl").read_text().endswith("}\n")  # the cut line is gone
+    assert json.loads((out / "config.json").read_text())["params"] == {"batch_size": 5}
+    assert not (out / "config.json.tmp").exists()
+
+
 def test_served_path_retries_transient_errors_and_records_hopeless_requests():
     from tests.fake_openai_server import Fault
 

@@ -1,0 +1,96 @@
+"""Evaluate a model: accuracy, how often it looks back, where its backs sit, how long it talks.
+
+``evaluate(model_or_client, problems, variant)`` sends every problem to a model — a local checkpoint
+run with transformers (batched, CPU or GPU) or a served model behind an OpenAI-compatible API — with
+the prompt of the paper's evaluation: system "You are a helpful assistant.", a user turn of the image
+then the question followed by the variant's model-facing format instruction. Each response is scored
+with ``lbdata.validate`` (``answers_match`` on the last ``\\boxed{}``, ``parse_trace`` for the
+segments, ``format_ok`` for the well-formed rate) and becomes one ``EvalRow``. ``EvalReport`` holds
+the rows and writes ``results.jsonl`` (one row per response: the format ``generate --mode insert
+--base-traces`` reads, so a model's own rollouts become the next round's base traces),
+``summary.json`` and ``summary.md``; ``compare_reports`` puts two of them side by side.
+
+Benchmarks come through presets (``eval_presets.yaml``, data, not code): ``mathvista`` or
+``mathvista:parquet:PATH`` maps a benchmark's columns and prompt handling (choices to letters, yes/no
+gold, question templates) onto problems; any other ``load_source`` spec is used as it is.
+
+An evaluation with an output folder is resumable: rows are appended as batches finish, and re-running
+the same command skips the problems already answered.
+
+Modules, in the order of the data flow: ``presets`` (benchmark column mapping), ``data`` (``--data``
+specs into ``EvalItem``s), ``generators`` (the ``Generator`` interface, ``LocalModel``), ``served``
+(``ServedModel``: an OpenAI-compatible server), ``scoring`` (``EvalRow``), ``report`` (metrics,
+summary files, comparisons) and ``loop`` (``evaluate``: batches, resume, report).
+"""
+
+from __future__ import annotations
+
+from lbdata.eval.data import EvalData, EvalItem, load_eval_data, open_eval_source, split_data_specs
+from lbdata.eval.generators import (
+    FAILED,
+    TOP_P,
+    Generation,
+    GenerationParams,
+    Generator,
+    LocalModel,
+    chat_messages,
+    model_fingerprint,
+    open_images,
+)
+from lbdata.eval.loop import CONFIG_FILE, default_out_dir, evaluate
+from lbdata.eval.presets import LETTERS, PRESETS_FILE, EvalPreset, PresetSource, load_presets
+from lbdata.eval.report import (
+    COMPARED,
+    RESULTS_FILE,
+    SUMMARY_JSON,
+    SUMMARY_MD,
+    EvalReport,
+    compare_many,
+    compare_reports,
+    read_results,
+    read_summary,
+    summarize_rows,
+    summary_markdown,
+)
+from lbdata.eval.scoring import EvalRow, score_response
+from lbdata.eval.served import EvalRequests, ServedModel
+
+__all__ = [
+    "COMPARED",
+    "CONFIG_FILE",
+    "FAILED",
+    "LETTERS",
+    "PRESETS_FILE",
+    "RESULTS_FILE",
+    "SUMMARY_JSON",
+    "SUMMARY_MD",
+    "TOP_P",
+    "EvalData",
+    "EvalItem",
+    "EvalPreset",
+    "EvalReport",
+    "EvalRequests",
+    "EvalRow",
+    "Generation",
+    "GenerationParams",
+    "Generator",
+    "LocalModel",
+    "PresetSource",
+    "ServedModel",
+    "chat_messages",
+    "compare_many",
+    "compare_reports",
+    "default_out_dir",
+    "evaluate",
+    "load_eval_data",
+    "load_presets",
+    "model_fingerprint",
+    "open_eval_source",
+    "open_images",
+    "read_results",
+    "read_summary",
+    "score_response",
+    "split_data_specs",
+    "summarize_rows",
+    "summary_markdown",
+]
