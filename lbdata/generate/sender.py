@@ -184,28 +184,30 @@ class RetryPolicy:
         ceiling = BACKOFF_MAX_S if self.max_s is None else self.max_s
         return random.uniform(0, min(ceiling, initial * 2.0 ** min(failures - 1, 64)))
 
-    def delay(self, exc: BaseException, failures: int, pause: Callable[[float], None] | None = None) -> float:
-        """Seconds to wait after the ``failures``-th failure: the server's Retry-After plus a little jitter
-        (``pause`` tells everyone else to back off too), else ``backoff``."""
+    def delay(self, exc: BaseException, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure: the server's Retry-After plus a little jitter,
+        else ``backoff``."""
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         if retry_after is None:
             return self.backoff(failures)
-        if pause is not None:
-            pause(retry_after)
         return retry_after + random.uniform(0, min(1.0, 0.1 + 0.25 * retry_after))
 
     async def call(self, send: Callable[[], Awaitable[TeacherResponse]], *, pause: Callable[[float], None] | None = None,
                    on_retry: Callable[[BaseException, int], None] | None = None) -> tuple[TeacherResponse, int]:
         """``send()`` until it answers; returns (answer, tries). Raises ``RetriesExhausted`` after the last try,
-        any error but a ``TransientError`` at once."""
+        any error but a ``TransientError`` at once. Before each wait, ``pause`` gets the server's Retry-After
+        (when it sent one) and ``on_retry`` the error and the number of failures so far."""
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
         def wait(state: RetryCallState) -> float:
-            return self.delay(state.outcome.exception(), state.attempt_number, pause)  # type: ignore[union-attr]
+            return self.delay(state.outcome.exception(), state.attempt_number)  # type: ignore[union-attr,arg-type]
 
         def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception()  # type: ignore[union-attr]
+            if pause is not None and isinstance(exc, TransientError) and exc.retry_after is not None:
+                pause(exc.retry_after)  # the server asked everyone to back off, not only this request
             if on_retry is not None:
-                on_retry(state.outcome.exception(), state.attempt_number)  # type: ignore[union-attr,arg-type]
+                on_retry(exc, state.attempt_number)  # type: ignore[arg-type]
 
         tries = 0
         try:
