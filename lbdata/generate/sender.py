@@ -323,9 +323,8 @@ class Sender:
                                           on_retry=self._note_retry)
         except RetriesExhausted as exc:
             if exc.error.reason == "connection_error":  # no server took the connection, try after try: not this request's fault
-                where = getattr(self.teacher, "where", "the teacher's server")
                 raise TeacherError(
-                    f"cannot reach {where} ({exc.error.detail[:200]}; gave up after {exc.tries} tries): start the "
+                    f"cannot reach {self.teacher.where} ({exc.error.detail[:200]}; gave up after {exc.tries} tries): start the "
                     "server or fix --base-url, then re-run the same command to resume") from None
             raise
 
