@@ -7,8 +7,8 @@ JSON object::
     {"claims": [{"claim": "the tallest bar reaches 40", "supported": true}, ...]}
 
 where ``supported`` is true (the image supports the claim), false (it contradicts it) or null (the image
-does not tell). The requests go through the generation engine (``lbdata.generate``): the run's request
-cache, the budget, rate limits, retries with backoff, the price table and the progress bar with spend.
+does not tell). The requests go through the teacher request sender (``lbdata.generate.sender``): the run's
+request cache, the budget, rate limits, retries with backoff, the price table; a progress bar shows spend.
 
 An answer that is not that JSON shape is asked for again (it counts as a retry, ``malformed_judgment``);
 after the retries the trace is recorded as *unjudged* with the error — a judgment is never guessed. A
@@ -24,6 +24,7 @@ judge has not judged (``back_unjudged``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import time
@@ -35,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
 from lbdata.errors import RequestFailed, UsageError
+from lbdata.generate.sender import BudgetStop, Pricer, RetryPolicy, Sender, Spend, bump, load_price
 from lbdata.hashing import content_hash, sha256_text
 from lbdata.ledger import Ledger
 from lbdata.records import Trace, Usage, Verdict
@@ -247,39 +249,58 @@ def judge_run(run_dir: str | Path, config: JudgeConfig, *, api_key: str | None =
         jhash = _register(ledger, name, teacher)
         summary = JudgeSummary(run_dir=ledger.run_dir, name=name, judge_hash=jhash)
         traces = list(_pending(ledger, jhash, summary))
-        engine = _engine(config, ledger, teacher, progress)
-        if config.budget_usd is not None:
-            engine.spent = ledger.judgment_cost(jhash)
-        asyncio.run(_judge_all(engine, teacher, traces, summary, jhash, progress))
-        s = engine.summary
-        summary.requests, summary.cache_hits = s.requests, s.cache_hits
-        summary.retries_by_reason = dict(s.retries_by_reason)
-        summary.prompt_tokens, summary.completion_tokens = s.prompt_tokens, s.completion_tokens
-        summary.cost_usd = s.cost_usd
+        judging = _Judging(_sender(config, ledger, teacher, jhash), ledger, teacher, jhash, summary)
+        asyncio.run(_judge_all(judging, traces, config.concurrency, progress))
+        c = judging.sender.counts
+        summary.requests, summary.cache_hits = c.requests, c.cache_hits
+        summary.retries_by_reason = dict(c.retries_by_reason)
+        summary.prompt_tokens, summary.completion_tokens = c.prompt_tokens, c.completion_tokens
+        summary.cost_usd = c.cost_usd
         summary.elapsed_s = time.perf_counter() - started
-        if engine.fatal is not None:
-            raise engine.fatal
-        if engine.budget_stop is not None:
+        if judging.fatal is not None:
+            raise judging.fatal
+        if judging.budget_stop is not None:
             raise BudgetExceeded(
-                f"budget reached: ${engine.spent:.4f} of ${config.budget_usd:.2f} spent by judge {name} on this run, "
-                f"and the next request could cost up to ${engine.budget_stop.worst_usd:.4f}; {summary.not_started} "
-                "traces not judged. Re-run the same command with a higher --budget-usd to resume from there")
+                f"budget reached: ${judging.sender.spent:.4f} of ${config.budget_usd:.2f} spent by judge {name} on this "
+                f"run, and the next request could cost up to ${judging.budget_stop.worst_usd:.4f}; "
+                f"{summary.not_started} traces not judged. Re-run the same command with a higher --budget-usd to "
+                "resume from there")
     return summary
 
 
-def _engine(config: JudgeConfig, ledger: Ledger, teacher: JudgeTeacher, progress: bool):
-    """The generation engine, driving the judge's requests (cache, budget, rate limits, retries, prices)."""
-    from lbdata.generate import GenerateConfig, _Engine
+def _sender(config: JudgeConfig, ledger: Ledger, teacher: JudgeTeacher, jhash: str) -> Sender:
+    """The judge's requests go the way a teacher's do: the run's request cache, the budget (this judge's spend
+    on the run so far counts), rate limits, retries with backoff, the price table."""
+    from lbdata.ratelimit import RateLimiter
 
-    gconfig = GenerateConfig(teacher=f"openai:{config.model}", limit=None, concurrency=config.concurrency,
-                             retries=config.retries, rpm=config.rpm, tpm=config.tpm, budget_usd=config.budget_usd,
-                             use_cache=config.use_cache, prices=config.prices)
-    return _Engine(gconfig, None, ledger, teacher, progress)  # type: ignore[arg-type]  # no source: traces come in
+    price = load_price(teacher.info.model, config.prices, config.budget_usd)
+    return Sender(teacher, policy=RetryPolicy(config.retries), limiter=RateLimiter(config.rpm, config.tpm),
+                  pricer=Pricer(price), cache=ledger if config.use_cache else None, budget_usd=config.budget_usd,
+                  spent=ledger.judgment_cost(jhash) if config.budget_usd is not None else 0.0)
 
 
-async def _judge_all(engine: Any, teacher: JudgeTeacher, traces: list[Trace], summary: JudgeSummary,
-                     jhash: str, progress: bool) -> None:
-    from lbdata.generate import _stats_text
+@dataclass
+class _Judging:
+    """One judge pass in flight: where its requests go, where its judgments land, and how it stops."""
+
+    sender: Sender
+    ledger: Ledger
+    teacher: JudgeTeacher
+    jhash: str
+    summary: JudgeSummary
+    stopping: bool = False
+    fatal: BaseException | None = None
+    budget_stop: BudgetStop | None = None
+
+    def stats(self, minutes: float) -> str:
+        from lbdata.generate.summary import GenerateSummary, stats_text
+
+        counts = dataclasses.asdict(self.sender.counts)
+        return stats_text(GenerateSummary(run_dir=self.ledger.run_dir, failures=self.summary.unjudged, **counts),
+                          False, minutes)
+
+
+async def _judge_all(judging: _Judging, traces: list[Trace], concurrency: int, progress: bool) -> None:
     from lbdata.progress import ProgressBar
 
     queue: asyncio.Queue[Trace | None] = asyncio.Queue()
@@ -289,7 +310,7 @@ async def _judge_all(engine: Any, teacher: JudgeTeacher, traces: list[Trace], su
     done = 0
 
     def stats() -> str:
-        return _stats_text(engine.summary, False, max(bar.elapsed_s, 1e-6) / 60)
+        return judging.stats(max(bar.elapsed_s, 1e-6) / 60)
 
     async def worker() -> None:
         nonlocal done
@@ -298,66 +319,70 @@ async def _judge_all(engine: Any, teacher: JudgeTeacher, traces: list[Trace], su
                 trace = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            if engine.stopping:
-                summary.not_started += 1
+            if judging.stopping:
+                judging.summary.not_started += 1
             else:
-                await _judge_one(engine, teacher, trace, summary, jhash)
+                await _judge_one(judging, trace)
             done += 1
             bar.update(completed=done, stats=stats)
 
     try:
-        await asyncio.gather(*(worker() for _ in range(engine.config.concurrency)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
         bar.update(completed=done, force=True, stats=stats)
         bar.close()
-        await teacher.aclose()
+        await judging.teacher.aclose()
 
 
-async def _judge_one(engine: Any, teacher: JudgeTeacher, trace: Trace, summary: JudgeSummary, jhash: str) -> None:
-    from lbdata.generate import _BudgetStop, _bump, _Spend, trace_seed
+async def _ask(judging: _Judging, request: TraceRequest, spend: Spend) -> tuple[JudgeAnswer, bool]:
+    """The judge's parsed answer and whether it came from the cache; malformed answers paid for count in
+    the spend."""
+    sender = judging.sender
+    try:
+        response, cached = await sender.send(request, spend)
+    finally:
+        wasted = judging.teacher.wasted.pop(id(request), None)
+        if wasted is not None:
+            usage = sender.pricer.priced(wasted, 0, 0)
+            sender.charge(usage)
+            spend.add(usage)
+    return parse_judgment(response.text), cached
 
-    ledger: Ledger = engine.ledger
+
+async def _judge_one(judging: _Judging, trace: Trace) -> None:
+    from lbdata.generate import trace_seed
+
+    ledger, summary, jhash = judging.ledger, judging.summary, judging.jhash
     problem = ledger.get_problem(trace.problem_id)
     images = [ledger.image_bytes(ref.filename) for ref in problem.images]
     request = TraceRequest(problem=problem, images=images, variant=trace.variant, mode=trace.mode,
                            base_trace=trace.text, seed=trace_seed(trace.id))
-    spend = _Spend()
+    spend = Spend()
     text_hash = sha256_text(trace.text)
     record: dict[str, Any] = {"trace_id": trace.id}
     try:
-        try:
-            response, cached = await engine._send(request, teacher.estimate(request), spend)
-        finally:
-            wasted = teacher.wasted.pop(id(request), None)
-            if wasted is not None:  # malformed answers were paid for: they count in the spend
-                usage = engine.priced(wasted, 0, 0)
-                engine.spent += usage.cost_usd
-                engine.summary.cost_usd += usage.cost_usd
-                engine.summary.prompt_tokens += usage.prompt_tokens
-                engine.summary.completion_tokens += usage.completion_tokens
-                engine._add(spend, usage)
-        answer = parse_judgment(response.text)
+        answer, cached = await _ask(judging, request, spend)
     except (RequestFailed, ValueError) as exc:
         reason = str(exc).split(":", 1)[0] if isinstance(exc, RequestFailed) else "malformed_judgment"
         summary.unjudged += 1
-        _bump(summary.unjudged_by_reason, reason)
-        engine.summary.failures += 1
+        bump(summary.unjudged_by_reason, reason)
         ledger.put_judgment(trace.id, jhash, text_hash, "unjudged", record | {"error": str(exc)}, spend.cost_usd)
         return
-    except _BudgetStop as exc:
+    except BudgetStop as exc:
         summary.not_started += 1
-        engine.budget_stop = engine.budget_stop or exc
-        engine.stopping = True
+        judging.budget_stop = judging.budget_stop or exc
+        judging.stopping = True
         return
     except Exception as exc:  # a fatal judge error (bad key, unknown model) stops everything
-        engine.fatal = engine.fatal or exc
-        engine.stopping = True
+        judging.fatal = judging.fatal or exc
+        judging.stopping = True
+        judging.sender.cancel()
         return
     record |= {"claims": [c.model_dump() for c in answer.claims],
                "usage": {"prompt_tokens": spend.prompt_tokens, "completion_tokens": spend.completion_tokens,
                          "cost_usd": spend.cost_usd, "cached": cached}}
     with ledger.transaction():  # the raw answer and the judgment land together
-        engine._flush(spend)
+        spend.flush(ledger)
         ledger.put_judgment(trace.id, jhash, text_hash, "judged", record, 0.0 if cached else spend.cost_usd)
     summary.judged += 1
     summary.claims += len(answer.claims)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from lbdata import generate as engine
 from lbdata.cli import app
-from lbdata.generate import GenerateConfig, dry_run, generate
+from lbdata.generate import GenerateConfig, dry_run, generate, sender
 from lbdata.ledger import Ledger
 from lbdata.teachers import batch as batch_module
 from lbdata.teachers.openai import OpenAITeacher
@@ -27,7 +27,7 @@ LBDATA = [sys.executable, "-m", "lbdata.cli"]
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(sender, "BACKOFF_INITIAL_S", 0.01)
     monkeypatch.setattr(batch_module, "LINGER_S", 0.2)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from lbdata import generate as engine
 from lbdata.errors import BudgetExceeded, TeacherError
-from lbdata.generate import GenerateConfig, generate
+from lbdata.generate import GenerateConfig, generate, sender
 from lbdata.insert import base_trace_id, get_base_trace
 from lbdata.ledger import Ledger
 from tests.fake_openai_server import FakeOpenAI, Fault, base_trace, write_problems
@@ -26,7 +26,7 @@ LBDATA = [sys.executable, "-m", "lbdata.cli"]
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(sender, "BACKOFF_INITIAL_S", 0.01)
 
 
 @pytest.fixture()

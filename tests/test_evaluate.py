@@ -388,6 +388,27 @@ def test_served_path_retries_transient_errors_and_records_hopeless_requests():
     assert rows["toy:2"].error and rows["toy:1"].error is None
 
 
+def test_served_requests_are_retried_by_the_teachers_sender_up_to_max_attempts(monkeypatch):
+    import time
+
+    from lbdata.errors import TeacherError
+    from lbdata.generate import sender
+    from tests.fake_openai_server import Fault
+
+    monkeypatch.setattr(sender, "BACKOFF_INITIAL_S", 0.01)
+    faults = [Fault("rate_limit", match="Question 1", times=1, retry_after=0.3),
+              Fault("server_error", match="Question 2", times=-1)]
+    with FakeOpenAI(models=("m",), faults=faults) as server:
+        started = time.monotonic()
+        with pytest.raises(TeacherError, match=r"kept failing for toy:2 \(server_error.*after 3 attempts"):
+            evaluate(ServedModel(server.url, "m", max_attempts=3), [make_item("2", "42")], "semantic")
+        assert sum("Question 2" in e.text for e in server.log) == 3
+        assert time.monotonic() - started < 1.0  # the sender's backoff (shortened here), not a loop of its own
+        started = time.monotonic()
+        report = evaluate(ServedModel(server.url, "m", max_attempts=3), [make_item("1", "42")], "semantic")
+    assert report.rows[0].correct and time.monotonic() - started >= 0.3  # the server's Retry-After was kept
+
+
 def test_failed_requests_are_counted_apart_from_wrong_answers_and_asked_again(tmp_path):
     from tests.fake_openai_server import Fault
 

@@ -7,10 +7,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from lbdata import generate as engine
 from lbdata.cli import app
 from lbdata.errors import UsageError
-from lbdata.generate import GenerateConfig, generate
+from lbdata.generate import GenerateConfig, generate, sender
 from lbdata.ledger import Ledger
 from lbdata.teachers import fleet as fleet_module
 from lbdata.teachers.fleet import Fleet, read_endpoints
@@ -19,7 +18,7 @@ from tests.fake_openai_server import FakeOpenAI, Fault, write_problems
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(sender, "BACKOFF_INITIAL_S", 0.01)
 
 
 def test_least_load_with_a_cap_per_server():
@@ -171,11 +170,11 @@ def test_a_bad_base_url_is_one_line(tmp_path):
 
 
 def test_progress_stats_show_each_server():
-    from lbdata.generate import GenerateSummary, _stats_text
+    from lbdata.generate.summary import GenerateSummary, stats_text
 
     summary = GenerateSummary(run_dir=None, requests=10, endpoints={
         "http://a/v1": {"ok": 7, "state": "up"}, "http://b/v1": {"ok": 3, "state": "cooling"}})
-    assert "servers 7 3(cooling)" in _stats_text(summary, False, 1.0)
+    assert "servers 7 3(cooling)" in stats_text(summary, False, 1.0)
 
 
 def test_endpoint_labels_in_counts_never_show_credentials():

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lbdata import generate as engine
 from lbdata.errors import BudgetExceeded, UsageError
-from lbdata.generate import GenerateConfig, generate
+from lbdata.generate import GenerateConfig, generate, sender
 from lbdata.judge import JudgeConfig, judge_dry_run, judge_run, parse_judgment
 from lbdata.ledger import Ledger
 from lbdata.validate import validate_run
@@ -23,7 +22,7 @@ REFUTE = "gridline at 7"  # in every semantic back the fake teacher writes
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(sender, "BACKOFF_INITIAL_S", 0.01)
 
 
 @pytest.fixture()

@@ -31,8 +31,9 @@ class ServedModel:
     Requests go through the OpenAI teacher backend (``lbdata.teachers.openai``): its client, its error
     classification and its image encoding (base64 data URLs resized into lbdata's pixel band). The
     messages are the evaluation's — system prompt, then the images and the prompt — not a teacher
-    prompt. A batch is sent concurrently; a request that may succeed again (429, 5xx, timeout) is
-    retried with backoff up to ``max_attempts`` times; one that can never succeed (a prompt too long, a
+    prompt. A batch is sent concurrently through the teachers' request sender (``lbdata.generate.sender``):
+    a request that may succeed again (429, 5xx, timeout) is tried up to ``max_attempts`` times, with
+    backoff and jitter or the server's Retry-After; one that can never succeed (a prompt too long, a
     refused request) is recorded with finish reason ``error`` and its message: a failed request, counted
     apart from wrong answers and asked again when the evaluation is re-run.
     """
@@ -68,38 +69,34 @@ class ServedModel:
     async def _generate(self, items, prompts, params: GenerationParams) -> list[Generation]:
         import asyncio
 
+        from lbdata.generate.sender import RetryPolicy, Sender
+
         teacher = self._teacher(params)
+        sender = Sender(teacher, policy=RetryPolicy(retries=self.max_attempts - 1))
         try:
-            return list(await asyncio.gather(*(self._one(teacher, it, p, params) for it, p in zip(items, prompts, strict=True))))
+            return list(await asyncio.gather(*(self._one(sender, it, p, params) for it, p in zip(items, prompts, strict=True))))
         finally:
             await teacher.aclose()
 
-    async def _one(self, teacher, item: EvalItem, prompt: str, params: GenerationParams) -> Generation:
-        import asyncio
-
+    async def _one(self, sender, item: EvalItem, prompt: str, params: GenerationParams) -> Generation:
+        """One prompt through the sender: its retry policy (backoff with jitter, Retry-After) and rate limiter."""
         from lbdata.errors import RequestFailed, TeacherError
-        from lbdata.teachers.base import TraceRequest, TransientError
+        from lbdata.generate.sender import RetriesExhausted, Spend
+        from lbdata.teachers.base import TraceRequest
 
         request = TraceRequest(
             problem=item.problem.model_copy(update={"question": prompt}), images=item.images, variant="plain",
             seed=params.seed,
         )
-        attempt = 0
-        while True:
-            try:
-                response = await teacher.generate(request)
-            except TransientError as exc:
-                attempt += 1
-                if attempt >= self.max_attempts:
-                    raise TeacherError(
-                        f"{self.base_url} kept failing for {item.problem.id} ({exc}) after {self.max_attempts} "
-                        "attempts; check the server, then re-run the same command (answered problems are kept)"
-                    ) from None
-                await asyncio.sleep(exc.retry_after if exc.retry_after is not None else min(30.0, 2.0 ** (attempt - 1)))
-                continue
-            except RequestFailed as exc:
-                log.warning("%s: %s; recorded as a failed request", item.problem.id, exc)
-                return Generation(text="", tokens=None, finish_reason=FAILED, error=str(exc))
-            tokens = response.usage.completion_tokens or None
-            return Generation(text=response.text, tokens=tokens, finish_reason=response.finish_reason)
-
+        try:
+            response, _ = await sender.send(request, Spend())
+        except RetriesExhausted as exc:
+            raise TeacherError(
+                f"{self.base_url} kept failing for {item.problem.id} ({exc.error}) after {exc.tries} "
+                "attempts; check the server, then re-run the same command (answered problems are kept)"
+            ) from None
+        except RequestFailed as exc:
+            log.warning("%s: %s; recorded as a failed request", item.problem.id, exc)
+            return Generation(text="", tokens=None, finish_reason=FAILED, error=str(exc))
+        tokens = response.usage.completion_tokens or None
+        return Generation(text=response.text, tokens=tokens, finish_reason=response.finish_reason)

@@ -95,6 +95,11 @@ class RemoteTeacher(Teacher):
     def estimate(self, request: TraceRequest) -> RequestEstimate:
         """Token and image sizes of the request, without sending it."""
 
+    @property
+    def where(self) -> str:
+        """The server(s) in words, for messages (never a key)."""
+        return "the teacher's server"
+
     def endpoint_counts(self) -> dict[str, dict[str, Any]]:
         """Per-server counts when the teacher spreads requests over several servers; empty otherwise."""
         return {}

@@ -352,7 +352,7 @@ class Batcher:
 
     async def _collect(self, sub: _Submission, batch: Any) -> None:
         """Read the output and error files; cache every answer (one transaction with the collected mark)."""
-        from lbdata.generate import cache_entry
+        from lbdata.generate.sender import cache_entry
         from lbdata.teachers.openai import read_response
 
         results: dict[str, TeacherResponse | BaseException] = {}
