@@ -98,9 +98,9 @@ def server():
 
 
 def test_http_teacher_insert_mode_with_retries_and_attempts_is_pinned(tmp_path, server, monkeypatch):
-    from lbdata import generate as engine
+    from lbdata.generate import sender
 
-    monkeypatch.setattr(engine, "BACKOFF_INITIAL_S", 0.01)
+    monkeypatch.setattr(sender, "BACKOFF_INITIAL_S", 0.01)
     src = write_problems(tmp_path / "src", 6)
     rollouts = tmp_path / "results.jsonl"
     rows = [{"problem_id": f"problems:p{i}", "response": base_trace(i), "correct": True} for i in range(5)]
