@@ -156,14 +156,28 @@ def has_cjk(text: str) -> bool:
 _ZH_NUMERALS = frozenset("零一二两三四五六七八九十百千万")
 
 
-@lru_cache(maxsize=1 << 16)
-def _is_word(token: str) -> bool:
+def _word_test(token: str) -> bool:
     """A real word: two or more characters with a letter, or one CJK character that is not a numeral."""
     if len(token) == 1:
         return token >= "\u1100" and CJK_RE.match(token) is not None and token not in _ZH_NUMERALS
     if token.isalpha():
         return True
     return any(c.isalpha() for c in token)
+
+
+class _WordMemo(dict[str, bool]):
+    """``_word_test`` memoised in a plain dict: a hit is a C-level lookup (``filter(memo.__getitem__, …)``),
+    about three times cheaper per word than an ``lru_cache`` call. Cleared when it grows past 65,536 tokens."""
+
+    def __missing__(self, token: str) -> bool:
+        if len(self) >= 1 << 16:
+            self.clear()
+        value = self[token] = _word_test(token)
+        return value
+
+
+_IS_WORD = _WordMemo()
+_is_word = _IS_WORD.__getitem__
 
 
 def repeat_share(words: list[str], limit: float = 0.0) -> float:
@@ -181,16 +195,14 @@ def repeat_share(words: list[str], limit: float = 0.0) -> float:
     if repeats <= limit * min(n_words, n_words - 3):
         return repeats / n_words  # neither a word nor a phrase can repeat past the limit
     stop = lexicon().stop_words
-    best = 0.0
-    for w, c in Counter(words).most_common():  # the most repeated first: stop at the first content word
-        if c < 2:
-            break
-        if w not in stop and _is_word(w):
-            best = (c - 1) / n_words
-            break
+    top = 1  # the count of the most repeated content word (a count decides it: no order among ties matters)
+    for w, c in Counter(words).items():
+        if c > top and w not in stop and _is_word(w):
+            top = c
+    best = (top - 1) / n_words
     if n_words >= 8 and repeats / (n_words - 3) > limit:
-        grams = list(zip(words, words[1:], words[2:], words[3:], strict=False))
-        best = max(best, 1.0 - len(set(grams)) / len(grams))
+        grams = set(zip(words, words[1:], words[2:], words[3:], strict=False))
+        best = max(best, 1.0 - len(grams) / (n_words - 3))
     return best
 
 
