@@ -9,6 +9,7 @@ def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+# names of functions and LaTeX commands: never a text answer (``is_text``) nor a unit (``units``)
 _MATH_WORDS = _wordset(
     "sin cos tan cot sec csc log ln exp lim max min sqrt pi infty inf det mod gcd lcm arcsin arccos arctan "
     "sinh cosh tanh frac cdot times div le ge ne leq geq neq pm mp"
