@@ -257,61 +257,17 @@ def image_attention(
     score this text instead of generating (teacher forcing); otherwise greedy generation up to
     ``max_new_tokens`` or the end-of-turn token.
     """
-    import io
-
-    import torch
-    from PIL import Image
-
-    from lbdata.evaluate import LocalModel, chat_messages, open_images
+    from lbdata.evaluate import LocalModel
 
     variant = parse_variant(variant)
     if isinstance(model, str | Path):
         model = LocalModel(model, attn_implementation="eager")
     if model.model.config._attn_implementation != "eager":
         raise UsageError("attention shares need eager attention; load the model with attn_implementation='eager'")
-    if isinstance(image, str | Path):
-        path = Path(image)
-        if not path.is_file():
-            raise UsageError(f"image {str(path)!r} not found; pass a PNG or JPEG file")
-        blob = path.read_bytes()
-    elif isinstance(image, bytes | bytearray):
-        blob = bytes(image)
-    else:
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        blob = buf.getvalue()
-    try:
-        pil = open_images([blob])
-    except (OSError, Image.DecompressionBombError) as exc:
-        raise UsageError(f"cannot read the image ({exc}); pass a PNG or JPEG file") from None
-
-    processor, net, tokenizer = model.processor, model.model, model.processor.tokenizer
-    prompt = user_prompt(question, variant)
-    text = processor.apply_chat_template(chat_messages(prompt, 1), add_generation_prompt=True, tokenize=False)
-    inputs = processor(text=[text], images=[pil], return_tensors="pt").to(model.device)
-    prompt_ids = inputs["input_ids"][0].tolist()
-    config = net.config
-    ranges = token_ranges(
-        prompt_ids,
-        inputs["image_grid_thw"].tolist(),
-        merge_size=processor.image_processor.merge_size,
-        image_token_id=config.image_token_id,
-        vision_start_id=config.vision_start_token_id,
-        vision_end_id=config.vision_end_token_id,
-    )
-
-    if response is None:
-        params = model.generation_config(_greedy(max_new_tokens))
-        with torch.inference_mode():
-            out = net.generate(**inputs, generation_config=params)
-        new = out[0, len(prompt_ids):].tolist()
-        stop = next((i for i, t in enumerate(new) if t in model.eos_ids), len(new))
-        ids = new[:stop]
-    else:
-        ids = tokenizer(response, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise UsageError("the response is empty; pass a longer --max-new-tokens or a --response text")
-
+    pil = _open_image(image)
+    net, tokenizer = model.model, model.processor.tokenizer
+    inputs, prompt_ids, ranges = _prompt_inputs(model, pil, question, variant)
+    ids = _response_ids(model, inputs, prompt_ids, response, max_new_tokens)
     shares, n_layers = _forward_shares(net, inputs, ids, ranges)
     decode = tokenizer.decode
     response_text = decode(ids)
@@ -335,6 +291,71 @@ def image_attention(
         lift_note=note,
         layers=n_layers,
     )
+
+
+def _open_image(image):
+    """The image as the processor takes it, from a path, encoded bytes or a PIL image."""
+    import io
+
+    from PIL import Image
+
+    from lbdata.evaluate import open_images
+
+    if isinstance(image, str | Path):
+        path = Path(image)
+        if not path.is_file():
+            raise UsageError(f"image {str(path)!r} not found; pass a PNG or JPEG file")
+        blob = path.read_bytes()
+    elif isinstance(image, bytes | bytearray):
+        blob = bytes(image)
+    else:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        blob = buf.getvalue()
+    try:
+        return open_images([blob])
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise UsageError(f"cannot read the image ({exc}); pass a PNG or JPEG file") from None
+
+
+def _prompt_inputs(model, pil, question: str, variant: str):
+    """The processed prompt (chat template, image), its token ids and where the image and question lie."""
+    from lbdata.evaluate import chat_messages
+
+    processor, config = model.processor, model.model.config
+    prompt = user_prompt(question, variant)
+    text = processor.apply_chat_template(chat_messages(prompt, 1), add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text], images=[pil], return_tensors="pt").to(model.device)
+    prompt_ids = inputs["input_ids"][0].tolist()
+    ranges = token_ranges(
+        prompt_ids,
+        inputs["image_grid_thw"].tolist(),
+        merge_size=processor.image_processor.merge_size,
+        image_token_id=config.image_token_id,
+        vision_start_id=config.vision_start_token_id,
+        vision_end_id=config.vision_end_token_id,
+    )
+    return inputs, prompt_ids, ranges
+
+
+def _response_ids(
+    model, inputs, prompt_ids: list[int], response: str | None, max_new_tokens: int
+) -> list[int]:
+    """The response's token ids: ``response`` tokenised, or greedy generation up to the end-of-turn token."""
+    import torch
+
+    if response is None:
+        params = model.generation_config(_greedy(max_new_tokens))
+        with torch.inference_mode():
+            out = model.model.generate(**inputs, generation_config=params)
+        new = out[0, len(prompt_ids):].tolist()
+        stop = next((i for i, t in enumerate(new) if t in model.eos_ids), len(new))
+        ids = new[:stop]
+    else:
+        ids = model.processor.tokenizer(response, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise UsageError("the response is empty; pass a longer --max-new-tokens or a --response text")
+    return ids
 
 
 def _greedy(max_new_tokens: int):

@@ -293,7 +293,11 @@ def _strip_common_lhs(items: list[str]) -> list[str]:
 
 
 def _match_value(g: str, p: str, deadline: float) -> bool:
-    """Compare two cleaned non-letter answers, within ``deadline`` (``_now()``)."""
+    """Compare two cleaned non-letter answers, within ``deadline`` (``_now()``).
+
+    Collections are decided here (interval unions, hedged and plain lists, matrices, sets, tuples);
+    single values go on to ``_match_single`` and then ``_match_plain``.
+    """
     if not g or not p:
         return False
     if _now() > deadline:
@@ -329,6 +333,11 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
     if g_vec is not None and (p_vec is not None or (len(p_items) > 1 and not p_shape)):
         _STATS["fast"] += 1  # a tuple against a tuple, or against its bare entries "1, 2"
         return _all_pair(g_vec, p_vec or p_items, deadline, ordered=True)
+    return _match_single(g, p, deadline)
+
+
+def _match_single(g: str, p: str, deadline: float) -> bool:
+    """``_match_value`` once neither side is a collection: yes/no, equations and assignments."""
     g_yn = nz.yes_no(g)
     if g_yn is not None:
         return nz.yes_no(p) == g_yn
@@ -346,6 +355,11 @@ def _match_value(g: str, p: str, deadline: float) -> bool:
         return False
     if g_lhs or p_lhs:
         return _match_value(g, p, deadline)
+    return _match_plain(g, p, deadline)
+
+
+def _match_plain(g: str, p: str, deadline: float) -> bool:
+    """``_match_value`` on two plain values: numbers, ratios and times, units, surds, text, then sympy."""
     if "=" in p and "=" not in g and not nz.is_hedged(p) and _number(g) is not None:
         value = _number(p.rsplit("=", 1)[-1].strip())  # "a+b = 3+4 = 7": the value it arrives at
         return value is not None and nz.numbers_match(_number(g), value)

@@ -222,62 +222,19 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
     cjk = has_cjk(back)
     mention_ends = {m.end - 1 for m in mentions}
     starts = {m.start: m for m in mentions}
-    # events in text order: 0 = sentence end, 1 = a name, 2 = a number not inside a name
-    taken = {i for m in mentions for i in range(m.start, m.end)}
-    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
-    for i, t in enumerate(toks):
-        if t in _STOPS:
-            events.append((i, 0, None))
-        elif t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit()) and i not in taken:  # _is_num(t)
-            events.append((i, 2, None))
-    events.sort(key=_EVENT_ORDER)
-
-    def settle(run: list[int], role: str, group_now: list[_Mention]) -> None:
-        bound = _bind(group_now, toks)
-        stated = [_parse_number(toks[j]) for j in run]
-        for combo in _combos(bound):
-            if role == "list":
-                expected = facts.sequence(combo)
-                if expected is not None and (
-                    len(expected) != len(stated)
-                    or not all(_close(a, v, d) for a, (v, d) in zip(expected, stated, strict=False))
-                ):
-                    said = ", ".join(toks[j] for j in run)
-                    problems.append(
-                        f"{_describe(combo)}: the back lists {said}, the figure has "
-                        f"{', '.join(f'{a:g}' for a in expected)}"
-                    )
-                continue
-            allowed = facts.allowed(combo)
-            if allowed is None:
-                continue
-            value, decimals = stated[0]
-            if role == "value":
-                ok = any(_close(a, value, decimals) for a in allowed)
-            else:  # a count of gridlines
-                ok = facts.step is None or any(_close(abs(a), value * facts.step, decimals) for a in allowed)
-            if not ok:
-                shown = ", ".join(f"{a:g}" for a in sorted(allowed))
-                problems.append(
-                    f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}"
-                )
-
     latest: dict[str, _Mention] = {}  # the last name of each slot in this sentence
     group: list[_Mention] = []
     pending: list[tuple[list[int], str]] = []  # numbers of this sentence waiting for a name after them
     skip_to = -1
+    events = _events(toks, mentions)
     for k, (i, kind, m) in enumerate(events):
         if kind == 0:
             latest, group, pending = {}, [], []
         elif kind == 1:
             if pending:  # numbers before any name in this sentence take the names after them
-                after = [m]
-                for j in range(k + 1, len(events)):
-                    if events[j][1] != 1:
-                        break
-                    after.append(events[j][2])
+                after = _names_from(events, k)
                 for run, role in pending:
-                    settle(run, role, after)
+                    _settle(run, role, after, toks, facts, problems)
                 pending = []
             group.append(m)
             latest[m.slot] = m
@@ -289,9 +246,7 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
             if role is None:
                 continue
             if role == "step":  # the gridline step is the chart's, whatever is named around it
-                value, decimals = _parse_number(toks[i])
-                if facts.step is not None and not _close(float(facts.step), value, decimals):
-                    problems.append(f"gridline step: the back states {toks[i]}, the figure has {facts.step}")
+                _check_step(toks[i], facts, problems)
                 continue
             if role == "derived":
                 if not group:
@@ -299,15 +254,80 @@ def figure_contradictions(back: str, facts: SceneFacts) -> list[str]:
                 role = "value"  # "the red circles are at the top and the left, which makes 2"
             ahead = starts.get(run[-1] + 1)
             if ahead is not None and role != "list":  # "3 red circles", "1 red square": the name right after
-                settle(run, role, [ahead])
+                _settle(run, role, [ahead], toks, facts, problems)
             elif group:
-                settle(run, role, group)
+                _settle(run, role, group, toks, facts, problems)
             elif latest:
-                settle(run, role, list(latest.values()))
+                _settle(run, role, list(latest.values()), toks, facts, problems)
             else:
                 pending.append((run, role))
             group = []
     return problems
+
+
+def _events(toks: list[str], mentions: list[_Mention]) -> list[tuple[int, int, Any]]:
+    """The back's events in text order: (token index, 0, None) at a sentence end, (start, 1, mention) at a
+    name, (token index, 2, None) at a number not inside a name."""
+    taken = {i for m in mentions for i in range(m.start, m.end)}
+    events: list[tuple[int, int, Any]] = [(m.start, 1, m) for m in mentions]
+    for i, t in enumerate(toks):
+        if t in _STOPS:
+            events.append((i, 0, None))
+        elif t[0] in _NUM_START and (len(t) > 1 or t[0].isdigit()) and i not in taken:  # _is_num(t)
+            events.append((i, 2, None))
+    events.sort(key=_EVENT_ORDER)
+    return events
+
+
+def _names_from(events: list[tuple[int, int, Any]], k: int) -> list[_Mention]:
+    """The names of the run of name events starting at ``events[k]``."""
+    after = [events[k][2]]
+    for j in range(k + 1, len(events)):
+        if events[j][1] != 1:
+            break
+        after.append(events[j][2])
+    return after
+
+
+def _check_step(tok: str, facts: SceneFacts, problems: list[str]) -> None:
+    """A stated gridline step must be the chart's."""
+    value, decimals = _parse_number(tok)
+    if facts.step is not None and not _close(float(facts.step), value, decimals):
+        problems.append(f"gridline step: the back states {tok}, the figure has {facts.step}")
+
+
+def _settle(
+    run: list[int], role: str, group: list[_Mention], toks: list[str], facts: SceneFacts, problems: list[str]
+) -> None:
+    """Check the numbers at ``run`` (a ``list``, a ``value`` or a ``count``) against the names in ``group``."""
+    bound = _bind(group, toks)
+    stated = [_parse_number(toks[j]) for j in run]
+    for combo in _combos(bound):
+        if role == "list":
+            expected = facts.sequence(combo)
+            if expected is not None and (
+                len(expected) != len(stated)
+                or not all(_close(a, v, d) for a, (v, d) in zip(expected, stated, strict=False))
+            ):
+                said = ", ".join(toks[j] for j in run)
+                problems.append(
+                    f"{_describe(combo)}: the back lists {said}, the figure has "
+                    f"{', '.join(f'{a:g}' for a in expected)}"
+                )
+            continue
+        allowed = facts.allowed(combo)
+        if allowed is None:
+            continue
+        value, decimals = stated[0]
+        if role == "value":
+            ok = any(_close(a, value, decimals) for a in allowed)
+        else:  # a count of gridlines
+            ok = facts.step is None or any(_close(abs(a), value * facts.step, decimals) for a in allowed)
+        if not ok:
+            shown = ", ".join(f"{a:g}" for a in sorted(allowed))
+            problems.append(
+                f"{_describe(combo)}: the back states {toks[run[0]]} ({role}), the figure has {shown}"
+            )
 
 
 def _check_colour(toks: list[str], m: _Mention, facts: SceneFacts, problems: list[str]) -> None:

@@ -70,79 +70,93 @@ def _count(objects: list[dict], **match: str) -> int:
 
 
 def _question(rng: random.Random, kind: str, objects: list[dict]):
+    """(question, answer, scene params, wrong answers) of ``kind`` on ``objects``, or None when they cannot ask it."""
     colours = sorted({o["colour"] for o in objects}, key=COLOURS.index)
     shapes = sorted({o["shape"] for o in objects}, key=SHAPES.index)
+    return _ASK.get(kind, _remove_size_count_shape)(rng, objects, colours, shapes)
+
+
+def _remove_shape_count_colour(rng: random.Random, objects: list[dict], colours: list[str], shapes: list[str]):
+    options = [(c, s) for c in colours for s in shapes
+               if _count(objects, colour=c, shape=s) and _count(objects, colour=c) > _count(objects, colour=c, shape=s)]
+    if not options:
+        return None
+    c, s = rng.choice(options)
+    answer = _count(objects, colour=c) - _count(objects, colour=c, shape=s)
+    question = rng.choice([
+        f"Remove all {plural(s)}. How many {c} objects are left?",
+        f"If every {s} is taken away, how many {c} objects remain?",
+        f"Ignore the {plural(s)}. How many of the remaining objects are {c}?",
+        f"Take away all the {plural(s)}. How many {c} shapes are left in the picture?",
+    ])
+    return question, answer, {"colour": c, "shape": s}, [answer + 1, answer - 1, _count(objects, colour=c), answer + 2]
+
+
+def _count_colour_shape(rng: random.Random, objects: list[dict], colours: list[str], shapes: list[str]):
+    options = [(c, s) for c in colours for s in shapes if _count(objects, colour=c, shape=s)
+               and _count(objects, colour=c) > _count(objects, colour=c, shape=s)
+               and _count(objects, shape=s) > _count(objects, colour=c, shape=s)]
+    if not options:
+        return None
+    c, s = rng.choice(options)
+    answer = _count(objects, colour=c, shape=s)
+    question = rng.choice([
+        f"How many {c} {plural(s)} are there?",
+        f"Count the {c} {plural(s)} in the image.",
+        f"How many {plural(s)} in the picture are {c}?",
+        f"What is the number of {c} {plural(s)} shown?",
+    ])
+    wrong = [answer + 1, answer - 1, _count(objects, colour=c), _count(objects, shape=s), answer + 2]
+    return question, answer, {"colour": c, "shape": s}, wrong
+
+
+def _remove_colour_count_all(rng: random.Random, objects: list[dict], colours: list[str], shapes: list[str]):
     n = len(objects)
-    if kind == "remove_shape_count_colour":
-        options = [(c, s) for c in colours for s in shapes
-                   if _count(objects, colour=c, shape=s) and _count(objects, colour=c) > _count(objects, colour=c, shape=s)]
-        if not options:
-            return None
-        c, s = rng.choice(options)
-        answer = _count(objects, colour=c) - _count(objects, colour=c, shape=s)
-        question = rng.choice([
-            f"Remove all {plural(s)}. How many {c} objects are left?",
-            f"If every {s} is taken away, how many {c} objects remain?",
-            f"Ignore the {plural(s)}. How many of the remaining objects are {c}?",
-            f"Take away all the {plural(s)}. How many {c} shapes are left in the picture?",
-        ])
-        return question, answer, {"colour": c, "shape": s}, [answer + 1, answer - 1, _count(objects, colour=c), answer + 2]
-    if kind == "count_colour_shape":
-        options = [(c, s) for c in colours for s in shapes if _count(objects, colour=c, shape=s)
-                   and _count(objects, colour=c) > _count(objects, colour=c, shape=s)
-                   and _count(objects, shape=s) > _count(objects, colour=c, shape=s)]
-        if not options:
-            return None
-        c, s = rng.choice(options)
-        answer = _count(objects, colour=c, shape=s)
-        question = rng.choice([
-            f"How many {c} {plural(s)} are there?",
-            f"Count the {c} {plural(s)} in the image.",
-            f"How many {plural(s)} in the picture are {c}?",
-            f"What is the number of {c} {plural(s)} shown?",
-        ])
-        wrong = [answer + 1, answer - 1, _count(objects, colour=c), _count(objects, shape=s), answer + 2]
-        return question, answer, {"colour": c, "shape": s}, wrong
-    if kind == "remove_colour_count_all":
-        c = rng.choice(colours)
-        answer = n - _count(objects, colour=c)
-        question = rng.choice([
-            f"Remove all {c} objects. How many objects are left?",
-            f"If all the {c} shapes are taken away, how many shapes remain?",
-            f"How many objects are not {c}?",
-            f"Take away every {c} object. How many objects are still in the picture?",
-        ])
-        return question, answer, {"colour": c}, [answer + 1, answer - 1, n, _count(objects, colour=c), answer + 2]
-    if kind == "colour_or_shape":
-        options = [(c, s) for c in colours for s in shapes
-                   if _count(objects, colour=c) > _count(objects, colour=c, shape=s) < _count(objects, shape=s)]
-        if not options:
-            return None
-        c, s = rng.choice(options)
-        both = _count(objects, colour=c, shape=s)
-        answer = _count(objects, colour=c) + _count(objects, shape=s) - both
-        question = rng.choice([
-            f"How many objects are {c} or are {plural(s)} (or both)?",
-            f"Count every object that is {c}, is a {s}, or both.",
-            f"How many shapes are either {c} or {plural(s)}?",
-            f"How many objects are {c}, {plural(s)}, or {c} {plural(s)}?",
-        ])
-        wrong = [answer + both, answer + 1, answer - 1, answer + 2]
-        return question, answer, {"colour": c, "shape": s}, wrong
-    if kind == "add_count_colour":
-        c, s = rng.choice(colours), rng.choice(SHAPES)
-        extra = rng.randint(1, 3)
-        answer = _count(objects, colour=c) + extra
-        noun = s if extra == 1 else plural(s)
-        question = rng.choice([
-            f"Add {extra} {c} {noun}. How many {c} objects are there now?",
-            f"Suppose {extra} more {c} {noun} are added. How many {c} objects would there be?",
-            f"After adding {extra} {c} {noun}, how many {c} objects are in the picture?",
-            f"Put {extra} extra {c} {noun} into the picture. How many {c} objects are there then?",
-        ])
-        wrong = [answer + 1, answer - 1, answer - extra, answer + 2]
-        return question, answer, {"colour": c, "shape": s, "add": extra}, wrong
-    # remove_size_count_shape
+    c = rng.choice(colours)
+    answer = n - _count(objects, colour=c)
+    question = rng.choice([
+        f"Remove all {c} objects. How many objects are left?",
+        f"If all the {c} shapes are taken away, how many shapes remain?",
+        f"How many objects are not {c}?",
+        f"Take away every {c} object. How many objects are still in the picture?",
+    ])
+    return question, answer, {"colour": c}, [answer + 1, answer - 1, n, _count(objects, colour=c), answer + 2]
+
+
+def _colour_or_shape(rng: random.Random, objects: list[dict], colours: list[str], shapes: list[str]):
+    options = [(c, s) for c in colours for s in shapes
+               if _count(objects, colour=c) > _count(objects, colour=c, shape=s) < _count(objects, shape=s)]
+    if not options:
+        return None
+    c, s = rng.choice(options)
+    both = _count(objects, colour=c, shape=s)
+    answer = _count(objects, colour=c) + _count(objects, shape=s) - both
+    question = rng.choice([
+        f"How many objects are {c} or are {plural(s)} (or both)?",
+        f"Count every object that is {c}, is a {s}, or both.",
+        f"How many shapes are either {c} or {plural(s)}?",
+        f"How many objects are {c}, {plural(s)}, or {c} {plural(s)}?",
+    ])
+    wrong = [answer + both, answer + 1, answer - 1, answer + 2]
+    return question, answer, {"colour": c, "shape": s}, wrong
+
+
+def _add_count_colour(rng: random.Random, objects: list[dict], colours: list[str], shapes: list[str]):
+    c, s = rng.choice(colours), rng.choice(SHAPES)
+    extra = rng.randint(1, 3)
+    answer = _count(objects, colour=c) + extra
+    noun = s if extra == 1 else plural(s)
+    question = rng.choice([
+        f"Add {extra} {c} {noun}. How many {c} objects are there now?",
+        f"Suppose {extra} more {c} {noun} are added. How many {c} objects would there be?",
+        f"After adding {extra} {c} {noun}, how many {c} objects are in the picture?",
+        f"Put {extra} extra {c} {noun} into the picture. How many {c} objects are there then?",
+    ])
+    wrong = [answer + 1, answer - 1, answer - extra, answer + 2]
+    return question, answer, {"colour": c, "shape": s, "add": extra}, wrong
+
+
+def _remove_size_count_shape(rng: random.Random, objects: list[dict], colours: list[str], shapes: list[str]):
     size = rng.choice(("small", "large"))
     keep = "large" if size == "small" else "small"
     options = [s for s in shapes if _count(objects, shape=s, size=keep) and _count(objects, shape=s, size=size)]
@@ -158,6 +172,16 @@ def _question(rng: random.Random, kind: str, objects: list[dict]):
     ])
     wrong = [answer + 1, answer - 1, _count(objects, shape=s), answer + 2]
     return question, answer, {"size": size, "shape": s}, wrong
+
+
+_ASK = {
+    "remove_shape_count_colour": _remove_shape_count_colour,
+    "count_colour_shape": _count_colour_shape,
+    "remove_colour_count_all": _remove_colour_count_all,
+    "colour_or_shape": _colour_or_shape,
+    "add_count_colour": _add_count_colour,
+    "remove_size_count_shape": _remove_size_count_shape,
+}
 
 
 def _draw(rng: random.Random, objects: list[dict], width: int, height: int) -> Canvas:

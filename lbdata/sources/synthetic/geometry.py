@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 from fractions import Fraction
+from typing import NamedTuple
 
 from lbdata.sources.synthetic.common import (
     Item,
@@ -42,104 +43,135 @@ def _len_label(value: int, unit_name: str) -> str:
     return f"{value} {unit_name}" if unit_name else str(value)
 
 
+class _RightAsk(NamedTuple):
+    """What a right-triangle question marks and asks, and where its vertices lie."""
+
+    sides: dict[str, dict]
+    asked: list[str]
+    unknown: str
+    answer: str
+    wrong: list[str]
+    question: str
+    pts: list[tuple[float, float]]
+
+
 def _triangle_lengths(rng: random.Random, kind: str, unit_name: str) -> Item:
     v = list(rng.choice(LETTERS))
-    sides: dict[str, dict] = {}
     if kind == "perimeter":
-        while True:
-            a, b, c = (rng.randint(4, 20) for _ in range(3))
-            if _min_angle(a, b, c) >= 28:
-                break
-        # side opposite vertex i: a opposite v0, b opposite v1, c opposite v2
-        pts = _points_from_sides(a, b, c)
-        lengths = {v[1] + v[2]: a, v[0] + v[2]: b, v[0] + v[1]: c}
-        for name, value in lengths.items():
-            sides[name] = {"length": value, "label": _len_label(value, unit_name)}
-        order = list(lengths)
-        rng.shuffle(order)
-        answer = fmt_number(a + b + c)
-        ordered = [lengths[n] for n in order]
-        wrong = [a + b + c + 1, a + b + c - 1, a + b + c + 2, ordered[0] + ordered[1], a + b + c - 2]
-        shape_name = f"triangle {''.join(v)}"
-        question = rng.choice([
-            f"What is the perimeter of {shape_name}?",
-            f"Find the perimeter of {shape_name}.",
-            f"The side lengths of {shape_name} are marked. What is its perimeter?",
-            f"How long is the boundary of {shape_name} in total?",
-        ])
-        scene = {"shape": "triangle", "vertices": v, "sides": sides, "angles": {}, "right_angle": None,
-                 "unit": unit_name, "asked": order, "unknown": "perimeter"}
-        return Item(kind, question, answer, scene, _draw_triangle(rng, scene, pts),
-                    unique_distractors(answer, [fmt_number(w) for w in wrong if w > 0]))
-
+        return _triangle_perimeter(rng, v, unit_name)
     # right triangles: the right angle at v[1]; legs v0v1 and v1v2, hypotenuse v0v2
+    leg1, leg2, hyp = _right_legs(rng)
+    ask = {"hypotenuse": _ask_hypotenuse, "leg": _ask_leg}.get(kind, _ask_right_area)
+    a = ask(rng, v, unit_name, leg1, leg2, hyp)
+    scene = {"shape": "triangle", "vertices": v, "sides": a.sides, "angles": {}, "right_angle": v[1],
+             "unit": unit_name, "asked": a.asked, "unknown": a.unknown}
+    return Item(kind, a.question, a.answer, scene, _draw_triangle(rng, scene, a.pts),
+                unique_distractors(a.answer, a.wrong))
+
+
+def _triangle_perimeter(rng: random.Random, v: list[str], unit_name: str) -> Item:
+    while True:
+        a, b, c = (rng.randint(4, 20) for _ in range(3))
+        if _min_angle(a, b, c) >= 28:
+            break
+    # side opposite vertex i: a opposite v0, b opposite v1, c opposite v2
+    pts = _points_from_sides(a, b, c)
+    lengths = {v[1] + v[2]: a, v[0] + v[2]: b, v[0] + v[1]: c}
+    sides: dict[str, dict] = {}
+    for name, value in lengths.items():
+        sides[name] = {"length": value, "label": _len_label(value, unit_name)}
+    order = list(lengths)
+    rng.shuffle(order)
+    answer = fmt_number(a + b + c)
+    ordered = [lengths[n] for n in order]
+    wrong = [a + b + c + 1, a + b + c - 1, a + b + c + 2, ordered[0] + ordered[1], a + b + c - 2]
+    shape_name = f"triangle {''.join(v)}"
+    question = rng.choice([
+        f"What is the perimeter of {shape_name}?",
+        f"Find the perimeter of {shape_name}.",
+        f"The side lengths of {shape_name} are marked. What is its perimeter?",
+        f"How long is the boundary of {shape_name} in total?",
+    ])
+    scene = {"shape": "triangle", "vertices": v, "sides": sides, "angles": {}, "right_angle": None,
+             "unit": unit_name, "asked": order, "unknown": "perimeter"}
+    return Item("perimeter", question, answer, scene, _draw_triangle(rng, scene, pts),
+                unique_distractors(answer, [fmt_number(w) for w in wrong if w > 0]))
+
+
+def _right_legs(rng: random.Random) -> tuple[int, int, int | None]:
+    """Two legs, and the hypotenuse when they come from a Pythagorean triple (None otherwise)."""
     if rng.random() < 0.5:
         leg1, leg2, hyp = rng.choice(TRIPLES)
         if rng.random() < 0.5:
             leg1, leg2 = leg2, leg1
-    else:
-        while True:
-            leg1, leg2 = rng.randint(2, 15), rng.randint(2, 15)
-            if max(leg1, leg2) <= 3 * min(leg1, leg2):
-                break
-        hyp = None
+        return leg1, leg2, hyp
+    while True:
+        leg1, leg2 = rng.randint(2, 15), rng.randint(2, 15)
+        if max(leg1, leg2) <= 3 * min(leg1, leg2):
+            return leg1, leg2, None
+
+
+def _ask_hypotenuse(rng: random.Random, v: list[str], unit_name: str, leg1: int, leg2: int,
+                    hyp: int | None) -> _RightAsk:
     side1, side2, side_h = v[0] + v[1], v[1] + v[2], v[0] + v[2]
+    sides = {side1: {"length": leg1, "label": _len_label(leg1, unit_name)},
+             side2: {"length": leg2, "label": _len_label(leg2, unit_name)},
+             side_h: {"length": None, "label": rng.choice(("x", "?"))}}
+    answer = fmt_sqrt(leg1**2 + leg2**2)
+    wrong = [fmt_sqrt((leg1 + 1) ** 2 + leg2**2), fmt_sqrt(leg1**2 + (leg2 + 1) ** 2),
+             fmt_sqrt((leg1 - 1) ** 2 + leg2**2), fmt_number(leg1 + leg2)]
+    if leg1 != leg2:
+        wrong.append(fmt_sqrt(abs(leg1**2 - leg2**2)))
+    question = rng.choice([
+        f"Triangle {''.join(v)} has a right angle at {v[1]}. How long is {side_h}?",
+        f"In the right triangle, find the length of the hypotenuse {side_h}.",
+        f"Find the length of side {side_h}. Give an exact answer.",
+        f"The angle at {v[1]} is a right angle. What is the exact length of {side_h}?",
+    ])
     pts = [(0.0, float(leg1)), (0.0, 0.0), (float(leg2), 0.0)]
-    if kind == "hypotenuse":
-        sides = {side1: {"length": leg1, "label": _len_label(leg1, unit_name)},
-                 side2: {"length": leg2, "label": _len_label(leg2, unit_name)},
-                 side_h: {"length": None, "label": rng.choice(("x", "?"))}}
-        asked, unknown = [side1, side2], side_h
-        answer = fmt_sqrt(leg1**2 + leg2**2)
-        wrong = [fmt_sqrt((leg1 + 1) ** 2 + leg2**2), fmt_sqrt(leg1**2 + (leg2 + 1) ** 2),
-                 fmt_sqrt((leg1 - 1) ** 2 + leg2**2), fmt_number(leg1 + leg2)]
-        if leg1 != leg2:
-            wrong.append(fmt_sqrt(abs(leg1**2 - leg2**2)))
-        question = rng.choice([
-            f"Triangle {''.join(v)} has a right angle at {v[1]}. How long is {side_h}?",
-            f"In the right triangle, find the length of the hypotenuse {side_h}.",
-            f"Find the length of side {side_h}. Give an exact answer.",
-            f"The angle at {v[1]} is a right angle. What is the exact length of {side_h}?",
-        ])
-    elif kind == "leg":
-        if hyp is None:
-            hyp = max(leg1, leg2) + rng.randint(1, 6)
-            leg2 = None
-        else:
-            leg2 = None
-        sides = {side1: {"length": leg1, "label": _len_label(leg1, unit_name)},
-                 side_h: {"length": hyp, "label": _len_label(hyp, unit_name)},
-                 side2: {"length": None, "label": rng.choice(("x", "?"))}}
-        other = math.sqrt(hyp**2 - leg1**2)
-        pts = [(0.0, float(leg1)), (0.0, 0.0), (other, 0.0)]
-        asked, unknown = [side_h, side1], side2
-        answer = fmt_sqrt(hyp**2 - leg1**2)
-        wrong = [fmt_sqrt((hyp + 1) ** 2 - leg1**2)]
-        if hyp > leg1 + 1:
-            wrong += [fmt_sqrt(hyp**2 - (leg1 + 1) ** 2), fmt_sqrt((hyp - 1) ** 2 - leg1**2)]
-        wrong += [fmt_sqrt(hyp**2 + leg1**2), fmt_number(hyp - leg1)]
-        question = rng.choice([
-            f"Triangle {''.join(v)} has a right angle at {v[1]}. How long is {side2}?",
-            f"Find the length of side {side2}. Give an exact answer.",
-            f"The angle at {v[1]} is a right angle. What is the exact length of {side2}?",
-            f"In the right triangle, the hypotenuse and one leg are marked. Find {side2}.",
-        ])
-    else:  # right_area
-        sides = {side1: {"length": leg1, "label": _len_label(leg1, unit_name)},
-                 side2: {"length": leg2, "label": _len_label(leg2, unit_name)}}
-        asked, unknown = [side1, side2], "area"
-        answer = fmt_number(Fraction(leg1 * leg2, 2))
-        wrong = [fmt_number(leg1 * leg2), fmt_number(Fraction((leg1 + 1) * leg2, 2)),
-                 fmt_number(Fraction(leg1 * (leg2 + 1), 2)), fmt_number(leg1 + leg2)]
-        question = rng.choice([
-            f"What is the area of right triangle {''.join(v)}?",
-            f"Find the area of triangle {''.join(v)}, which has a right angle at {v[1]}.",
-            f"The angle at {v[1]} is a right angle. What is the area of the triangle?",
-            f"Compute the area of the right triangle {''.join(v)}.",
-        ])
-    scene = {"shape": "triangle", "vertices": v, "sides": sides, "angles": {}, "right_angle": v[1],
-             "unit": unit_name, "asked": asked, "unknown": unknown}
-    return Item(kind, question, answer, scene, _draw_triangle(rng, scene, pts), unique_distractors(answer, wrong))
+    return _RightAsk(sides, [side1, side2], side_h, answer, wrong, question, pts)
+
+
+def _ask_leg(rng: random.Random, v: list[str], unit_name: str, leg1: int, leg2: int,
+             hyp: int | None) -> _RightAsk:
+    side1, side2, side_h = v[0] + v[1], v[1] + v[2], v[0] + v[2]
+    if hyp is None:
+        hyp = max(leg1, leg2) + rng.randint(1, 6)
+    sides = {side1: {"length": leg1, "label": _len_label(leg1, unit_name)},
+             side_h: {"length": hyp, "label": _len_label(hyp, unit_name)},
+             side2: {"length": None, "label": rng.choice(("x", "?"))}}
+    other = math.sqrt(hyp**2 - leg1**2)
+    pts = [(0.0, float(leg1)), (0.0, 0.0), (other, 0.0)]
+    answer = fmt_sqrt(hyp**2 - leg1**2)
+    wrong = [fmt_sqrt((hyp + 1) ** 2 - leg1**2)]
+    if hyp > leg1 + 1:
+        wrong += [fmt_sqrt(hyp**2 - (leg1 + 1) ** 2), fmt_sqrt((hyp - 1) ** 2 - leg1**2)]
+    wrong += [fmt_sqrt(hyp**2 + leg1**2), fmt_number(hyp - leg1)]
+    question = rng.choice([
+        f"Triangle {''.join(v)} has a right angle at {v[1]}. How long is {side2}?",
+        f"Find the length of side {side2}. Give an exact answer.",
+        f"The angle at {v[1]} is a right angle. What is the exact length of {side2}?",
+        f"In the right triangle, the hypotenuse and one leg are marked. Find {side2}.",
+    ])
+    return _RightAsk(sides, [side_h, side1], side2, answer, wrong, question, pts)
+
+
+def _ask_right_area(rng: random.Random, v: list[str], unit_name: str, leg1: int, leg2: int,
+                    hyp: int | None) -> _RightAsk:
+    side1, side2 = v[0] + v[1], v[1] + v[2]
+    sides = {side1: {"length": leg1, "label": _len_label(leg1, unit_name)},
+             side2: {"length": leg2, "label": _len_label(leg2, unit_name)}}
+    answer = fmt_number(Fraction(leg1 * leg2, 2))
+    wrong = [fmt_number(leg1 * leg2), fmt_number(Fraction((leg1 + 1) * leg2, 2)),
+             fmt_number(Fraction(leg1 * (leg2 + 1), 2)), fmt_number(leg1 + leg2)]
+    question = rng.choice([
+        f"What is the area of right triangle {''.join(v)}?",
+        f"Find the area of triangle {''.join(v)}, which has a right angle at {v[1]}.",
+        f"The angle at {v[1]} is a right angle. What is the area of the triangle?",
+        f"Compute the area of the right triangle {''.join(v)}.",
+    ])
+    pts = [(0.0, float(leg1)), (0.0, 0.0), (float(leg2), 0.0)]
+    return _RightAsk(sides, [side1, side2], "area", answer, wrong, question, pts)
 
 
 def _angles(rng: random.Random) -> Item:
