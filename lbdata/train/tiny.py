@@ -364,7 +364,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
     overwritten only if it holds a previous tiny model.
     """
     import torch
-    from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2_5_VLConfig
+    from transformers import GenerationConfig
     from transformers import Qwen2_5_VLForConditionalGeneration as Model
 
     from lbdata.train.processor import LbdataQwen2_5_VLProcessor, LbdataQwen2VLImageProcessor
@@ -373,6 +373,35 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
     out = Path(out_dir)
     _check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+
+    tokenizer, ids = _tiny_tokenizer(spec)
+    torch.manual_seed(seed)
+    model = Model(_tiny_model_config(spec, len(tokenizer), ids)).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+    )
+    model.save_pretrained(out)
+
+    image_processor = LbdataQwen2VLImageProcessor(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+    processor = LbdataQwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
+    processor.save_pretrained(out)
+
+    use_stock_names(out, spec)
+
+    marker = {"builder": "lbdata.train.tiny.build_tiny_model", "seed": seed, "config": asdict(spec)}
+    (out / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    log.info("wrote a tiny Qwen2.5-VL (%d parameters) to %s", model.num_parameters(), out)
+    return out
+
+
+def _tiny_tokenizer(spec: TinyModelConfig):
+    """The locally trained tokenizer, wrapped as a fast tokenizer, and the ids of its special tokens."""
+    from transformers import PreTrainedTokenizerFast
 
     backend = train_tokenizer(spec.vocab_size)
     ids = {token: backend.token_to_id(token) for token in SPECIAL_TOKENS}
@@ -386,10 +415,16 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
         extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
     )
     tokenizer.padding_side = "right"
+    return tokenizer, ids
+
+
+def _tiny_model_config(spec: TinyModelConfig, vocab_size: int, ids: dict[str, int]):
+    """The ``Qwen2_5_VLConfig`` of the tiny model: Qwen2.5-VL's layout at a few thousandth of its size."""
+    from transformers import Qwen2_5_VLConfig
 
     model_config = Qwen2_5_VLConfig(
         text_config={
-            "vocab_size": len(tokenizer),
+            "vocab_size": vocab_size,
             "hidden_size": spec.hidden_size,
             "intermediate_size": spec.intermediate_size,
             "num_hidden_layers": spec.num_hidden_layers,
@@ -426,29 +461,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyModelCon
         tie_word_embeddings=True,
     )
     model_config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
-
-    torch.manual_seed(seed)
-    model = Model(model_config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
-        do_sample=False,
-    )
-    model.save_pretrained(out)
-
-    image_processor = LbdataQwen2VLImageProcessor(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
-    processor = LbdataQwen2_5_VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
-    )
-    processor.save_pretrained(out)
-
-    use_stock_names(out, spec)
-
-    marker = {"builder": "lbdata.train.tiny.build_tiny_model", "seed": seed, "config": asdict(spec)}
-    (out / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    log.info("wrote a tiny Qwen2.5-VL (%d parameters) to %s", model.num_parameters(), out)
-    return out
+    return model_config
 
 
 def use_stock_names(out: Path, spec: TinyModelConfig) -> None:
