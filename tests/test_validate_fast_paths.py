@@ -60,6 +60,19 @@ def test_ascii_grounding_tokens_are_the_general_tokens():
         assert grounding._ASCII_TOKEN_RE.findall(text) == grounding._TOKEN_RE.findall(text), repr(text)
 
 
+def test_grounding_tokens_taking_the_spaces_before_them_are_the_plain_tokens():
+    g = grounding
+    plain_ascii = re.compile(g._ASCII_WORD + g._NUMBER + g._PUNCT)
+    plain = re.compile(g._ASCII_WORD + g._OTHER_WORD + g._NUMBER + g._CJK_CHAR + g._PUNCT)
+    rng = random.Random(5)
+    spaced = ["".join(rng.choice(["a", "B", "7", ".", "-", " ", "  ", "\t", "\n", ",", "x1", "柱", "=", "é"])
+                      for _ in range(rng.randint(0, 20))) for _ in range(20000)]
+    for text in _texts(20000, 3) + _pairs() + spaced:
+        assert g._TOKEN_RE.findall(text) == plain.findall(text), repr(text)
+        if text.isascii():
+            assert g._ASCII_TOKEN_RE.findall(text) == plain_ascii.findall(text), repr(text)
+
+
 def test_ascii_sentence_split_is_the_general_split():
     for text in _texts(20000, 3) + _pairs():
         assert placement._ASCII_SENTENCE_SPLIT_RE.split(text) == placement._SENTENCE_SPLIT_RE.split(text), (
