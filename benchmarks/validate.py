@@ -4,7 +4,8 @@
    ``--traces`` traces, corrupts ``--corrupt`` of them (empty, filler, copied or misplaced backs, the
    answer stated before the back, a missing rethink, a boxed answer inside a segment, a wrong answer,
    …), then runs ``lbdata validate`` on fresh copies with one process and with ``--workers 2``, each in
-   its own process (nothing memoised in advance). Prints traces/s and how many corrupted traces were
+   its own process (nothing memoised in advance), and once more with one process pinned to one CPU
+   (the sympy worker it may start shares that CPU). Prints traces/s and how many corrupted traces were
    caught with the code their corruption should cause.
    Also prints CPU seconds (``lbdata validate`` and its workers) and traces per CPU-second, which a
    loaded machine disturbs less than wall time, and the CPU time of ``validate_trace`` alone in this
@@ -112,15 +113,21 @@ def make_run(run_dir: Path, n_traces: int, corrupt_share: float) -> dict[str, st
     return expected
 
 
-def time_validate(run_dir: Path, workers: int) -> dict:
-    """``lbdata validate`` in a fresh process on a fresh copy of the run."""
-    copy = run_dir.parent / f"{run_dir.name}-w{workers}"
+def _one_core() -> None:
+    """Pin the child (and the processes it starts) to one CPU: what "on one core" means, measured."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def time_validate(run_dir: Path, workers: int, *, one_core: bool = False) -> dict:
+    """``lbdata validate`` in a fresh process on a fresh copy of the run (``one_core``: pinned to one CPU)."""
+    copy = run_dir.parent / f"{run_dir.name}-w{workers}{'-1core' if one_core else ''}"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run_dir, copy)
     t0 = time.perf_counter()
     cpu0 = _children_cpu()
     subprocess.run([sys.executable, "-m", "lbdata.cli", "validate", str(copy), "--workers", str(workers),
-                    "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    "--no-progress"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   preexec_fn=_one_core if one_core else None)
     wall = time.perf_counter() - t0
     report = json.loads((copy / "validation.json").read_text())
     report["wall_s"] = wall
@@ -224,13 +231,16 @@ def main() -> None:
     try:
         expected = make_run(run_dir, args.traces, args.corrupt)
         results = {w: time_validate(run_dir, w) for w in (1, 2)}
+        if hasattr(os, "sched_setaffinity"):
+            results["1, pinned to one core"] = time_validate(run_dir, 1, one_core=True)
         print(f"## Validation speed ({args.traces} traces, {len(expected)} corrupted, {os.cpu_count()} CPUs)\n")
         print("| workers | traces | validate s | traces/s | traces/s per worker | accepted | rejected | CPU s "
               "| traces per CPU-s |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w, r in results.items():
+            n_workers = w if isinstance(w, int) else 1
             print(f"| {w} | {r['validated_now']} | {r['elapsed_s']:.2f} | {r['traces_per_s']:,.0f} | "
-                  f"{r['traces_per_s'] / w:,.0f} | {r['accepted']} | {r['rejected']} | {r['cpu_s']:.2f} | "
+                  f"{r['traces_per_s'] / n_workers:,.0f} | {r['accepted']} | {r['rejected']} | {r['cpu_s']:.2f} | "
                   f"{r['validated_now'] / r['cpu_s']:,.0f} |")
         print("\nCPU s: the `lbdata validate` command and its workers, start-up and ledger included.\n")
         print("| validate_trace alone, one process | traces | CPU s (best of 3) | traces per CPU-s |")
