@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import annotated_types
 import typer
 from pydantic import BaseModel, ValidationError
 
-from lbdata.errors import LbdataError, UsageError
+from lbdata.errors import LbdataError, UsageError, error_reason
 
 # ---------------------------------------------------------------------------- shared option aliases
 # A flag is spelled and documented the same in every command.
@@ -154,29 +153,6 @@ def settings_options(model: type[BaseModel], *flags: Flag | str) -> Callable[[Ca
 
 
 # ---------------------------------------------------------------------------- one-line errors
-def _shown(value: Any) -> str:
-    """A refused value as typed: numbers bare, anything else quoted."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return repr(value)
-    return str(value)
-
-
-def error_reason(error: dict[str, Any]) -> str:
-    """One pydantic error as a short reason: ``must be greater than 0 (got 0)``."""
-    kind, msg = error["type"], str(error["msg"]).rstrip(".")
-    if kind in ("value_error", "assertion_error"):
-        return re.sub(r"^(Value error|Assertion failed), ", "", msg)
-    if kind.endswith("_parsing"):
-        msg = msg.split(",")[0]
-    msg = re.sub(r"^Input should be", "must be", msg)
-    return f"{msg[:1].lower()}{msg[1:]} (got {_shown(error.get('input'))})"
-
-
 def settings_error(exc: ValidationError, flags: dict[str, str] | None = None) -> str:
     """A settings model's validation error as one line naming the flag: ``--rpm: must be greater than 0 (got 0)``."""
     error = exc.errors()[0]

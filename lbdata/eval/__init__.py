@@ -17,14 +17,17 @@ gold, question templates) onto problems; any other ``load_source`` spec is used 
 An evaluation with an output folder is resumable: rows are appended as batches finish, and re-running
 the same command skips the problems already answered.
 
-Modules, in the order of the data flow: ``presets`` (benchmark column mapping), ``data`` (``--data``
-specs into ``EvalItem``s), ``generators`` (the ``Generator`` interface, ``LocalModel``), ``served``
-(``ServedModel``: an OpenAI-compatible server), ``scoring`` (``EvalRow``), ``report`` (metrics,
-summary files, comparisons) and ``loop`` (``evaluate``: batches, resume, report).
+Modules, in the order of the data flow: ``config`` (``EvalConfig``: every setting of an evaluation,
+with its default, bound and help text; ``lbdata eval`` derives its options from it), ``presets``
+(benchmark column mapping), ``data`` (``--data`` specs into ``EvalItem``s), ``generators`` (the
+``Generator`` interface, ``LocalModel``), ``served`` (``ServedModel``: an OpenAI-compatible server),
+``scoring`` (``EvalRow``), ``report`` (metrics, summary files, comparisons) and ``loop``
+(``evaluate``: batches, resume, report).
 """
 
 from __future__ import annotations
 
+from lbdata.eval.config import EvalConfig
 from lbdata.eval.data import EvalData, EvalItem, load_eval_data, open_eval_source, split_data_specs
 from lbdata.eval.generators import (
     FAILED,
@@ -65,6 +68,7 @@ __all__ = [
     "SUMMARY_JSON",
     "SUMMARY_MD",
     "TOP_P",
+    "EvalConfig",
     "EvalData",
     "EvalItem",
     "EvalPreset",
