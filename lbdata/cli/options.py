@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,11 +85,25 @@ def describe_range(bounds: dict[str, Any]) -> str | None:
     return f"x<{upper[1]}{upper[0]}" if upper else None
 
 
+def cli_help(model: type[BaseModel], flag: Flag) -> str:
+    """The field's description as the option's help: the model's words, less what reads well only in Python.
+
+    ``(None: all)`` tells a caller what None means; on the command line None is an option not given, so it
+    reads ``(when not given: all)``, and it goes where the option has a default of its own (None cannot be
+    typed). A parenthesis naming the option itself (``(--image-root)``) goes too.
+    """
+    info = model.model_fields[flag.field]
+    default = info.get_default(call_default_factory=True)
+    shown = flag.to_cli(default) if flag.to_cli else default
+    text = (info.description or "").replace(f" ({flag.flag})", "")
+    return re.sub(r" \(None: ([^)]*)\)", "" if shown is not None else r" (when not given: \1)", text)
+
+
 def _parameter(model: type[BaseModel], flag: Flag) -> inspect.Parameter:
     info = model.model_fields[flag.field]
     default = info.get_default(call_default_factory=True)
     bounds = _bounds(model, flag.field)
-    help_text = info.description or ""
+    help_text = cli_help(model, flag)
     kwargs: dict[str, Any] = {}
     if bounds and not ({"gt", "lt"} & bounds.keys()):
         kwargs = {"min": bounds.get("ge"), "max": bounds.get("le")}  # Typer checks and shows closed ranges itself

@@ -27,7 +27,7 @@ class EvalConfig(BaseModel):
     max_new_tokens: int = Field(default=2048, ge=1, description="longest response in tokens")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy (the paper's evaluation); > 0 samples "
                                "with top-p 0.95")
-    limit: int | None = Field(default=None, ge=1, description="at most N problems per dataset")
+    limit: int | None = Field(default=None, ge=1, description="at most N problems per dataset (None: all)")
     batch_size: int = Field(default=8, ge=1, description="problems per generate call (local) or requests in flight "
                             "(server)")
     seed: int = Field(default=0, description="seed of the synthetic source and of sampling")
