@@ -175,8 +175,8 @@ def validate(
     from lbdata.validate import ValidationConfig, validate_run
     from lbdata.workspace import resolve_run
 
+    cfg = ValidationConfig.from_yaml(config) if config else ValidationConfig()  # a bad file fails before the run
     run_dir = resolve_run(run, home)
-    cfg = ValidationConfig.from_yaml(config) if config else ValidationConfig()
     out(render_validation(validate_run(run_dir, config=cfg, workers=workers, progress=progress, judge=judge), run_dir))
 
 
