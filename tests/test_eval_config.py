@@ -65,3 +65,23 @@ def test_evaluate_without_a_config_uses_its_defaults_and_names_a_bad_setting():
 def test_lbdata_eval_derives_its_options_from_the_library_config():
     assert evaluation.eval_run.settings_model is EvalConfig
     assert {f.field for f in evaluation.eval_run.settings_flags} == set(EvalConfig.model_fields)
+
+
+def test_the_command_line_imports_the_config_without_the_evaluation_machinery():
+    """`lbdata --help` builds eval's options from EvalConfig; that must not load sources, presets or scoring."""
+    import subprocess
+    import sys
+
+    code = "import sys, lbdata.cli; print(sorted(m for m in sys.modules if m.startswith('lbdata.eval')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "['lbdata.eval', 'lbdata.eval.config']"
+
+
+def test_every_public_name_of_the_package_resolves_to_its_module():
+    import lbdata.eval
+
+    for name in lbdata.eval.__all__:
+        assert getattr(lbdata.eval, name) is not None, name
+    assert lbdata.eval.evaluate.__module__ == "lbdata.eval.loop" and EvalConfig.__module__ == "lbdata.eval.config"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        lbdata.eval.nope  # noqa: B018
