@@ -11,7 +11,7 @@ a number of steps chosen so that it has *not* yet mastered the format, then GRPO
 - ``GRPO, regex format``: accuracy + 0.1 × the paper-style regex (``<think>.*</think>.*<back>.*</back>
   .*<think>.*</think>.*\\boxed{}``), which also pays for empty and filler backs.
 
-Every model is evaluated greedily (``lbdata.evaluate``, the paper's prompt) on held-out synthetic
+Every model is evaluated greedily (``lbdata.eval``, the paper's prompt) on held-out synthetic
 problems drawn with another seed. One row per stage: accuracy, trigger rate, well-formed rate, mean
 ``<back>`` length in words, the share of responses with a ``<back>`` whose backs ``validate`` rejects
 (``back_empty``, ``back_filler``, ``back_copy`` …), and for GRPO the reward means over the first and the
@@ -138,7 +138,7 @@ def main() -> None:
 
     logging.disable(logging.WARNING)
     from lbdata.corpus import BuildConfig, build_corpus
-    from lbdata.evaluate import LocalModel, evaluate, summarize_rows
+    from lbdata.eval import LocalModel, evaluate, summarize_rows
     from lbdata.generate import GenerateConfig, generate
     from lbdata.sources import load_source
     from lbdata.train.grpo import GRPOJob, train_grpo

@@ -252,12 +252,12 @@ def image_attention(
 ) -> AttentionTrace:
     """Measure the attention shares per response token (see the module doc for the exact computation).
 
-    ``model``: a checkpoint path or an ``lbdata.evaluate.LocalModel`` loaded with
+    ``model``: a checkpoint path or an ``lbdata.eval.LocalModel`` loaded with
     ``attn_implementation="eager"``. ``image``: a path, encoded bytes or a PIL image. ``response``:
     score this text instead of generating (teacher forcing); otherwise greedy generation up to
     ``max_new_tokens`` or the end-of-turn token.
     """
-    from lbdata.evaluate import LocalModel
+    from lbdata.eval import LocalModel
 
     variant = parse_variant(variant)
     if isinstance(model, str | Path):
@@ -299,7 +299,7 @@ def _open_image(image):
 
     from PIL import Image
 
-    from lbdata.evaluate import open_images
+    from lbdata.eval import open_images
 
     if isinstance(image, str | Path):
         path = Path(image)
@@ -320,7 +320,7 @@ def _open_image(image):
 
 def _prompt_inputs(model, pil, question: str, variant: str):
     """The processed prompt (chat template, image), its token ids and where the image and question lie."""
-    from lbdata.evaluate import chat_messages
+    from lbdata.eval import chat_messages
 
     processor, config = model.processor, model.model.config
     prompt = user_prompt(question, variant)
@@ -359,7 +359,7 @@ def _response_ids(
 
 
 def _greedy(max_new_tokens: int):
-    from lbdata.evaluate import GenerationParams
+    from lbdata.eval import GenerationParams
 
     return GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
 

@@ -6,6 +6,9 @@ only when ``LBDATA_DEBUG=1``.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 
 class LbdataError(Exception):
     """Base of every error lbdata raises on purpose."""
@@ -49,3 +52,27 @@ class BudgetExceeded(LbdataError):
     """The spending budget would be exceeded; the run stopped cleanly and can be resumed."""
 
     exit_code = 3
+
+
+def _shown(value: Any) -> str:
+    """A refused value as typed: numbers bare, anything else quoted."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return repr(value)
+    return str(value)
+
+
+def error_reason(error: dict[str, Any]) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) as a short reason: ``must be greater than 0
+    (got 0)``. The command line and the config loaders word a refused value the same way."""
+    kind, msg = error["type"], str(error["msg"]).rstrip(".")
+    if kind in ("value_error", "assertion_error"):
+        return re.sub(r"^(Value error|Assertion failed), ", "", msg)
+    if kind.endswith("_parsing"):
+        msg = msg.split(",")[0]
+    msg = re.sub(r"^Input should be", "must be", msg)
+    return f"{msg[:1].lower()}{msg[1:]} (got {_shown(error.get('input'))})"

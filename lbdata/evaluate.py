@@ -1,7 +1,8 @@
-"""Evaluate a model (kept for ``from lbdata.evaluate import …``): the code lives in ``lbdata.eval``.
+"""Evaluate a model: a re-export kept for users' ``from lbdata.evaluate import …``; the code lives in ``lbdata.eval``.
 
-``evaluate(model_or_client, problems, variant)`` and every public name of the package are re-exported
-here unchanged; see ``lbdata.eval`` for the module map.
+Every public name of ``lbdata.eval`` (``evaluate``, ``EvalConfig``, ``LocalModel``, ``ServedModel``,
+``compare_reports`` …) is re-exported here unchanged; see ``lbdata.eval`` for the module map. Code inside
+lbdata, its tests and benchmarks import from ``lbdata.eval``.
 """
 
 from __future__ import annotations

@@ -145,7 +145,9 @@ class JudgeConfig(BaseModel):
 
     model: str = Field(default="gpt-4o", description="the judge model (a vision-language model)")
     name: str | None = Field(default=None, description="the judge's name in the run (default: from the model)")
-    base_url: tuple[str, ...] = Field(default=(), description="OpenAI-compatible server(s); none: the OpenAI API")
+    base_url: tuple[str, ...] = Field(
+        default=(), description="OpenAI-compatible server(s); the OpenAI API when none is given"
+    )
     detail: str = Field(default="auto", description="image detail sent to the judge")
     temperature: float = Field(default=0.0, ge=0.0, description="judge sampling temperature")
     max_tokens: int = Field(default=1024, ge=1, description="judge completion limit")

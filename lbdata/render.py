@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lbdata.attention import AttentionTrace
     from lbdata.corpus import BuildResult
-    from lbdata.evaluate import EvalReport
+    from lbdata.eval import EvalReport
     from lbdata.generate import DryRunEstimate, GenerateConfig, GenerateSummary
     from lbdata.judge import JudgeConfig, JudgeSummary
     from lbdata.validate.runner import ValidationReport

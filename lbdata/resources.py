@@ -39,6 +39,15 @@ def resource_path(kind: str, name: str) -> Path:
     return path
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """What the YAML parser refused, and where: ``line 2, column 1: expected the node content …``."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None and exc.problem:
+        return f"line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}: {exc.problem}"
+    return " ".join(str(exc).split())
+
+
 def read_yaml_mapping(path: str | Path, *, what: str, hint: str, unreadable_fix: str = "check the path") -> dict:
     """Read a YAML file that must hold a mapping (a recipe, a price table, a validation config).
 
@@ -54,8 +63,10 @@ def read_yaml_mapping(path: str | Path, *, what: str, hint: str, unreadable_fix:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {str(p)!r} ({exc.strerror or exc}); {unreadable_fix}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {p} is not UTF-8 text; {unreadable_fix}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {p} is not valid YAML ({exc}); fix the file") from None
+        raise ConfigError(f"{what} {p} is not valid YAML ({_yaml_problem(exc)}); fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{what} {p} must be a mapping: {hint}")
     return data

@@ -79,7 +79,7 @@ def test_lift_is_nan_with_a_reason_when_there_is_no_back():
 
 @pytest.fixture(scope="module")
 def eager_tiny(tiny_model_dir):
-    from lbdata.evaluate import LocalModel
+    from lbdata.eval import LocalModel
 
     return LocalModel(tiny_model_dir, attn_implementation="eager")
 
@@ -109,7 +109,7 @@ def test_teacher_forced_rows_match_the_papers_per_step_computation(eager_tiny, i
     """Row i equals the paper's step i+1: generate(output_attentions=True), attentions[i+1], the same ratios."""
     import torch
 
-    from lbdata.evaluate import chat_messages, open_images
+    from lbdata.eval import chat_messages, open_images
     from lbdata.prompts import user_prompt
 
     trace = image_attention(eager_tiny, image, QUESTION, max_new_tokens=8)

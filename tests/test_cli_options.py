@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -153,12 +154,53 @@ def test_every_derived_default_range_and_help_is_the_models(path):
             assert getattr(model(**{flag.field: value}), flag.field) == default, flag.flag
             if not isinstance(shown, bool):
                 assert f"[default: {shown}]" in " ".join(help_text.split()), flag.flag
-        assert field.description in " ".join(help_text.split()), flag.flag
+        assert cli.options.cli_help(model, flag) in " ".join(help_text.split()), flag.flag
         bounds = {k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
         if "gt" in bounds or "lt" in bounds:
             assert cli.options.describe_range(bounds) in help_text, flag.flag
         else:
             assert (params[flag.name].min, params[flag.name].max) == (bounds.get("ge"), bounds.get("le")), flag.flag
+
+
+def _all_commands():
+    """(command path, click command) of every command and group of the app."""
+    found = []
+
+    def walk(command, path):
+        found.append((path, command))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return found
+
+
+@pytest.mark.parametrize("path", [" ".join(p) for p, _ in _all_commands()])
+def test_help_reads_as_command_line_text_not_python(path):
+    """No help speaks of None, of a settings class, or names its own option in brackets."""
+    text = " ".join(CliRunner().invoke(app, [*path.split(), "--help"], env={"COLUMNS": "400"}).output.split())
+    assert "None" not in text, text
+    assert not re.search(r"\b[A-Z][a-z]+Config\b", text), text
+    [(_, command)] = [(p, c) for p, c in _all_commands() if " ".join(p) == path]
+    for param in command.params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--") and param.help:
+                assert f"({opt})" not in param.help, (opt, param.help)
+
+
+def test_a_none_clause_reads_as_not_given_or_goes_where_the_option_has_a_default():
+    from pydantic import BaseModel, Field
+
+    class Model(BaseModel):
+        rpm: float | None = Field(default=None, description="requests per minute (None: no limit)")
+        limit: int | None = Field(default=200, description="problems to use (None: all)")
+        roots: tuple[str, ...] = Field(default=(), description="more image folders (--image-root)")
+
+    Flag = cli.options.Flag
+    assert cli.options.cli_help(Model, Flag("rpm")) == "requests per minute (when not given: no limit)"
+    assert cli.options.cli_help(Model, Flag("limit")) == "problems to use"  # 200 unless given: None cannot be typed
+    assert cli.options.cli_help(Model, Flag("roots", ("--image-root",))) == "more image folders"
+    assert Model.model_fields["rpm"].description == "requests per minute (None: no limit)"  # the library keeps its words
 
 
 def test_ranges_read_as_before_in_help():

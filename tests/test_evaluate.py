@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from lbdata.cli import app
 from lbdata.errors import SourceError, UsageError
-from lbdata.evaluate import (
+from lbdata.eval import (
     EvalItem,
     Generation,
     ServedModel,
@@ -456,7 +456,7 @@ def test_cli_eval_needs_exactly_one_model(tmp_path):
 
 @pytest.mark.slow
 def test_eval_on_the_tiny_model_on_cpu(tiny_model_dir, tmp_path, mathvista_like):
-    from lbdata.evaluate import LocalModel
+    from lbdata.eval import LocalModel
 
     model = LocalModel(tiny_model_dir)
     data = load_eval_data([f"mathvista:parquet:{mathvista_like}"])
@@ -474,7 +474,7 @@ def test_batches_are_left_padded(tiny_model_dir):
     """The next-token logits of a short prompt are the same alone and in a batch with a longer one."""
     import torch
 
-    from lbdata.evaluate import LocalModel
+    from lbdata.eval import LocalModel
 
     model = LocalModel(tiny_model_dir)
     image = png_bytes("red", (56, 56))

@@ -64,3 +64,74 @@ def test_hash_follows_values_and_is_stable_across_processes():
         env={"PYTHONHASHSEED": "123", "PATH": ""},
     )
     assert out.stdout.strip() == a.config_hash
+
+
+# ---------------------------------------------------------------------------- `lbdata validate --config FILE`
+# (file content, what the one error line must say); bytes are written as they are
+BAD_CONFIGS = [
+    ("min_back_word: 10\n", "unknown key 'min_back_word'"),
+    ("max_backs: 2\n1: 3\n", "unknown key 1"),
+    ("max_backs: 0\n", "'max_backs'"),
+    ("max_copy_share: 2\n", "'max_copy_share'"),
+    ("answer_timeout_s: 0\n", "'answer_timeout_s'"),
+    ("min_back_words: many\n", "'min_back_words'"),
+    ("max_backs:\n", "'max_backs'"),
+    ("- max_backs\n- 3\n", "must be a mapping"),
+    ("max_backs\n", "must be a mapping"),
+    ("max_backs: [3\n", "not valid YAML (line 2"),
+    (b"\xff\xfe max_backs: 3\n", "not UTF-8"),
+    (None, "cannot read"),  # no file
+    ("<dir>", "cannot read"),  # a folder
+]
+
+
+@pytest.fixture(scope="module")
+def scene_run(tmp_path_factory):
+    from lbdata.generate import GenerateConfig, generate
+
+    home = tmp_path_factory.mktemp("home")
+    generate(GenerateConfig(limit=2, variants=("semantic_back",)), home / "runs" / "r")
+    return home
+
+
+@pytest.mark.parametrize(("content", "needle"), BAD_CONFIGS, ids=[n for _, n in BAD_CONFIGS])
+def test_a_bad_validate_config_is_one_line_naming_the_key_exit_2(content, needle, scene_run, tmp_path, monkeypatch,
+                                                                 capsys):
+    from lbdata.ledger import Ledger
+    from tests.test_cli_options import run_main
+
+    path = tmp_path / "validate.yaml"
+    if content == "<dir>":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, out, err = run_main(["validate", "r", "--config", str(path), "--home", str(scene_run), "--no-progress"],
+                              monkeypatch, capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, (out, err)
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("error: ") and needle in lines[0] and "validate.yaml" in lines[0], lines[0]
+    assert out == ""
+    with Ledger.open(scene_run / "runs" / "r") as ledger:
+        assert ledger.verdict_config_hashes() == []  # nothing was validated
+
+
+def test_a_refused_threshold_says_the_bound_the_value_and_the_default(tmp_path):
+    path = tmp_path / "validate.yaml"
+    path.write_text("max_backs: 0\n")
+    with pytest.raises(ConfigError) as info:
+        ValidationConfig.from_yaml(path)
+    assert str(info.value) == (f"bad value for 'max_backs' in {path}: must be greater than or equal to 1 (got 0); "
+                               "fix it, or remove the key for the default (3)")
+
+
+def test_a_bad_config_is_refused_before_the_run_is_looked_up(tmp_path, monkeypatch, capsys):
+    from tests.test_cli_options import run_main
+
+    path = tmp_path / "validate.yaml"
+    path.write_text("bogus: 1\n")
+    code, _, err = run_main(["validate", "no-such-run", "--config", str(path), "--home", str(tmp_path / "h")],
+                            monkeypatch, capsys)
+    assert code == 2 and "unknown key 'bogus'" in err, err

@@ -42,7 +42,7 @@ def build(
     name: Annotated[str, typer.Option("--name", help="corpus name (folder under corpora/)")],
     settings: Settings,
     validate_config: Annotated[
-        Path | None, typer.Option(help="validator thresholds YAML (default: the built-in ValidationConfig)")
+        Path | None, typer.Option(help="validator thresholds YAML (default: the built-in thresholds)")
     ] = None,
     home: HomeOpt = None,
     progress: ProgressOpt = True,

@@ -12,8 +12,8 @@ import sqlite3
 
 from pydantic import ValidationError
 
-from lbdata.cli.options import error_reason, settings_error
-from lbdata.errors import LbdataError
+from lbdata.cli.options import settings_error
+from lbdata.errors import LbdataError, error_reason
 
 try:  # Typer 0.2x carries its own copy of click
     from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, NoSuchOption

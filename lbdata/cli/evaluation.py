@@ -7,40 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lbdata.cli.options import Flag, HomeOpt, ProgressOpt, Settings, out, settings_options
+from lbdata.eval import EvalConfig
 
-
-class EvalOptions(BaseModel):
-    """How ``lbdata eval`` samples and batches, and how much of each dataset it takes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    variant: str = Field(default="semantic_back", description="format instruction after the question: semantic | "
-                         "solution | none")
-    max_new_tokens: int = Field(default=2048, ge=1, description="longest response in tokens")
-    temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy (the paper's evaluation); > 0 samples "
-                               "with top-p 0.95")
-    limit: int | None = Field(default=None, ge=1, description="at most N problems per dataset")
-    batch_size: int = Field(default=8, ge=1, description="problems per generate call (local) or requests in flight "
-                            "(server)")
-    seed: int = Field(default=0, description="seed of the synthetic source and of sampling")
-
-    @field_validator("variant", mode="before")
-    @classmethod
-    def _variant(cls, value: str) -> str:
-        from lbdata.errors import UsageError
-        from lbdata.records import parse_variant
-
-        try:
-            return parse_variant(value)
-        except UsageError as exc:
-            raise ValueError(str(exc)) from None
-
-
-EVAL_FLAGS = (Flag("variant", to_cli=lambda v: v.removesuffix("_back")), "max_new_tokens", "temperature", "limit", "batch_size",
-              "seed")
+EVAL_FLAGS = (Flag("variant", to_cli=lambda v: v.removesuffix("_back")), "max_new_tokens", "temperature", "limit",
+              "batch_size", "seed")
 
 # `lbdata eval --model … --data …` evaluates; `lbdata eval compare A B` and `lbdata eval presets` are
 # subcommands of the same group (the group's own options run an evaluation).
@@ -51,7 +23,7 @@ eval_app = typer.Typer(
 
 
 @eval_app.callback(invoke_without_command=True)
-@settings_options(EvalOptions, *EVAL_FLAGS)
+@settings_options(EvalConfig, *EVAL_FLAGS)
 def eval_run(
     ctx: typer.Context,
     *,
@@ -82,8 +54,7 @@ def eval_run(
     if ctx.invoked_subcommand is not None:
         return
     from lbdata.errors import UsageError
-    from lbdata.evaluate import (
-        GenerationParams,
+    from lbdata.eval import (
         LocalModel,
         ServedModel,
         default_out_dir,
@@ -115,12 +86,8 @@ def eval_run(
 
         quiet_libraries(verbose)
     generator = LocalModel(model) if model is not None else ServedModel(base_url, served_model, api_key=api_key)
-    params = GenerationParams(max_new_tokens=opts.max_new_tokens, temperature=opts.temperature, seed=opts.seed)
-    out_dir = out_dir or default_out_dir(home_dir(home), generator, opts.variant, params, loaded.datasets)
-    report = evaluate(
-        generator, loaded.items, opts.variant, max_new_tokens=opts.max_new_tokens, temperature=opts.temperature,
-        seed=opts.seed, batch_size=opts.batch_size, out_dir=out_dir, skipped=loaded.skipped, progress=progress,
-    )
+    out_dir = out_dir or default_out_dir(home_dir(home), generator, opts.variant, opts.generation, loaded.datasets)
+    report = evaluate(generator, loaded.items, config=opts, out_dir=out_dir, skipped=loaded.skipped, progress=progress)
     out(render_eval(report, out_dir))
 
 
@@ -131,7 +98,7 @@ def eval_compare(
     more: Annotated[list[Path] | None, typer.Argument(help="more evaluation folders (e.g. base SFT GRPO)")] = None,
 ) -> None:
     """Put evaluations side by side, per dataset, as Markdown (three or more: a column each)."""
-    from lbdata.evaluate import compare_reports
+    from lbdata.eval import compare_reports
 
     out(compare_reports(a, b, *(more or [])))
 
@@ -139,7 +106,7 @@ def eval_compare(
 @eval_app.command("presets")
 def eval_presets() -> None:
     """List the benchmark presets (`--data NAME` or `--data NAME:SOURCE`)."""
-    from lbdata.evaluate import load_presets
+    from lbdata.eval import load_presets
 
     for name, preset in load_presets().items():
         source = preset.source or f"(none: {preset.source_hint})"

@@ -20,7 +20,7 @@ import annotated_types
 import typer
 from pydantic import BaseModel, ValidationError
 
-from lbdata.errors import LbdataError, UsageError
+from lbdata.errors import LbdataError, UsageError, error_reason
 
 # ---------------------------------------------------------------------------- shared option aliases
 # A flag is spelled and documented the same in every command.
@@ -85,11 +85,25 @@ def describe_range(bounds: dict[str, Any]) -> str | None:
     return f"x<{upper[1]}{upper[0]}" if upper else None
 
 
+def cli_help(model: type[BaseModel], flag: Flag) -> str:
+    """The field's description as the option's help: the model's words, less what reads well only in Python.
+
+    ``(None: all)`` tells a caller what None means; on the command line None is an option not given, so it
+    reads ``(when not given: all)``, and it goes where the option has a default of its own (None cannot be
+    typed). A parenthesis naming the option itself (``(--image-root)``) goes too.
+    """
+    info = model.model_fields[flag.field]
+    default = info.get_default(call_default_factory=True)
+    shown = flag.to_cli(default) if flag.to_cli else default
+    text = (info.description or "").replace(f" ({flag.flag})", "")
+    return re.sub(r" \(None: ([^)]*)\)", "" if shown is not None else r" (when not given: \1)", text)
+
+
 def _parameter(model: type[BaseModel], flag: Flag) -> inspect.Parameter:
     info = model.model_fields[flag.field]
     default = info.get_default(call_default_factory=True)
     bounds = _bounds(model, flag.field)
-    help_text = info.description or ""
+    help_text = cli_help(model, flag)
     kwargs: dict[str, Any] = {}
     if bounds and not ({"gt", "lt"} & bounds.keys()):
         kwargs = {"min": bounds.get("ge"), "max": bounds.get("le")}  # Typer checks and shows closed ranges itself
@@ -154,29 +168,6 @@ def settings_options(model: type[BaseModel], *flags: Flag | str) -> Callable[[Ca
 
 
 # ---------------------------------------------------------------------------- one-line errors
-def _shown(value: Any) -> str:
-    """A refused value as typed: numbers bare, anything else quoted."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return repr(value)
-    return str(value)
-
-
-def error_reason(error: dict[str, Any]) -> str:
-    """One pydantic error as a short reason: ``must be greater than 0 (got 0)``."""
-    kind, msg = error["type"], str(error["msg"]).rstrip(".")
-    if kind in ("value_error", "assertion_error"):
-        return re.sub(r"^(Value error|Assertion failed), ", "", msg)
-    if kind.endswith("_parsing"):
-        msg = msg.split(",")[0]
-    msg = re.sub(r"^Input should be", "must be", msg)
-    return f"{msg[:1].lower()}{msg[1:]} (got {_shown(error.get('input'))})"
-
-
 def settings_error(exc: ValidationError, flags: dict[str, str] | None = None) -> str:
     """A settings model's validation error as one line naming the flag: ``--rpm: must be greater than 0 (got 0)``."""
     error = exc.errors()[0]

@@ -161,7 +161,8 @@ def judge(
 def validate(
     run: RunArg,
     config: Annotated[
-        Path | None, typer.Option("--config", help="validator thresholds YAML (keys: the ValidationConfig fields)")
+        Path | None,
+        typer.Option("--config", help="validator thresholds YAML, e.g. `max_backs: 2` (default: the built-in thresholds)"),
     ] = None,
     workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1)] = 1,
     judge: Annotated[str | None, typer.Option(help="name of an `lbdata judge` of the run: a back with a claim the "
@@ -174,8 +175,8 @@ def validate(
     from lbdata.validate import ValidationConfig, validate_run
     from lbdata.workspace import resolve_run
 
+    cfg = ValidationConfig.from_yaml(config) if config else ValidationConfig()  # a bad file fails before the run
     run_dir = resolve_run(run, home)
-    cfg = ValidationConfig.from_yaml(config) if config else ValidationConfig()
     out(render_validation(validate_run(run_dir, config=cfg, workers=workers, progress=progress, judge=judge), run_dir))
 
 

@@ -35,8 +35,8 @@ class BuildConfig(BaseModel):
     license: str = Field(default="unknown", description="license id written into the card (e.g. cc-by-4.0)")
     judge: str | None = Field(default=None, description="name of an `lbdata judge` of every run: a back with a "
                               "refuted claim is rejected (back_ungrounded)")
-    require_judged: bool = Field(default=False, description="with judge: reject back traces the judge has not "
-                                 "judged (back_unjudged)")
+    require_judged: bool = Field(default=False, description="when a judge is named: reject back traces it has "
+                                 "not judged (back_unjudged)")
 
     @field_validator("variants", mode="before")
     @classmethod

@@ -17,80 +17,51 @@ gold, question templates) onto problems; any other ``load_source`` spec is used 
 An evaluation with an output folder is resumable: rows are appended as batches finish, and re-running
 the same command skips the problems already answered.
 
-Modules, in the order of the data flow: ``presets`` (benchmark column mapping), ``data`` (``--data``
-specs into ``EvalItem``s), ``generators`` (the ``Generator`` interface, ``LocalModel``), ``served``
-(``ServedModel``: an OpenAI-compatible server), ``scoring`` (``EvalRow``), ``report`` (metrics,
-summary files, comparisons) and ``loop`` (``evaluate``: batches, resume, report).
+Modules, in the order of the data flow: ``config`` (``EvalConfig``: every setting of an evaluation,
+with its default, bound and help text; ``lbdata eval`` derives its options from it), ``presets``
+(benchmark column mapping), ``data`` (``--data`` specs into ``EvalItem``s), ``generators`` (the
+``Generator`` interface, ``LocalModel``), ``served`` (``ServedModel``: an OpenAI-compatible server),
+``scoring`` (``EvalRow``), ``report`` (metrics, summary files, comparisons) and ``loop``
+(``evaluate``: batches, resume, report).
 """
 
 from __future__ import annotations
 
-from lbdata.eval.data import EvalData, EvalItem, load_eval_data, open_eval_source, split_data_specs
-from lbdata.eval.generators import (
-    FAILED,
-    TOP_P,
-    Generation,
-    GenerationParams,
-    Generator,
-    LocalModel,
-    chat_messages,
-    model_fingerprint,
-    open_images,
-)
-from lbdata.eval.loop import CONFIG_FILE, default_out_dir, evaluate
-from lbdata.eval.presets import LETTERS, PRESETS_FILE, EvalPreset, PresetSource, load_presets
-from lbdata.eval.report import (
-    COMPARED,
-    RESULTS_FILE,
-    SUMMARY_JSON,
-    SUMMARY_MD,
-    EvalReport,
-    compare_many,
-    compare_reports,
-    read_results,
-    read_summary,
-    summarize_rows,
-    summary_markdown,
-)
-from lbdata.eval.scoring import EvalRow, score_response
-from lbdata.eval.served import EvalRequests, ServedModel
+import importlib
+from typing import Any
 
-__all__ = [
-    "COMPARED",
-    "CONFIG_FILE",
-    "FAILED",
-    "LETTERS",
-    "PRESETS_FILE",
-    "RESULTS_FILE",
-    "SUMMARY_JSON",
-    "SUMMARY_MD",
-    "TOP_P",
-    "EvalData",
-    "EvalItem",
-    "EvalPreset",
-    "EvalReport",
-    "EvalRequests",
-    "EvalRow",
-    "Generation",
-    "GenerationParams",
-    "Generator",
-    "LocalModel",
-    "PresetSource",
-    "ServedModel",
-    "chat_messages",
-    "compare_many",
-    "compare_reports",
-    "default_out_dir",
-    "evaluate",
-    "load_eval_data",
-    "load_presets",
-    "model_fingerprint",
-    "open_eval_source",
-    "open_images",
-    "read_results",
-    "read_summary",
-    "score_response",
-    "split_data_specs",
-    "summarize_rows",
-    "summary_markdown",
-]
+# module -> the public names it defines, imported on first use: `lbdata --help` needs only EvalConfig, and
+# importing this package must not load the sources, presets and scoring it does not ask for.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "lbdata.eval.config": ("EvalConfig",),
+    "lbdata.eval.data": ("EvalData", "EvalItem", "load_eval_data", "open_eval_source", "split_data_specs"),
+    "lbdata.eval.generators": (
+        "FAILED", "TOP_P", "Generation", "GenerationParams", "Generator", "LocalModel", "chat_messages",
+        "model_fingerprint", "open_images",
+    ),
+    "lbdata.eval.loop": ("CONFIG_FILE", "default_out_dir", "evaluate"),
+    "lbdata.eval.presets": ("LETTERS", "PRESETS_FILE", "EvalPreset", "PresetSource", "load_presets"),
+    "lbdata.eval.report": (
+        "COMPARED", "RESULTS_FILE", "SUMMARY_JSON", "SUMMARY_MD", "EvalReport", "compare_many", "compare_reports",
+        "read_results", "read_summary", "summarize_rows", "summary_markdown",
+    ),
+    "lbdata.eval.scoring": ("EvalRow", "score_response"),
+    "lbdata.eval.served": ("EvalRequests", "ServedModel"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lbdata.eval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])
+
+
+__all__ = sorted(_HOME, key=lambda name: (not name.isupper(), name))

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from lbdata.errors import UsageError
+from lbdata.eval.config import EvalConfig
 from lbdata.eval.data import EvalItem
 from lbdata.hashing import content_hash, sha256_bytes
 from lbdata.prompts import SYSTEM_PROMPT
@@ -19,21 +20,22 @@ from lbdata.prompts import SYSTEM_PROMPT
 FAILED = "error"
 """``finish_reason`` of a request that got no response (counted as failed, not as a wrong answer)."""
 TOP_P = 0.95  # the paper's vLLM sampling (used only when temperature > 0)
+_DEFAULTS = EvalConfig()
 
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """How responses are sampled: greedy at temperature 0 (the paper's evaluation), else top-p 0.95."""
+    """How responses are sampled: greedy at temperature 0 (the paper's evaluation), else top-p 0.95.
 
-    max_new_tokens: int = 2048
-    temperature: float = 0.0
-    seed: int = 0
+    The defaults and bounds are ``EvalConfig``'s; a refused value is a ``UsageError`` naming the setting.
+    """
+
+    max_new_tokens: int = _DEFAULTS.max_new_tokens
+    temperature: float = _DEFAULTS.temperature
+    seed: int = _DEFAULTS.seed
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise UsageError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise UsageError(f"temperature must be >= 0, got {self.temperature}")
+        EvalConfig.checked(**{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True)

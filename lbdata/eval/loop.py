@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from lbdata import __version__
 from lbdata.errors import UsageError
+from lbdata.eval.config import EvalConfig
 from lbdata.eval.data import EvalItem
 from lbdata.eval.generators import FAILED, GenerationParams, Generator, LocalModel
 from lbdata.eval.report import RESULTS_FILE, EvalReport
@@ -133,12 +135,13 @@ def _start_out_dir(
 def evaluate(
     model_or_client: Any,
     problems: Iterable[Any],
-    variant: str,
+    variant: str | None = None,
     *,
-    max_new_tokens: int = 2048,
-    temperature: float = 0.0,
-    seed: int = 0,
-    batch_size: int = 8,
+    config: EvalConfig | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
     out_dir: str | Path | None = None,
     skipped: dict[str, dict[str, int]] | None = None,
     progress: bool = False,
@@ -149,15 +152,17 @@ def evaluate(
     ``ServedModel``, or anything with the ``Generator`` interface. ``problems``: ``EvalItem``,
     ``SourceRow`` (counted under ``problem.source``) or ``BadRow`` (counted as skipped) objects, e.g.
     ``load_eval_data([...]).items`` or ``itertools.islice(load_source("synthetic", seed=1), 50)``.
-    ``variant``: ``semantic``, ``solution`` or ``none``/``plain``. With ``out_dir`` the rows are
-    appended to ``results.jsonl`` as batches finish and a re-run with the same model and generation
-    settings resumes (more problems or datasets extend it); at the end ``results.jsonl`` is rewritten
-    with this evaluation's rows, in problem order, and the summary files are written.
+    The settings come from ``config`` (an ``EvalConfig``; default: its defaults); ``variant``
+    (``semantic``, ``solution`` or ``none``/``plain``), ``max_new_tokens``, ``temperature``, ``seed`` and
+    ``batch_size``, when given, replace the config's (``limit`` is for ``load_eval_data``). With
+    ``out_dir`` the rows are appended to ``results.jsonl`` as batches finish and a re-run with the same
+    model and generation settings resumes (more problems or datasets extend it); at the end
+    ``results.jsonl`` is rewritten with this evaluation's rows, in problem order, and the summary files
+    are written.
     """
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    variant = parse_variant(variant)
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    config = (config or EvalConfig()).replace(variant=variant, max_new_tokens=max_new_tokens,
+                                              temperature=temperature, seed=seed, batch_size=batch_size)
+    variant, params, batch_size = config.variant, config.generation, config.batch_size
     skipped = {k: dict(v) for k, v in (skipped or {}).items()}
     items = _as_items(problems, skipped)
     order = {(it.dataset, it.problem.id): i for i, it in enumerate(items)}
@@ -197,7 +202,7 @@ def evaluate(
     report = EvalReport(
         model=generator.label,
         variant=variant,
-        params={"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed},
+        params=asdict(params),
         rows=rows,
         skipped=skipped,
         datasets=datasets,

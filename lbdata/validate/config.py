@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lbdata.errors import ConfigError
+from lbdata.errors import ConfigError, error_reason
 from lbdata.hashing import content_hash
 from lbdata.resources import read_yaml_mapping
 
@@ -81,12 +81,14 @@ class ValidationConfig(BaseModel):
     def from_yaml(cls, path: str | os.PathLike[str]) -> ValidationConfig:
         """Load a flat YAML mapping of field names; an unknown key or bad value is a ConfigError naming it."""
         p = Path(path)
-        data = read_yaml_mapping(p, what="validation config", hint="field: value pairs (see the README)")
+        data = read_yaml_mapping(p, what="validation config", hint="threshold: value pairs, e.g. `max_backs: 2`")
         return cls.from_dict(data, origin=str(p))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, origin: str = "validation config") -> ValidationConfig:
-        unknown = sorted(set(data) - set(cls.model_fields))
+        """The config of a mapping of field names; an unknown key or a refused value is one ``ConfigError`` line
+        naming the key and the fix."""
+        unknown = sorted((key for key in data if key not in cls.model_fields), key=str)
         if unknown:
             raise ConfigError(
                 f"unknown key {unknown[0]!r} in {origin}; valid keys: {', '.join(cls.model_fields)}"
@@ -96,4 +98,6 @@ class ValidationConfig(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(x) for x in err["loc"])
-            raise ConfigError(f"bad value for {key!r} in {origin}: {err['msg']}") from None
+            default = cls.model_fields[key].default if key in cls.model_fields else None
+            raise ConfigError(f"bad value for {key!r} in {origin}: {error_reason(err)}; fix it, or remove the key "
+                              f"for the default ({default})") from None
