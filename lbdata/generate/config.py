@@ -47,7 +47,7 @@ class GenerateConfig(BaseModel):
     use_cache: bool = Field(default=True, description="answer a request from the run's cache when it was answered before")
     prices: str | None = Field(default=None, description="price table (YAML) merged over lbdata/prices.yaml")
     image_roots: tuple[str, ...] = Field(
-        default=(), description="more folders a file source's image paths may point into (--image-root)"
+        default=(), description="more folders a file source's image paths may point into; repeat the option for several"
     )
     max_image_pixels: int = Field(
         default=DEFAULT_MAX_IMAGE_PIXELS, ge=1, description="a larger source image is a bad row (checked before decoding)"
