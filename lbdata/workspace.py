@@ -54,6 +54,22 @@ def ensure_writable_dir(path: Path, what: str = "lbdata home") -> Path:
     return path
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader sees the old file or the new one, never half of one: a
+    temporary file in the same folder, flushed to disk, then renamed over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def check_name(name: str, what: str = "run name") -> str:
     if not _NAME_RE.match(name):
         raise UsageError(

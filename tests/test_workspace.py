@@ -54,3 +54,24 @@ def test_resolve_run_by_path_name_and_prefix(tmp_path, monkeypatch):
         resolve_run("alpha", tmp_path, prefix=False)
     monkeypatch.chdir(tmp_path / "runs")  # a run directory in the working folder, named without a slash
     assert resolve_run("beta", tmp_path / "elsewhere").resolve() == (tmp_path / "runs" / "beta").resolve()
+
+
+def test_write_text_atomic_replaces_whole_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    import os
+
+    import pytest
+
+    from lbdata.workspace import write_text_atomic
+
+    path = tmp_path / "validation.json"
+    write_text_atomic(path, "old\n")
+    write_text_atomic(path, "new\n")
+    assert path.read_text() == "new\n" and os.listdir(tmp_path) == ["validation.json"]
+
+    def broken_replace(src, dst):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_text_atomic(path, "half")
+    assert path.read_text() == "new\n" and os.listdir(tmp_path) == ["validation.json"]

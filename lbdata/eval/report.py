@@ -122,8 +122,10 @@ class EvalReport:
                 fh.write(row.model_dump_json() + "\n")
         tmp.replace(out / RESULTS_FILE)
         summary = self.summary()
-        (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (out / SUMMARY_MD).write_text(summary_markdown(summary), encoding="utf-8")
+        from lbdata.workspace import write_text_atomic
+
+        write_text_atomic(out / SUMMARY_JSON, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(out / SUMMARY_MD, summary_markdown(summary))
         return out
 
 

@@ -30,6 +30,7 @@ from lbdata.validate.answers import answer_stats
 from lbdata.validate.config import ValidationConfig
 from lbdata.validate.reasons import REASONS
 from lbdata.validate.trace import validate_trace
+from lbdata.workspace import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -286,8 +287,8 @@ def validate_run(
             reader, config, validated=totals["validated"], timeouts=totals["timeouts"], elapsed=elapsed,
             key=judged_key, judge=judge,
         )
-    (run / "validation.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (run / "validation.md").write_text(report.to_markdown(), encoding="utf-8")
+    write_text_atomic(run / "validation.json", report.model_dump_json(indent=2) + "\n")
+    write_text_atomic(run / "validation.md", report.to_markdown())
     return report
 
 
