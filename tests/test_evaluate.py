@@ -287,6 +287,21 @@ def test_an_answer_written_twice_counts_once(tmp_path):
     assert json.loads((out / "summary.json").read_text())["datasets"]["toy"]["n"] == 3
 
 
+def test_a_second_eval_into_a_folder_being_written_is_refused_and_the_first_one_is_untouched(tmp_path):
+    from lbdata.workspace import RunLock
+
+    items, responses = scripted_set()
+    out = tmp_path / "ev"
+    out.mkdir()
+    with RunLock(out):  # another `lbdata eval --out ev` is writing
+        model = ScriptedModel(responses)
+        with pytest.raises(UsageError, match="being written by another lbdata eval.*another --out"):
+            evaluate(model, items, "semantic", out_dir=out)
+        assert model.calls == [] and not (out / "results.jsonl").exists()
+    report = evaluate(ScriptedModel(responses), items, "semantic", out_dir=out)  # free again
+    assert len(report.rows) == 4
+
+
 def test_compare_puts_two_evaluations_side_by_side(tmp_path):
     items, responses = scripted_set()
     evaluate(ScriptedModel(responses), items, "semantic", out_dir=tmp_path / "a")

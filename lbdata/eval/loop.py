@@ -6,7 +6,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from lbdata.progress import ProgressBar
 from lbdata.prompts import user_prompt
 from lbdata.records import BadRow, parse_variant
 from lbdata.sources.base import SourceRow
+from lbdata.workspace import RunBusy, RunLock
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +172,54 @@ def evaluate(
     generator = _as_generator(model_or_client)
 
     identity = _identity(generator, variant, params)
-    rows: list[EvalRow] = []
-    results_fh = None
-    if out_dir is not None:
-        rows, items = _start_out_dir(Path(out_dir), identity, items, order, batch_size)
-        results_fh = (Path(out_dir) / RESULTS_FILE).open("a", encoding="utf-8")
+    with _writer_lock(out_dir):
+        rows: list[EvalRow] = []
+        if out_dir is not None:
+            rows, items = _start_out_dir(Path(out_dir), identity, items, order, batch_size)
+        started = time.monotonic()
+        _generate_rows(generator, items, rows, variant, params, batch_size, out_dir, progress)
+        log.info("evaluated %d responses in %.1fs", len(rows), time.monotonic() - started)
 
+        rows.sort(key=lambda r: order.get((r.dataset, r.problem_id), len(order)))
+        report = EvalReport(
+            model=generator.label,
+            variant=variant,
+            params=asdict(params),
+            rows=rows,
+            skipped=skipped,
+            datasets=datasets,
+        )
+        if out_dir is not None:
+            report.write(out_dir)
+    return report
+
+
+@contextmanager
+def _writer_lock(out_dir: str | Path | None) -> Iterator[None]:
+    """Hold the writer lock of the evaluation folder (none without one): a second ``lbdata eval`` into the
+    same ``--out`` is refused at once instead of interleaving its rows with the first one's."""
+    if out_dir is None:
+        yield
+        return
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = RunLock(out)
+    except RunBusy:
+        raise UsageError(f"{out} is being written by another lbdata eval; wait for it to finish or pass "
+                         "another --out") from None
+    with lock:
+        yield
+
+
+def _generate_rows(
+    generator: Generator, items: list[EvalItem], rows: list[EvalRow], variant: str, params: GenerationParams,
+    batch_size: int, out_dir: str | Path | None, progress: bool,
+) -> None:
+    """Ask ``generator`` about ``items`` in batches, scoring into ``rows`` and appending each batch to the
+    folder's ``results.jsonl`` as it finishes (a kill keeps every finished batch)."""
+    results_fh = (Path(out_dir) / RESULTS_FILE).open("a", encoding="utf-8") if out_dir is not None else None
     bar = ProgressBar("eval", len(items) + len(rows), enabled=progress, completed=len(rows), unit="responses")
-    started = time.monotonic()
     try:
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
@@ -196,20 +238,6 @@ def evaluate(
         bar.close()
         if results_fh is not None:
             results_fh.close()
-    log.info("evaluated %d responses in %.1fs", len(rows), time.monotonic() - started)
-
-    rows.sort(key=lambda r: order.get((r.dataset, r.problem_id), len(order)))
-    report = EvalReport(
-        model=generator.label,
-        variant=variant,
-        params=asdict(params),
-        rows=rows,
-        skipped=skipped,
-        datasets=datasets,
-    )
-    if out_dir is not None:
-        report.write(out_dir)
-    return report
 
 
 def default_out_dir(
