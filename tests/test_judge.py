@@ -12,7 +12,14 @@ import pytest
 
 from lbdata.errors import BudgetExceeded, UsageError
 from lbdata.generate import GenerateConfig, generate, sender
-from lbdata.judge import JudgeConfig, JudgeTeacher, judge_dry_run, judge_run, neutralise_markers, parse_judgment
+from lbdata.judge import (
+    JudgeConfig,
+    JudgeTeacher,
+    judge_dry_run,
+    judge_run,
+    neutralise_markers,
+    parse_judgment,
+)
 from lbdata.ledger import Ledger
 from lbdata.records import ImageRef, Problem
 from lbdata.teachers.base import TraceRequest
