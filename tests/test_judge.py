@@ -225,6 +225,23 @@ def test_cli_judge_validate_build_require_judged(run_dir, server, tmp_path):
     assert built[1]["rejects"] == {"back_unjudged": 1} and built[1]["build"]["judge"] == "fake"
 
 
+def test_show_prints_each_judges_claims_or_unjudged(run_dir, server):
+    server.judge_refute = REFUTE
+    server.set_faults([Fault("bad_judgment", match="What is 1+1?", times=-1)])
+    judge_run(run_dir, judge_config(server, retries=0))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd()), "COLUMNS": "200"}
+    out = subprocess.run([*LBDATA, "show", str(run_dir), "--n", "8"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    blocks = out.stdout.split("── ")[1:]
+    backs = [b for b in blocks if " semantic_back " in b.splitlines()[0]]
+    plain = [b for b in blocks if " plain " in b.splitlines()[0]]
+    assert len(backs) == 4 and plain and all("judge fake" not in b for b in plain)
+    judged = [b for b in backs if "judge fake: 1 claim, 1 refuted" in b]
+    assert len(judged) == 3 and all(re.search(r"\n  false  .*gridline at 7", b) for b in judged)
+    unjudged = [b for b in backs if "judge fake: unjudged (malformed_judgment" in b]
+    assert len(unjudged) == 1 and "What is 1+1?" in unjudged[0]
+
+
 @pytest.mark.slow
 def test_judge_end_to_end_with_lbdata_serve_on_the_tiny_model(tiny_server, run_dir):
     """A random-weight model answers no JSON: every trace is retried, then recorded unjudged, never guessed."""
