@@ -8,8 +8,8 @@ type); a row that breaks it stops the export with a ``CorpusError`` naming the r
   one ``{"type": "image"}`` per image) and ``images`` (``List(Image())``), for ``SFTTrainer``.
 - ``trl-grpo``: ``<config>/<split>.parquet`` with a conversational ``prompt`` (the user turn only, as
   a string: TRL inserts the image blocks), ``images``, the gold answer as ``answer`` and ``solution``,
-  and the columns lbdata's rewards read (``question``, ``choices``, ``variant``: TRL hands every
-  column to the reward functions); one row per problem.
+  and the columns lbdata's rewards read (``question``, ``choices``, ``variant``, ``meta``: TRL hands
+  every column to the reward functions); one row per problem.
 - ``llamafactory``: ``<config>_<split>.json`` in sharegpt form (``messages`` with ``role``/``content``,
   one ``<image>`` per image at the start of the user text), ``images/<sha256>.<ext>``, and
   ``dataset_info.json`` entries named ``<corpus>_<config>_<split>``.
@@ -21,7 +21,13 @@ type); a row that breaks it stops the export with a ``CorpusError`` naming the r
   messages whose user text starts with one ``<image>`` per image, ``images``, ``data_source``
   (``<corpus>/<config>``), ``ability``, ``reward_model`` (``{"style": "rule", "ground_truth": answer}``)
   and ``extra_info`` (``index``, ``split``, ``id``, ``problem_id``, ``question``, ``choices``,
-  ``variant``, ``answer``: what ``lbdata.train.rewards.verl_compute_score`` reads); one row per problem.
+  ``variant``, ``answer``, ``meta``: what ``lbdata.train.rewards.verl_compute_score`` reads); one row
+  per problem.
+
+``meta`` is a synthetic problem's meta as JSON text (its scene facts: the format reward then checks a
+back against the figure), drawn again from the problem id and kept only when the figure matches the
+row's image (``lbdata.sources.synthetic.recover_meta``); null for other sources. EasyR1 hands its reward
+only the response and the ground truth, so the ``easyr1`` layout carries no ``meta``.
 
 Parquet files carry their ``datasets`` features in the schema metadata in the older spelling
 (``Sequence`` / ``[{...}]`` for lists) that datasets 3.x reads as well as 4.x and later, so trainers
@@ -74,6 +80,14 @@ def _reward_columns(row: dict[str, Any], config: str) -> dict[str, Any]:
     return {"question": row["question"], "choices": list(row.get("choices") or []), "variant": config}
 
 
+def _meta(row: dict[str, Any]) -> str | None:
+    """The row's problem meta as JSON text for the format reward's figure check (synthetic problems only)."""
+    from lbdata.sources.synthetic import meta_column, recover_meta
+
+    images = row.get("images") or []
+    return meta_column(recover_meta(row["problem_id"], images[0].get("bytes") if images else None))
+
+
 def sft_row(row: dict[str, Any], **_: Any) -> dict[str, Any]:
     return {"messages": row["messages"], "images": row["images"]}
 
@@ -87,6 +101,7 @@ def grpo_row(row: dict[str, Any], *, config: str, **_: Any) -> dict[str, Any]:
         "answer": row["answer"],
         "solution": row["answer"],
         **_reward_columns(row, config),
+        "meta": _meta(row),
     }
 
 
@@ -108,7 +123,7 @@ def verl_row(row: dict[str, Any], *, corpus: str, config: str, split: str, index
         "ability": "visual_reasoning",
         "reward_model": {"style": "rule", "ground_truth": row["answer"]},
         "extra_info": {"index": index, "split": split, "id": row["id"], "problem_id": row["problem_id"],
-                       "answer": row["answer"], **_reward_columns(row, config)},
+                       "answer": row["answer"], **_reward_columns(row, config), "meta": _meta(row)},
     }
 
 
@@ -243,6 +258,7 @@ def _features(fmt: str):
             "answer": Value("string"),
             "solution": Value("string"),
             **reward_columns,
+            "meta": Value("string"),
         })
     if fmt == "verl":
         return Features({
@@ -252,7 +268,8 @@ def _features(fmt: str):
             "ability": Value("string"),
             "reward_model": {"style": Value("string"), "ground_truth": Value("string")},
             "extra_info": {"index": Value("int64"), "split": Value("string"), "id": Value("string"),
-                           "problem_id": Value("string"), "answer": Value("string"), **reward_columns},
+                           "problem_id": Value("string"), "answer": Value("string"), **reward_columns,
+                           "meta": Value("string")},
         })
     return Features({"id": Value("string"), "images": images, "problem": Value("string"), "answer": Value("string"),
                      **reward_columns})
@@ -392,7 +409,8 @@ def _export_parquet(path: Path, fmt: str, cfg: str, split: str, out: Path, resul
 
 _COLUMNS = {
     "trl-sft": ["messages", "images"],
-    "trl-grpo": ["id", "problem_id", "prompt", "images", "answer", "solution", "question", "choices", "variant"],
+    "trl-grpo": ["id", "problem_id", "prompt", "images", "answer", "solution", "question", "choices", "variant",
+                 "meta"],
     "easyr1": ["id", "images", "problem", "answer", "question", "choices", "variant"],
     "verl": ["data_source", "prompt", "images", "ability", "reward_model", "extra_info"],
 }

@@ -7,7 +7,12 @@ JSON object::
     {"claims": [{"claim": "the tallest bar reaches 40", "supported": true}, ...]}
 
 where ``supported`` is true (the image supports the claim), false (it contradicts it) or null (the image
-does not tell). The requests go through the teacher request sender (``lbdata.generate.sender``): the run's
+does not tell). The judged text is untrusted (a teacher wrote the backs, a source the question): before it
+enters the prompt, anything that looks like the prompt's own ``[BEGIN BACK n]`` / ``[END BACK n]`` markers
+(any case, spacing or bracket) is rewritten in parentheses (``neutralise_markers``), so a back cannot
+close its segment early or open a fake one, and the prompt tells the judge that the text between the
+markers is data to check, never instructions. Both the template text and that rewriting rule are part of
+the judge's prompt hash, so changing either makes a new judge config. The requests go through the teacher request sender (``lbdata.generate.sender``): the run's
 request cache, the budget, rate limits, retries with backoff, the price table; a progress bar shows spend.
 
 An answer that is not that JSON shape is asked for again (it counts as a retry, ``malformed_judgment``);
@@ -52,6 +57,14 @@ UNJUDGED = "back_unjudged"
 
 _BACK = re.compile(r"<back>(.*?)</back>", re.S)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S | re.I)
+_OPENERS, _CLOSERS = "[［【〚⟦〔", "]］】〛⟧〕"
+_GAP = r"[\s\u200b-\u200d\u2060\ufeff_\-]*"  # spaces, zero-width characters, _ or - between the words
+_MARKER_LOOKALIKE = re.compile(
+    rf"[{re.escape(_OPENERS)}]{_GAP}((?:begin|end){_GAP}back[^{re.escape(_CLOSERS)}\n]{{0,40}}?)"
+    rf"{_GAP}(?:[{re.escape(_CLOSERS)}]|(?=\n)|$)",
+    re.I,
+)
+"""A bracketed ``BEGIN BACK``/``END BACK`` in any case, spacing or bracket: what could pass for a segment marker."""
 
 
 # ---------------------------------------------------------------------------- the answer
@@ -88,6 +101,12 @@ def parse_judgment(text: str) -> JudgeAnswer:
         raise ValueError(f"the answer is not the judge's JSON shape ({why})") from None
 
 
+def neutralise_markers(text: str) -> str:
+    """``text`` with every look-alike of the judge prompt's segment markers rewritten in parentheses
+    (``[END BACK 1]`` -> ``(END BACK 1)``), so untrusted text can neither end its segment nor start another."""
+    return _MARKER_LOOKALIKE.sub(lambda m: f"({m.group(1).strip()})", text)
+
+
 def backs_of(text: str) -> list[str]:
     return [b.strip() for b in _BACK.findall(text) if b.strip()]
 
@@ -104,9 +123,10 @@ class JudgeTeacher(OpenAITeacher):
         self.wasted: dict[int, Usage] = {}  # usage of malformed answers, by request (they were paid for)
 
     def prompt_hash(self, variant: str = "", mode: str = "") -> str:
+        """The judge template's text and the marker rewriting rule: a change to either is a new judge."""
         from lbdata.prompts import template_hash
 
-        return template_hash(JUDGE_TEMPLATE)
+        return sha256_text(f"{template_hash(JUDGE_TEMPLATE)}\n{_MARKER_LOOKALIKE.pattern}")[:16]
 
     def render_text(self, request: TraceRequest) -> str:
         problem = request.problem
@@ -115,11 +135,11 @@ class JudgeTeacher(OpenAITeacher):
         if text is None:
             if len(self._rendered) >= 1024:
                 self._rendered.clear()
-            choices = ([{"letter": chr(ord("A") + i), "text": c} for i, c in enumerate(problem.choices)]
-                       if problem.choices else None)
-            text = self._judge_template.render(question=problem.question.strip(), choices=choices,
-                                               n_images=len(problem.images),
-                                               backs=backs_of(request.base_trace or "")).strip()
+            choices = ([{"letter": chr(ord("A") + i), "text": neutralise_markers(c)}
+                        for i, c in enumerate(problem.choices)] if problem.choices else None)
+            backs = [neutralise_markers(b) for b in backs_of(request.base_trace or "")]
+            text = self._judge_template.render(question=neutralise_markers(problem.question.strip()),
+                                               choices=choices, n_images=len(problem.images), backs=backs).strip()
             self._rendered[key] = text  # type: ignore[index]
         return text
 
@@ -481,4 +501,4 @@ def judged_verdicts(ledger: Ledger, validator_hash: str, name: str, *,
 
 
 __all__ = ["Claim", "JudgeAnswer", "JudgeConfig", "JudgeSummary", "JudgeTeacher", "judge_dry_run", "judge_run",
-           "judged_verdicts", "parse_judgment"]
+           "judged_verdicts", "neutralise_markers", "parse_judgment"]

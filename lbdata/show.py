@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
@@ -11,8 +12,12 @@ from lbdata.errors import UsageError
 from lbdata.ledger import Ledger
 from lbdata.records import Problem, Trace, Verdict
 
+if TYPE_CHECKING:
+    from lbdata.judgments import TraceJudgment
+
 _SEGMENT = re.compile(r"(<think>.*?</think>|<back>.*?</back>|\\boxed\{)", re.S)
 STYLES = {"think": "cyan", "back": "bold magenta", "answer": "bold green"}
+SUPPORT_STYLES = {True: "green", False: "bold red", None: "yellow"}
 
 
 def select_traces(
@@ -69,7 +74,10 @@ def check_reason(code: str, seen: Iterable[str] = ()) -> str:
     raise UsageError(f"unknown reason code {code!r}; {hint}")
 
 
-def render_trace(trace: Trace, problem: Problem, verdict: Verdict | None = None) -> Text:
+def render_trace(trace: Trace, problem: Problem, verdict: Verdict | None = None,
+                 judgments: list[TraceJudgment] | None = None) -> Text:
+    """The trace with its segments coloured, its problem and verdict, and (``judgments``: one per judge of
+    the run) each judge's claims with ``supported`` true/false/null, or ``unjudged``."""
     text = Text()
     text.append(f"── {trace.id}  {trace.variant}  {problem.id}\n", style="bold")
     text.append("question: ", style="bold")
@@ -95,7 +103,25 @@ def render_trace(trace: Trace, problem: Problem, verdict: Verdict | None = None)
         pos = m.end()
     text.append(body[pos:])
     text.append("\n")
+    for judgment in judgments or ():
+        _render_judgment(text, judgment)
     return text
+
+
+def _render_judgment(text: Text, judgment: TraceJudgment) -> None:
+    text.append(f"judge {judgment.judge}: ", style="bold")
+    if judgment.status != "judged":
+        text.append("unjudged" + (f" ({judgment.error})" if judgment.error else "") + "\n", style="yellow")
+        return
+    n = len(judgment.claims)
+    text.append(f"{n} claim{'' if n == 1 else 's'}, {judgment.refuted} refuted\n")
+    for claim, supported in judgment.claims:
+        text.append(f"  {_supported(supported):5}  ", style=SUPPORT_STYLES[supported])
+        text.append(claim + "\n")  # the judge's words, as text: never parsed as markup
+
+
+def _supported(value: bool | None) -> str:
+    return "null" if value is None else str(value).lower()
 
 
 # ---------------------------------------------------------------------------- `lbdata runs`

@@ -195,7 +195,7 @@ def test_grpo_export_columns_make_lbdata_rewards_judge_solution_back_rows_by_the
     export_corpus(spec, "trl-grpo", tmp_path / "grpo")
     for cfg in ("semantic_back", "solution_back"):
         ds = load_parquet(tmp_path / "grpo" / cfg / "train.parquet")
-        assert ds.column_names[-3:] == ["question", "choices", "variant"]
+        assert ds.column_names[-4:] == ["question", "choices", "variant", "meta"]
         for i in range(len(ds)):
             columns = reward_columns(ds, i)
             assert columns["variant"] == [cfg] and columns["question"][0].startswith("What is the height")
@@ -207,6 +207,36 @@ def test_grpo_export_columns_make_lbdata_rewards_judge_solution_back_rows_by_the
     columns = reward_columns(ds, 0)
     good = trace_text("solution_back", ds[0]["answer"])
     assert look_back_format_reward([good], **{**columns, "variant": ["semantic_back"]}) == [0.0]
+
+
+def test_grpo_and_verl_exports_carry_the_scene_facts_the_format_reward_checks_backs_against(home, tmp_path):
+    """A synthetic corpus: trl-grpo's meta column and verl's extra_info.meta make a back that contradicts the
+    figure earn no format reward; EasyR1 hands its reward no row data, so its layout carries none."""
+    from lbdata.generate import GenerateConfig, generate
+    from lbdata.sources.synthetic import SyntheticSource
+    from tests.test_rewards import figure_traces
+
+    generate(GenerateConfig(limit=18, seed=0), tmp_path / "syn")
+    res = build_corpus([tmp_path / "syn"], "syn", BuildConfig(test_size=0.0), home=home)
+    spec = f"syn@{res.version}"
+    for fmt in ("trl-grpo", "verl", "easyr1"):
+        export_corpus(spec, fmt, tmp_path / fmt)
+    grpo = load_parquet(tmp_path / "trl-grpo" / "semantic_back" / "train.parquet")
+    verl = load_parquet(tmp_path / "verl" / "semantic_back" / "train.parquet")
+    assert "meta" not in load_parquet(tmp_path / "easyr1" / "semantic_back" / "train.parquet").column_names
+    source = SyntheticSource(seed=0)
+    checked = 0
+    for i in range(len(grpo)):
+        problem = source.row(int(grpo[i]["problem_id"].rsplit("-", 1)[1])).problem
+        assert json.loads(grpo[i]["meta"]) == json.loads(verl[i]["extra_info"]["meta"]) == problem.meta
+        if problem.meta["family"] != "bar_chart":
+            continue
+        good, bad = figure_traces(problem, i)
+        assert look_back_format_reward([good, bad], **{k: v * 2 for k, v in reward_columns(grpo, i).items()}) == [1.0, 0.0]
+        truth, info = verl[i]["reward_model"]["ground_truth"], verl[i]["extra_info"]
+        assert [verl_compute_score("syn", t, truth, info)["format"] for t in (good, bad)] == [1.0, 0.0]
+        checked += 1
+    assert checked >= 2
 
 
 @pytest.fixture()

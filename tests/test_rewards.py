@@ -182,22 +182,30 @@ def test_the_hack_table_is_large_and_bilingual():
     assert len(ZH_HACKS) >= 15
 
 
+def figure_traces(problem, seed: int = 0) -> tuple[str, str]:
+    """A clean semantic-back trace of a synthetic bar chart, and the same trace whose back misreads one bar
+    by a gridline step (the figure contradicts it)."""
+    from lbdata.teachers.scene import write_trace
+
+    good = write_trace(problem, "semantic_back", seed=seed, misread_rate=0.0).text
+    back = good.split("<back>")[1].split("</back>")[0]
+    bar = next(b for b in problem.meta["scene"]["bars"] if b["label"] in back)
+    wrong = bar["value"] + problem.meta["scene"]["step"]
+    bad = good.replace(back, back.replace(f" {bar['value']} ", f" {wrong} ").replace(
+        f" {bar['value']},", f" {wrong},"))
+    assert bad != good
+    return good, bad
+
+
 def test_with_scene_facts_a_back_that_contradicts_the_figure_earns_nothing():
     import json
     from itertools import islice
 
     from lbdata.sources.synthetic import SyntheticSource
-    from lbdata.teachers.scene import write_trace
 
     rows = [r.problem for r in islice(SyntheticSource(seed=5, families=["bar_chart"]), 6)]
     for i, p in enumerate(rows):
-        good = write_trace(p, "semantic_back", seed=i, misread_rate=0.0).text
-        back = good.split("<back>")[1].split("</back>")[0]
-        bar = next(b for b in p.meta["scene"]["bars"] if b["label"] in back)
-        wrong = bar["value"] + p.meta["scene"]["step"]
-        bad = good.replace(back, back.replace(f" {bar['value']} ", f" {wrong} ").replace(
-            f" {bar['value']},", f" {wrong},"))
-        assert bad != good
+        good, bad = figure_traces(p, i)
         meta = [p.meta, json.dumps(p.meta)]
         for m in meta:
             assert look_back_format_reward([good], variant=["semantic_back"], meta=[m]) == [1.0]

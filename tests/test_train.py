@@ -232,8 +232,43 @@ def test_grpo_data_from_a_jsonl_source_carries_image_instruction_and_gold(jsonl_
     assert row["prompt"][0]["content"].endswith(format_instruction("solution_back"))
     assert row["solution"] == row["answer"] and row["variant"] == "solution_back"
     assert len(row["images"]) == 1 and row["images"][0].size[0] > 0  # decoded PIL image
+    assert json.loads(row["meta"]) == {"row": "a"}  # the source row's own meta, carried as JSON: no scene facts
     with pytest.raises(UsageError, match="endless"):
         load_grpo_data("synthetic", variant="semantic_back")
+
+
+def test_grpo_data_carries_the_scene_facts_so_a_back_that_contradicts_the_figure_earns_no_format_reward(corpus):
+    """From a synthetic source and from a synthetic corpus (whose rows carry no meta: it is drawn again from
+    the problem id), the GRPO rows carry the problem's meta, and the format reward reads it as TRL hands it."""
+    from lbdata.sources.synthetic import SyntheticSource, recover_meta
+    from lbdata.train.grpo import load_grpo_data
+    from lbdata.train.rewards import LookBackFormatReward
+    from tests.test_rewards import figure_traces
+
+    home, spec = corpus
+    from_source, _ = load_grpo_data("synthetic:bar_chart", variant="semantic_back", limit=3)
+    from_corpus, _ = load_grpo_data(spec, variant="semantic_back", home=str(home))
+    source = SyntheticSource(seed=0)
+    reward = LookBackFormatReward()
+    checked = 0
+    for ds in (from_source, from_corpus):
+        assert ds.features["meta"].dtype == "string"
+        for row in ds:
+            index = int(row["problem_id"].rsplit("-", 1)[1])
+            problem = source.row(index).problem
+            assert json.loads(row["meta"]) == problem.meta  # the figure's own facts, nothing else
+            if problem.meta["family"] != "bar_chart":
+                continue
+            good, bad = figure_traces(problem, index)
+            columns = {k: [row[k]] * 2 for k in ds.column_names if k not in ("prompt", "images")}
+            assert reward([good, bad], **columns) == [1.0, 0.0]
+            assert reward([good, bad], **{**columns, "meta": [None, None]}) == [1.0, 1.0]  # without it: blind
+            checked += 1
+    assert checked >= 5
+    png = source.row(0).images[0]
+    assert recover_meta("synthetic:0-0", png) == source.row(0).problem.meta
+    assert recover_meta("synthetic:0-0", png + b"x") is None  # another figure: no facts rather than wrong ones
+    assert recover_meta("jsonl:0-0", png) is None
 
 
 # ============================================================================ training output (fast)

@@ -348,6 +348,22 @@ def make_hostile_run(run_dir: Path) -> Path:
     return run_dir
 
 
+def add_judgments(run_dir: Path, claim: str = HOSTILE) -> tuple[str, str]:
+    """Judge ``j1`` on every back trace of a run: ``claim`` refuted and one supported claim, except one trace
+    left unjudged. Returns (a judged trace id, the unjudged trace id)."""
+    from lbdata.hashing import sha256_text
+
+    with Ledger.create(run_dir) as ledger:  # adds the judgment tables
+        ledger.put_judge("j1", "h1", {"model": "m"})
+        backs = [t for t in ledger.iter_traces() if t.variant != "plain" and "<back>" in t.text]
+        for trace in backs[1:]:
+            record = {"trace_id": trace.id, "claims": [{"claim": "bar A is 7", "supported": True},
+                                                       {"claim": claim, "supported": False},
+                                                       {"claim": "the colour", "supported": None}]}
+            ledger.put_judgment(trace.id, "h1", sha256_text(trace.text), "judged", record)
+    return backs[1].id, backs[0].id
+
+
 def page_text(html: str) -> tuple[str, list[str]]:
     """The text a browser shows for ``html`` and the tags it would create, as a parser reads them."""
     from html.parser import HTMLParser
@@ -404,3 +420,26 @@ def test_every_overview_page_escapes_what_it_shows():
         assert HOSTILE in text and "<script>" not in html
     assert f'alt="{HOSTILE}"' not in corpus and 'alt="&lt;script&gt;' in corpus
     assert HOSTILE[:90] in page_text(diff)[0]
+
+
+def test_judgments_are_shown_per_trace_and_claims_stay_text(tmp_path):
+    """Each back trace carries every judge's claims (supported true/false/null) or "unjudged"; plain traces
+    none; the overview lists the judge and the refuted claims, escaped."""
+    run = make_run(tmp_path / "run", limit=3, defects=0)
+    judged_id, unjudged_id = add_judgments(run)
+    build_run_view(run, tmp_path / "site")
+    rows = {r["id"]: r for r in site_rows(tmp_path / "site")}
+    assert rows[judged_id]["judgments"] == [{"judge": "j1", "status": "judged", "claims": [
+        ["bar A is 7", True], [HOSTILE, False], ["the colour", None]]}]
+    assert rows[unjudged_id]["judgments"] == [{"judge": "j1", "status": "unjudged", "claims": []}]
+    assert all("judgments" not in r for r in rows.values() if r["variant"] == "plain")
+    html = (tmp_path / "site" / "index.html").read_text()
+    text, tags = page_text(html)
+    assert "<script>window" not in html and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert tags.count("script") == 0 and "Refuted claims" in text and text.count(HOSTILE) == sum("judgments" in r for r in rows.values()) - 1
+    n = rows[judged_id]["n"]
+    assert f'href="samples.html#row={n}"' in html
+    plain = make_run(tmp_path / "plain", limit=3, defects=0)  # a run without judges: rows as before
+    build_run_view(plain, tmp_path / "plain-site")
+    assert all("judgments" not in r for r in site_rows(tmp_path / "plain-site"))
+    assert "Judges" not in (tmp_path / "plain-site" / "index.html").read_text()

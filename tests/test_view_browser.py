@@ -198,3 +198,30 @@ def test_hostile_question_and_trace_are_shown_as_text(tmp_path):
         assert page.evaluate("window.__pwned === undefined")
     assert not errors
     assert all(u.startswith("file://") for u in requests)
+
+
+def test_judge_claims_show_on_the_sample_as_text(tmp_path):
+    """A judge's claims (one carrying markup) appear under the trace with true / false / null, as text."""
+    from test_view import HOSTILE, add_judgments
+
+    run = make_run(tmp_path / "run", limit=3, defects=0)
+    judged_id, unjudged_id = add_judgments(run)
+    build_run_view(run, tmp_path / "site")
+    with Ledger.open(run) as ledger:
+        order = [t.id for t in ledger.iter_traces()]
+    with browser_page(tmp_path / "profile") as (page, requests, errors):
+        page.goto((tmp_path / "site" / "samples.html").as_uri() + f"#row={order.index(judged_id)}")
+        page.wait_for_selector(f'#sample[data-state=ready][data-id="{judged_id}"]')
+        claims = page.eval_on_selector_all(
+            "#sample .judgments table.claims tr", "els => els.map(e => [e.getAttribute('data-supported'), "
+            "e.querySelector('.claim').textContent])")
+        assert claims == [["true", "bar A is 7"], ["false", HOSTILE], ["null", "the colour"]]
+        assert page.text_content("#sample .judgments .judge strong") == "j1"
+        assert page.eval_on_selector_all("#sample script, #sample img[src=x], #sample textarea", "els => els.length") == 0
+        page.goto((tmp_path / "site" / "samples.html").as_uri() + f"#row={order.index(unjudged_id)}")
+        page.wait_for_selector(f'#sample[data-state=ready][data-id="{unjudged_id}"]')
+        assert page.get_attribute("#sample .judgments .judge", "data-status") == "unjudged"
+        assert "unjudged" in page.text_content("#sample .judgments")
+        assert page.evaluate("window.__pwned === undefined")
+    assert not errors
+    assert all(u.startswith("file://") for u in requests)

@@ -249,6 +249,8 @@ def show(
     """Print traces of a run with their think / back / answer segments coloured."""
     from rich.console import Console
 
+    from lbdata.judge import backs_of
+    from lbdata.judgments import run_judgments, trace_judgments
     from lbdata.ledger import Ledger
     from lbdata.records import parse_variant
     from lbdata.show import render_trace, select_traces
@@ -267,8 +269,12 @@ def show(
             out("no traces match" + (f" the verdicts of validator settings {config_hash}; the run also has verdicts "
                                      "of other settings: pass --config FILE, the YAML given to `lbdata validate`"
                                      if others else ""))
+        judges = ledger.judge_names()
+        judged = run_judgments(ledger) if judges else {}
         for trace, problem, verdict in items:
-            console.print(render_trace(trace, problem, verdict))
+            has_backs = trace.variant != "plain" and bool(backs_of(trace.text))
+            judgments = trace_judgments(judges, judged.get(trace.id)) if judges and has_backs else None
+            console.print(render_trace(trace, problem, verdict, judgments))
 
 
 def schemas(

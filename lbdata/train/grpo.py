@@ -5,7 +5,11 @@ source (``hf:…``, ``jsonl:…``, ``parquet:…``, ``synthetic``). Each row bec
 whose user turn is the question followed by the variant's model-facing format instruction
 (``lbdata.prompts.user_prompt``, the text the corpus and the evaluation use); TRL inserts the image
 blocks for the row's ``images``. The other columns — ``solution`` and ``answer`` (gold), ``choices``,
-``question``, ``variant`` — reach the rewards as keyword arguments. Rewards: ``accuracy_reward`` and
+``question``, ``variant``, ``meta`` — reach the rewards as keyword arguments. ``meta`` is the problem's
+meta as JSON text (one column type for every source): for a synthetic problem it holds the scene
+facts, so a rollout whose back contradicts the figure earns no format reward; a corpus row has no meta,
+so a synthetic one's is drawn again from its id and kept only when the figure matches the row's image
+(``lbdata.sources.synthetic.recover_meta``); other sources' rows have none. Rewards: ``accuracy_reward`` and
 ``look_back_format_reward`` (``lbdata.train.rewards``), weighted by the recipe's ``reward_weights``
 (default 1.0 and 0.1). Generation uses transformers, or vLLM in colocate mode when the recipe says
 ``use_vllm: true`` (GPU machines only).
@@ -124,8 +128,10 @@ def resolve_out(job: GRPOJob, model_path: str) -> Path:
 # ---------------------------------------------------------------------------- data
 
 
-def prompt_row(question: str, answer: str, choices: list[str] | None, variant: str, problem_id: str) -> dict[str, Any]:
-    """One GRPO row without its images: the conversational prompt and the columns the rewards read."""
+def prompt_row(question: str, answer: str, choices: list[str] | None, variant: str, problem_id: str,
+               meta: str | None = None) -> dict[str, Any]:
+    """One GRPO row without its images: the conversational prompt and the columns the rewards read
+    (``meta``: the problem's meta as JSON text, see ``meta_column``)."""
     from lbdata.prompts import user_prompt
 
     return {
@@ -136,6 +142,7 @@ def prompt_row(question: str, answer: str, choices: list[str] | None, variant: s
         "solution": answer,
         "choices": list(choices) if choices else None,
         "variant": variant,
+        "meta": meta,
     }
 
 
@@ -151,6 +158,7 @@ def grpo_features():
             "solution": Value("string"),
             "choices": List(Value("string")),
             "variant": Value("string"),
+            "meta": Value("string"),
             "images": List(Image()),
         }
     )
@@ -165,6 +173,7 @@ def load_grpo_data(
     if is_source_spec(spec):
         from lbdata.records import BadRow
         from lbdata.sources import load_source
+        from lbdata.sources.synthetic import meta_column
 
         if spec.startswith("synthetic") and limit is None:
             raise UsageError("the synthetic source is endless; pass --limit N")
@@ -178,7 +187,7 @@ def load_grpo_data(
                 skipped[item.reason] += 1
                 continue
             p = item.problem
-            row = prompt_row(p.question, p.answer, p.choices, variant, p.id)
+            row = prompt_row(p.question, p.answer, p.choices, variant, p.id, meta_column(p.meta))
             row["images"] = [{"bytes": blob, "path": None} for blob in item.images]
             rows.append(row)
         if skipped:
@@ -198,14 +207,30 @@ def load_grpo_data(
             seen.add(pid)
             keep.append(i)
     ds = ds.select(keep[:limit] if limit is not None else keep)
+    metas = corpus_metas(ds)
     ds = ds.map(
-        lambda r: prompt_row(r["question"], r["answer"], r["choices"], variant, r["problem_id"]),
+        lambda r, i: prompt_row(r["question"], r["answer"], r["choices"], variant, r["problem_id"], metas[i]),
+        with_indices=True,
         remove_columns=[c for c in ds.column_names if c not in ("images",)],
         features=grpo_features(),
     )
     info = {"data": f"{manifest['name']}@{manifest['version']}", "corpus_version": manifest["version"],
             "rows": len(ds), "skipped": {}}
     return ds, info
+
+
+def corpus_metas(ds: Any) -> list[str | None]:
+    """The meta column of corpus rows (which carry none): a synthetic problem's meta drawn again from its id
+    when the figure matches the row's first image, else None."""
+    from datasets import Image, List
+
+    from lbdata.sources.synthetic import meta_column, recover_meta
+
+    if not any(pid.startswith("synthetic:") for pid in ds["problem_id"]):
+        return [None] * len(ds)
+    raw = ds.select_columns(["problem_id", "images"]).cast_column("images", List(Image(decode=False)))
+    return [meta_column(recover_meta(r["problem_id"], r["images"][0]["bytes"] if r["images"] else None))
+            for r in raw]
 
 
 # ---------------------------------------------------------------------------- train

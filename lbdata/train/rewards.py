@@ -22,7 +22,9 @@ TRL logs each function's mean as ``rewards/<name>/mean``; the recipe's ``reward_
 
 ``verl_compute_score`` is the same reward for upstream verl (``custom_reward_function.path`` = this
 file, ``.name`` = ``verl_compute_score``): verl passes the ``verl`` export's ``extra_info``, whose
-``variant``, ``question`` and ``choices`` pick the rules exactly as the TRL columns do.
+``variant``, ``question``, ``choices`` and ``meta`` pick the rules exactly as the TRL columns do.
+EasyR1 hands a reward function only the response and the ground truth, so ``easyr1_compute_score``
+cannot check a back against the figure (nor the copied-question rule, nor a per-row variant).
 """
 
 from __future__ import annotations
@@ -234,12 +236,13 @@ def verl_compute_score(
 
     ``extra_info`` is the ``verl`` export's: its ``variant`` picks the format rules (``semantic_back``
     when absent), ``question`` feeds the copied-question check, ``choices`` let a multiple-choice
-    answer be given as a letter or as the option text. ``acc`` and ``format`` are logged by verl.
+    answer be given as a letter or as the option text, ``meta`` (a synthetic problem's, as JSON) lets
+    the format reward check a back against the figure. ``acc`` and ``format`` are logged by verl.
     """
     extra = extra_info or {}
     variant = _back_variant(extra.get("variant") or "semantic_back")
     if variant not in _FORMAT_REWARDS:
         _FORMAT_REWARDS[variant] = LookBackFormatReward(variant)
     acc = accuracy_reward([solution_str], solution=[ground_truth], choices=[extra.get("choices")])[0] or 0.0
-    fmt = _FORMAT_REWARDS[variant]([solution_str], question=[extra.get("question")])[0] or 0.0
+    fmt = _FORMAT_REWARDS[variant]([solution_str], question=[extra.get("question")], meta=[extra.get("meta")])[0] or 0.0
     return {"score": ACCURACY_WEIGHT * acc + FORMAT_WEIGHT * fmt, "acc": acc, "format": fmt}

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,28 @@ def _finish(writer: SiteWriter, meta: dict[str, Any], overview: str, t0: float, 
 
 
 # ---------------------------------------------------------------------------- runs
+@dataclass
+class JudgeTally:
+    """What the run overview shows of the judges, gathered as the rows pass: per judge the traces judged and
+    unjudged, claims and refuted claims; and every refuted claim with its row."""
+
+    per_judge: dict[str, dict[str, int]] = field(default_factory=dict)
+    refuted: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row n, trace id, judge, claim)
+
+    def noting(self, rows: Iterable[ViewRow]) -> Iterator[ViewRow]:
+        for row in rows:
+            for j in row.data.get("judgments", ()):
+                tally = self.per_judge.setdefault(j["judge"], dict.fromkeys(
+                    ("judged", "unjudged", "claims", "refuted"), 0))
+                tally[j["status"] if j["status"] == "judged" else "unjudged"] += 1
+                tally["claims"] += len(j["claims"])
+                for claim, supported in j["claims"]:
+                    if supported is False:
+                        tally["refuted"] += 1
+                        self.refuted.append((row.data["n"], row.data["id"], j["judge"], claim))
+            yield row
+
+
 def build_run_view(
     run_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str] | None = None,
@@ -120,8 +142,9 @@ def build_run_view(
         counts = ledger.counts()
         bar = ProgressBar("view", counts["traces"], enabled=progress, unit="rows", transient=True)
         try:
-            _write_rows(writer, stats, run_rows(ledger, validation.config_hash,
-                                                answer_timeout_s=validation.answer_timeout_s), bar)
+            judges = JudgeTally()
+            _write_rows(writer, stats, judges.noting(run_rows(ledger, validation.config_hash,
+                                                              answer_timeout_s=validation.answer_timeout_s)), bar)
         finally:
             bar.close()
         bad_rows = list(itertools.islice(ledger.iter_bad_rows(), config.list_limit))
@@ -133,6 +156,7 @@ def build_run_view(
             name=name, where=f"{stats.rows:,} traces", counts=counts, config=run_config, stats=stats, plots=plots,
             config_hash=validation.config_hash, bad_rows=bad_rows, failures=failures,
             missing_images=writer.stats.missing_images, list_limit=config.list_limit,
+            judges=judges.per_judge, refuted=judges.refuted,
         )
         summary_counts = {
             "traces": stats.rows,

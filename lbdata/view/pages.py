@@ -99,6 +99,8 @@ def run_overview(
     failures: Sequence[dict[str, Any]],
     missing_images: int,
     list_limit: int = 100,
+    judges: dict[str, dict[str, int]] | None = None,
+    refuted: Sequence[tuple[int, str, str, str]] = (),
 ) -> str:
     st = stats.statuses
     validated = st["accepted"] + st["rejected"]
@@ -137,6 +139,12 @@ def run_overview(
         bad_by_reason=table(["reason", "rows"], sorted(counts["bad_rows_by_reason"].items()), numeric=[1]),
         bad_rows=table(["source", "key", "reason", "detail"], [(b.source, b.key, b.reason, b.detail) for b in bad_rows],
                        limit=list_limit) if counts["bad_rows"] else None,
+        judges=table(["judge", "traces judged", "unjudged", "claims", "refuted"],
+                     [(name, t["judged"], t["unjudged"], t["claims"], t["refuted"]) for name, t in sorted(judges.items())],
+                     numeric=range(1, 5)) if judges else None,
+        refuted=table(["trace", "judge", "refuted claim"],
+                      [(link(samples_link(row=str(n)), trace_id), judge, claim) for n, trace_id, judge, claim in refuted],
+                      limit=list_limit) if refuted else None,
         n_failed=_fmt(counts["failed"]),
         failures=table(["trace", "problem", "variant", "attempt", "error"],
                        [(f["id"], f["problem_id"], f["variant"], f["attempt"], f["error"]) for f in failures],

@@ -110,11 +110,21 @@ def run_rows(ledger: Ledger, config_hash: str, *, answer_timeout_s: float = 2.0)
     """Every completed trace of a run, in ledger order, with its problem and its verdict under ``config_hash``.
 
     Problems and verdicts are looked up per trace (indexed), so memory stays flat however large the run.
+    When the run has judges (``lbdata judge``), a trace with backs also carries ``judgments``: one per
+    judge, its claims as ``[claim, supported]`` or the status ``unjudged``.
     """
+    from lbdata.judge import backs_of
+    from lbdata.judgments import run_judgments, trace_judgments
+
+    judges = ledger.judge_names()
+    judged = run_judgments(ledger) if judges else {}
     problem: Problem | None = None
     for n, trace in enumerate(ledger.iter_traces()):
         if problem is None or problem.id != trace.problem_id:  # a problem's traces usually come together
             problem = ledger.get_problem(trace.problem_id)
+        extra: dict[str, Any] = {"teacher": _teacher(trace), "mode": trace.mode}
+        if judges and trace.variant != "plain" and backs_of(trace.text):
+            extra["judgments"] = [j.as_json() for j in trace_judgments(judges, judged.get(trace.id))]
         yield _row(
             n=n,
             row_id=trace.id,
@@ -129,7 +139,7 @@ def run_rows(ledger: Ledger, config_hash: str, *, answer_timeout_s: float = 2.0)
             answer_timeout_s=answer_timeout_s,
             verdict=ledger.get_verdict(trace.id, config_hash),
             with_status=True,
-            extra={"teacher": _teacher(trace), "mode": trace.mode},
+            extra=extra,
         )
 
 

@@ -15,12 +15,19 @@ Item ``index`` of seed ``s`` has the id ``synthetic:<s>-<index>`` and is drawn f
 ``random.Random(f"{s}-{index}")``, so it is the same problem with the same image bytes in any
 process, whichever other items are drawn. Families take turns by index; choosing families only
 skips the indices of the others, so an id always names the same problem.
+
+That is how the scene facts reach a trainer's reward: a corpus row carries no ``meta``, so
+``recover_meta`` draws a synthetic item again from its id and keeps its meta only when the figure
+comes out byte for byte as the row's image (another generator version gives ``None``, never facts
+of another figure); ``meta_column`` is the JSON text a dataset column holds.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -104,4 +111,22 @@ class SyntheticSource:
         return SourceRow(problem=problem, images=[png])
 
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "SyntheticSource", "family_of"]
+_ITEM_ID = re.compile(r"synthetic:(-?\d+)-(\d+)")
+
+
+def recover_meta(problem_id: str, image: bytes | None) -> dict[str, Any] | None:
+    """The meta of synthetic problem ``problem_id`` when drawing it again gives ``image`` byte for byte;
+    None for another source's problem or a figure this generator version does not draw (about 7 ms each)."""
+    match = _ITEM_ID.fullmatch(problem_id)
+    if match is None or image is None:
+        return None
+    row = SyntheticSource(int(match[1])).row(int(match[2]))
+    return row.problem.meta if row.images[0] == image else None
+
+
+def meta_column(meta: dict[str, Any] | None) -> str | None:
+    """A problem's meta as the JSON text of a dataset column (datasets need one type per column); None when empty."""
+    return json.dumps(meta, sort_keys=True, separators=(",", ":")) if meta else None
+
+
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "SyntheticSource", "family_of", "meta_column", "recover_meta"]

@@ -483,6 +483,8 @@
     ]));
     box.appendChild(renderTrace(r.text, r.segments));
 
+    if (r.judgments && r.judgments.length) box.appendChild(renderJudgments(r.judgments));
+
     var scores = Object.keys(r.scores || {});
     if (scores.length) {
       box.appendChild(el("h3", { text: "Scores" }));
@@ -491,6 +493,32 @@
       })));
     }
     box.setAttribute("data-state", "ready");
+  }
+
+  // Each judge's claims about the backs (lbdata judge), supported true / false / null, or "unjudged".
+  // Claims are untrusted text: they go in as text nodes, never as markup.
+  function renderJudgments(judgments) {
+    var box = el("section", { cls: "judgments" }, [el("h3", { text: "Judge" })]);
+    judgments.forEach(function (j) {
+      var head = el("p", { cls: "judge", "data-judge": j.judge, "data-status": j.status }, [
+        el("strong", { text: j.judge }), " ",
+        j.status === "judged"
+          ? j.claims.length + (j.claims.length === 1 ? " claim" : " claims")
+          : el("span", { cls: "tag status unjudged", text: "unjudged" }),
+        j.error ? el("span", { cls: "note", text: " " + j.error }) : null,
+      ]);
+      box.appendChild(head);
+      if (j.status === "judged" && j.claims.length) {
+        box.appendChild(el("table", { cls: "claims" }, j.claims.map(function (c) {
+          var word = c[1] === true ? "true" : c[1] === false ? "false" : "null";
+          return el("tr", { "data-supported": word }, [
+            el("td", { cls: "supported " + word, text: word }),
+            el("td", { cls: "claim", text: c[0] }),
+          ]);
+        })));
+      }
+    });
+    return box;
   }
 
   function metaPairs(r) {
