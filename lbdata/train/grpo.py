@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lbdata.errors import ConfigError, UsageError
 from lbdata.train.common import TrainResult
-from lbdata.train.model import apply_device_defaults, attach_monitor, deepspeed_in_args, start_run
+from lbdata.train.model import (
+    apply_device_defaults,
+    attach_monitor,
+    deepspeed_in_args,
+    parameter_counts,
+    start_run,
+)
 from lbdata.train.recipes import GRPOOptions, Recipe, load_recipe
 from lbdata.train.resume import plan_resume, run_identity
 from lbdata.train.rewards import ACCURACY_WEIGHT, FORMAT_WEIGHT
@@ -258,6 +264,29 @@ def last_reward_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
     return metrics
 
 
+def _run_record(job: GRPOJob, trainer: Any, info: dict[str, Any], *, base_model: str, variant: str, peft: Any,
+                options: GRPOOptions, resumed_at: Any, args: Any, rewards: list[Any]) -> dict[str, Any]:
+    """What ``lbdata_train.json`` says about a GRPO run (metrics and files are added by ``write_run_files``)."""
+    return {
+        "kind": "grpo",
+        "base_model": base_model,
+        "data": info["data"],
+        "corpus_version": info.get("corpus_version"),
+        "config": variant,
+        "rows": {"train": info["rows"], "dropped": sum(info["skipped"].values()),
+                 "dropped_reason": ", ".join(f"{k}={v}" for k, v in info["skipped"].items()) or "-"},
+        "lora": peft is not None,
+        "freeze_vision_tower": options.freeze_vision_tower,
+        "parameters": parameter_counts(trainer.model),
+        "global_step": trainer.state.global_step,
+        "resumed_at": resumed_at,
+        "processes": trainer.accelerator.num_processes,
+        "deepspeed": job.deepspeed,
+        "reward_weights": list(args.reward_weights),
+        "rewards": [r.__name__ for r in rewards],
+    }
+
+
 def train_grpo(job: GRPOJob) -> TrainResult:
     """GRPO from ``job.model`` on ``job.data`` with the accuracy and Look-Back format rewards."""
     from lbdata.train.monitor import quiet_libraries
@@ -271,7 +300,6 @@ def train_grpo(job: GRPOJob) -> TrainResult:
         freeze_vision_tower,
         load_model_and_processor,
         lora_config,
-        parameter_counts,
         save_trained_model,
         write_run_files,
     )
@@ -317,24 +345,8 @@ def train_grpo(job: GRPOJob) -> TrainResult:
 
     # save
     save_trained_model(trainer, processor, out, base_model=base_model, model_args=model_args)
-    record: dict[str, Any] = {
-        "kind": "grpo",
-        "base_model": base_model,
-        "data": info["data"],
-        "corpus_version": info.get("corpus_version"),
-        "config": variant,
-        "rows": {"train": info["rows"], "dropped": sum(info["skipped"].values()),
-                 "dropped_reason": ", ".join(f"{k}={v}" for k, v in info["skipped"].items()) or "-"},
-        "lora": peft is not None,
-        "freeze_vision_tower": options.freeze_vision_tower,
-        "parameters": parameter_counts(trainer.model),
-        "global_step": trainer.state.global_step,
-        "resumed_at": resumed_at,
-        "processes": trainer.accelerator.num_processes,
-        "deepspeed": job.deepspeed,
-        "reward_weights": list(args.reward_weights),
-        "rewards": [r.__name__ for r in rewards],
-    }
+    record = _run_record(job, trainer, info, base_model=base_model, variant=variant, peft=peft, options=options,
+                         resumed_at=resumed_at, args=args, rewards=rewards)
     if trainer.is_world_process_zero():
         record = write_run_files(
             out, recipe=recipe, record=record, metrics=metrics,
