@@ -20,6 +20,7 @@ from lbdata.corpus import (
     derive_plain_text,
     derived_trace_id,
     diff_versions,
+    list_corpora,
     list_versions,
     load_corpus,
     mix_counts,
@@ -392,6 +393,30 @@ def test_building_twice_makes_no_new_version(home, tmp_path):
     assert not second.created and second.version == first.version
     assert [m["version"] for m in list_versions("twice", home)] == [first.version]
     assert files_digest(second.path) == before
+
+
+def test_a_build_publishes_its_version_only_under_the_corpus_lock(home, tmp_path):
+    """Two builds of one version finishing together: the second waits for the first's last step, then
+    finds the version published and keeps it (before, it could delete the version the first had just put
+    in place, or fail renaming onto it)."""
+    import threading
+
+    from lbdata.workspace import RunLock
+
+    run = make_run(tmp_path / "run", 8)
+    lock_dir = home / "corpora" / ".locks" / "race"
+    lock_dir.mkdir(parents=True)
+    results = []
+    with RunLock(lock_dir):  # the other build is publishing
+        worker = threading.Thread(target=lambda: results.append(build_corpus([run], "race", home=home)))
+        worker.start()
+        worker.join(timeout=8)
+        assert worker.is_alive() and list_versions("race", home) == []
+    worker.join(timeout=120)
+    assert results and results[0].created and [m["version"] for m in list_versions("race", home)] == [
+        results[0].version
+    ]
+    assert "race" in list_corpora(home) and ".locks" not in list_corpora(home)
 
 
 def test_versions_latest_parent_and_prefix(home, tmp_path):

@@ -25,6 +25,7 @@ from lbdata.corpus.write import ROW_GROUP_SIZE, planned_parts, shard_name, shard
 from lbdata.errors import CorpusError, UsageError
 from lbdata.hashing import canonical_json
 from lbdata.workspace import (
+    RunLock,
     check_name,
     corpora_dir,
     ensure_writable_dir,
@@ -105,10 +106,15 @@ def _build(inputs: Inputs, name: str, corpus_root: Path, work: Path,
     write_data(inputs, n_rows, tmp, progress=inputs.progress)
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     (tmp / CARD_FILE).write_text(render_card(manifest))
-    if (final / MANIFEST_FILE).exists():  # built meanwhile by another process
-        return BuildResult(name, version, final, False, json.loads((final / MANIFEST_FILE).read_text()))
-    shutil.rmtree(final, ignore_errors=True)  # a partial folder without manifest
-    os.replace(tmp, final)
+    # Two builds of one version may finish together: the last step is taken under a lock per corpus name
+    # (kept outside the corpus folder), so neither removes or replaces the version the other has published.
+    lock_dir = corpus_root.parent / ".locks" / name
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(lock_dir, wait=True):
+        if (final / MANIFEST_FILE).exists():  # built meanwhile by another process
+            return BuildResult(name, version, final, False, json.loads((final / MANIFEST_FILE).read_text()))
+        shutil.rmtree(final, ignore_errors=True)  # a partial folder without manifest
+        os.replace(tmp, final)
     return BuildResult(name, version, final, True, manifest)
 
 
