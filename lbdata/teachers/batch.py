@@ -34,6 +34,8 @@ from lbdata.errors import RequestFailed, TeacherError, UsageError
 from lbdata.teachers.base import TeacherResponse, TraceRequest, TransientError
 
 if TYPE_CHECKING:
+    from openai.types import Batch
+
     from lbdata.ledger import Ledger
     from lbdata.records import Usage
     from lbdata.teachers.openai import OpenAITeacher
@@ -350,7 +352,7 @@ class Batcher:
                     log.warning("batch file %s: a line that is not a result with a custom_id was skipped", file_id)
         return out
 
-    async def _collect(self, sub: _Submission, batch: Any) -> None:
+    async def _collect(self, sub: _Submission, batch: Batch) -> None:
         """Read the output and error files; cache every answer (one transaction with the collected mark)."""
         from lbdata.generate.sender import cache_entry
         from lbdata.teachers.openai import read_response
@@ -375,9 +377,9 @@ class Batcher:
             except (TransientError, RequestFailed) as exc:
                 results[key] = exc
         why = f"batch {batch.id} ended {batch.status} before this request ran"
-        errors = getattr(getattr(batch, "errors", None), "data", None) or []
+        errors = (batch.errors.data if batch.errors is not None else None) or []
         if errors:  # a batch refused as a whole (its input file did not validate) says why
-            why += f" ({str(getattr(errors[0], 'message', '') or errors[0])[:200]})"
+            why += f" ({str(errors[0].message or errors[0])[:200]})"
         missing = TransientError(f"batch_{batch.status}", why)
         cost = 0.0
         entries = []
@@ -422,13 +424,12 @@ class Batcher:
                 future.set_result(result)
 
 
-def _overdue(batch: Any, now: float) -> bool:
+def _overdue(batch: Batch, now: float) -> bool:
     """Whether a batch that has not ended is stuck: cancelling for over ``OVERDUE_S``, or past its window by as much."""
-    cancelling_at = getattr(batch, "cancelling_at", None)
-    if batch.status == "cancelling" and cancelling_at:
-        return now > cancelling_at + OVERDUE_S
-    created_at = getattr(batch, "created_at", None)
-    ends = getattr(batch, "expires_at", None) or (created_at + 24 * 3600 if created_at else None)
+    if batch.status == "cancelling" and batch.cancelling_at:
+        return now > batch.cancelling_at + OVERDUE_S
+    created_at = batch.created_at
+    ends = batch.expires_at or (created_at + 24 * 3600 if created_at else None)
     return ends is not None and now > ends + OVERDUE_S
 
 
