@@ -276,7 +276,7 @@ def schemas(
     = None,
 ) -> None:
     """Write (or check) the JSON Schemas of lbdata's records."""
-    from lbdata.errors import LbdataError
+    from lbdata.errors import LbdataError, UsageError
     from lbdata.records import drifted_schemas, json_schemas
     from lbdata.resources import resource_dir
 
@@ -287,9 +287,15 @@ def schemas(
             raise LbdataError(f"schemas out of date: {', '.join(drifted)}; run `lbdata schemas` to regenerate")
         out(f"schemas up to date ({len(json_schemas())} files in {target})")
         return
-    target.mkdir(parents=True, exist_ok=True)
-    for name, text in json_schemas().items():
-        (target / name).write_text(text)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target} is a file; pass --out with a folder for the schemas")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in json_schemas().items():
+            (target / name).write_text(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the schemas to {target} ({exc.strerror or exc}); pass --out with a writable "
+                         "folder") from None
     out(f"wrote {len(json_schemas())} schemas to {target}")
 
 
