@@ -102,6 +102,9 @@ def _parameter(model: type[BaseModel], flag: Flag) -> inspect.Parameter:
     )
 
 
+_INT64 = 2**63  # the widest integer SQLite, seeds and slices take: a larger one is refused as typed
+
+
 class Settings:
     """What the user typed for a command's model-derived options; ``build`` makes (and checks) the model."""
 
@@ -115,6 +118,8 @@ class Settings:
             value = self.values[flag.name]
             if value is None:  # not given: the model's default
                 continue
+            if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+                raise UsageError(f"{flag.flag}: must be less than {_INT64:,} (got {value})")
             if flag.to_model is not None:
                 try:
                     value = flag.to_model(value)
