@@ -74,6 +74,9 @@ BAD_VALUES = [
     ("generate --dry-run --limit 99999999999999999999", "--limit"),
     ("generate --seed -99999999999999999999", "--seed"),
     ("build r --name c --seed 99999999999999999999", "--seed"),
+    ("eval --model m --temperature inf", "--temperature"),
+    ("generate --rpm inf", "--rpm"),
+    ("judge r --timeout inf", "--timeout"),
 ]
 
 

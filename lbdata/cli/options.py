@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ class Settings:
                 continue
             if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
                 raise UsageError(f"{flag.flag}: must be less than {_INT64:,} (got {value})")
+            if isinstance(value, float) and not math.isfinite(value):  # config.json and requests are JSON
+                raise UsageError(f"{flag.flag}: must be a finite number (got {value:g})")
             if flag.to_model is not None:
                 try:
                     value = flag.to_model(value)
