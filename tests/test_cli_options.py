@@ -77,6 +77,10 @@ BAD_VALUES = [
     ("eval --model m --temperature inf", "--temperature"),
     ("generate --rpm inf", "--rpm"),
     ("judge r --timeout inf", "--timeout"),
+    ("sources show --n 99999999999999999999", "--n"),
+    ("sources show --seed -99999999999999999999", "--seed"),
+    ("train tiny-model --out m --seed 99999999999999999999", "--seed"),
+    ("validate r --workers 99999999999999999999", "--workers"),
 ]
 
 
@@ -119,8 +123,8 @@ def test_a_number_too_large_for_a_c_integer_is_one_line(tmp_path, monkeypatch, c
     code, _, err = run_main(["generate", "--limit", "1", "--run", "r", "--no-progress", "--home", str(tmp_path)],
                             monkeypatch, capsys)
     assert code == 0, err
-    code, out, err = run_main(["validate", "r", "--workers", "99999999999999999999", "--no-progress", "--home",
-                               str(tmp_path)], monkeypatch, capsys)
+    code, out, err = run_main(["validate", "r", "--workers", "9223372036854775807", "--no-progress", "--home",
+                               str(tmp_path)], monkeypatch, capsys)  # a 64-bit number, too large for a C int
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("error: a number is too large") and "pass a smaller one" in lines[0]

@@ -36,6 +36,13 @@ ApiKeyOpt = Annotated[
 ]
 
 
+def int64(value: int | None) -> int | None:
+    """Option callback: an integer the libraries below can hold (SQLite, seeds, slices), else one line naming the flag."""
+    if value is not None and not -2**63 <= value < 2**63:
+        raise typer.BadParameter(f"must be between {-2**63:,} and {2**63 - 1:,} (got {value})")
+    return value
+
+
 def out(text: str = "") -> None:
     """Print a result line (or lines) on stdout."""
     typer.echo(text)
@@ -120,7 +127,7 @@ class Settings:
             if value is None:  # not given: the model's default
                 continue
             if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
-                raise UsageError(f"{flag.flag}: must be less than {_INT64:,} (got {value})")
+                raise UsageError(f"{flag.flag}: must be between {-_INT64:,} and {_INT64 - 1:,} (got {value})")
             if isinstance(value, float) and not math.isfinite(value):  # config.json and requests are JSON
                 raise UsageError(f"{flag.flag}: must be a finite number (got {value:g})")
             if flag.to_model is not None:

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from lbdata.cli.options import ApiKeyOpt, Flag, HomeOpt, ProgressOpt, RunArg, Settings, out, settings_options
+from lbdata.cli.options import (
+    ApiKeyOpt,
+    Flag,
+    HomeOpt,
+    ProgressOpt,
+    RunArg,
+    Settings,
+    int64,
+    out,
+    settings_options,
+)
 from lbdata.generate import GenerateConfig
 from lbdata.judge import JudgeConfig
 
@@ -163,7 +173,8 @@ def validate(
     config: Annotated[
         Path | None, typer.Option("--config", help="validator thresholds YAML (keys: the ValidationConfig fields)")
     ] = None,
-    workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1)] = 1,
+    workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1,
+                                               callback=int64)] = 1,
     judge: Annotated[str | None, typer.Option(help="name of an `lbdata judge` of the run: a back with a claim the "
                                               "image contradicts is back_ungrounded")] = None,
     home: HomeOpt = None,
@@ -307,10 +318,10 @@ sources_app = typer.Typer(help="Look at problem sources: sample problems with th
 def sources_show(
     spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | "
                                         "DIR[@split]")] = "synthetic",
-    n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1)] = 8,
+    n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1, callback=int64)] = 8,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the images and listing.jsonl")]
     = Path("lbdata-samples"),
-    seed: Annotated[int, typer.Option(help="seed of the synthetic source")] = 0,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic source", callback=int64)] = 0,
 ) -> None:
     """Write the first N problems of a source: their images, listing.jsonl, and a table on stdout."""
     import itertools
