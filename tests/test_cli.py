@@ -81,6 +81,14 @@ def test_schemas_check_fails_on_drift(tmp_path):
     one_line_error(run("schemas", "--check", "--out", str(tmp_path)), "lbdata schemas")
 
 
+def test_schemas_out_that_is_not_a_writable_folder_is_one_line(tmp_path):
+    file = tmp_path / "taken"
+    file.write_text("x")
+    one_line_error(run("schemas", "--out", str(file)), "is a file", "--out")
+    one_line_error(run("schemas", "--out", str(file / "below")), "cannot write the schemas", "--out")
+    assert file.read_text() == "x"
+
+
 @pytest.mark.parametrize("bad", ["a b", "x" * 129, "a:b", "a\\b", "run;rm"])
 def test_bad_run_name(tmp_path, bad):
     """A run name that is not a path is refused before anything is written, in the home or the working folder."""

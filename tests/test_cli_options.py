@@ -72,6 +72,16 @@ BAD_VALUES = [
     ("train grpo --data synthetic --limit 0", "--limit"),
     ("attention --model m --image i.png --question q --out o --max-new-tokens 0", "--max-new-tokens"),
     ("view r --bogus", "--bogus"),
+    ("generate --dry-run --limit 99999999999999999999", "--limit"),
+    ("generate --seed -99999999999999999999", "--seed"),
+    ("build r --name c --seed 99999999999999999999", "--seed"),
+    ("eval --model m --temperature inf", "--temperature"),
+    ("generate --rpm inf", "--rpm"),
+    ("judge r --timeout inf", "--timeout"),
+    ("sources show --n 99999999999999999999", "--n"),
+    ("sources show --seed -99999999999999999999", "--seed"),
+    ("train tiny-model --out m --seed 99999999999999999999", "--seed"),
+    ("validate r --workers 99999999999999999999", "--workers"),
 ]
 
 
@@ -108,6 +118,17 @@ def test_the_error_says_what_the_bound_is_and_what_was_given(tmp_path, monkeypat
     assert err.strip() == "error: --concurrency: must be greater than or equal to 1 (got -1)"
     _, _, err = run_main(["generate", "--limit", "abc", "--home", str(tmp_path)], monkeypatch, capsys)
     assert err.strip() == "error: --limit: must be a valid integer (got 'abc')"
+
+
+def test_a_number_too_large_for_a_c_integer_is_one_line(tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(["generate", "--limit", "1", "--run", "r", "--no-progress", "--home", str(tmp_path)],
+                            monkeypatch, capsys)
+    assert code == 0, err
+    code, out, err = run_main(["validate", "r", "--workers", "9223372036854775807", "--no-progress", "--home",
+                               str(tmp_path)], monkeypatch, capsys)  # a 64-bit number, too large for a C int
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("error: a number is too large") and "pass a smaller one" in lines[0]
 
 
 def test_a_missing_option_or_an_unknown_one_is_one_line_pointing_at_help(tmp_path, monkeypatch, capsys):

@@ -316,6 +316,27 @@ def test_compare_puts_two_evaluations_side_by_side(tmp_path):
     assert toy in result.output
 
 
+def test_compare_refuses_a_file_that_is_not_a_summary(tmp_path):
+    items, responses = scripted_set()
+    evaluate(ScriptedModel(responses), items, "semantic", out_dir=tmp_path / "a")
+    (tmp_path / "notes.txt").write_text("not json")
+    for bad in (tmp_path / "notes.txt", tmp_path / "a" / "config.json"):
+        with pytest.raises(UsageError, match=r"is not a summary\.json of `lbdata eval`"):
+            compare_reports(bad, tmp_path / "a")
+
+
+def test_an_out_that_is_a_file_or_under_one_is_refused_before_any_request(tmp_path):
+    items, responses = scripted_set()
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    asked = ScriptedModel(responses)
+    with pytest.raises(UsageError, match="is a file; pass --out with a folder"):
+        evaluate(asked, items, "semantic", out_dir=taken)
+    with pytest.raises(UsageError, match="cannot write the evaluation to .*pass --out with a writable folder"):
+        evaluate(asked, items, "semantic", out_dir=taken / "below")
+    assert taken.read_text() == "x" and asked.calls == []
+
+
 def test_compare_three_evaluations_a_column_each(tmp_path):
     items, responses = scripted_set()
     evaluate(ScriptedModel(responses), items, "semantic", out_dir=tmp_path / "base")

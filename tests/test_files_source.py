@@ -79,6 +79,13 @@ def test_revision_is_a_content_hash_wherever_the_data_lives(tmp_path, jsonl_sour
     assert jsonl == hashlib.sha256(jsonl_source.read_bytes()).hexdigest()[:16]
 
 
+def test_a_file_that_is_not_parquet_is_a_source_error(tmp_path):
+    fake = tmp_path / "rows.parquet"
+    fake.write_text("question,answer\n1+1,2\n")
+    with pytest.raises(SourceError, match=r"rows\.parquet is not a Parquet file .*check the path after 'parquet:'"):
+        load_source(f"parquet:{fake}")
+
+
 def test_column_mapping_errors(jsonl_source):
     with pytest.raises(SourceError, match="pass --answer-col"):
         load_source(f"jsonl:{jsonl_source}", columns={"answer": "nope"})

@@ -82,6 +82,8 @@ def one_line(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         name = str(exc.filename or "")
         return f"a path is too long for this system ({name[:60]}…, {len(name):,} characters); pass a shorter one"
+    if isinstance(exc, OverflowError):  # a number typed too large for a C or SQLite integer
+        return f"a number is too large for this system ({exc}); pass a smaller one"
     if _disk_full(exc):
         where = getattr(exc, "filename2", None) or getattr(exc, "filename", None)
         return (f"the disk is full{f' (writing {where})' if where else ''}; free some space or write elsewhere "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,13 @@ ProgressOpt = Annotated[bool, typer.Option(help="show a progress bar on stderr")
 ApiKeyOpt = Annotated[
     str | None, typer.Option(help="API key (default: $OPENAI_API_KEY); never stored", show_default=False)
 ]
+
+
+def int64(value: int | None) -> int | None:
+    """Option callback: an integer the libraries below can hold (SQLite, seeds, slices), else one line naming the flag."""
+    if value is not None and not -2**63 <= value < 2**63:
+        raise typer.BadParameter(f"must be between {-2**63:,} and {2**63 - 1:,} (got {value})")
+    return value
 
 
 def out(text: str = "") -> None:
@@ -116,6 +124,9 @@ def _parameter(model: type[BaseModel], flag: Flag) -> inspect.Parameter:
     )
 
 
+_INT64 = 2**63  # the widest integer SQLite, seeds and slices take: a larger one is refused as typed
+
+
 class Settings:
     """What the user typed for a command's model-derived options; ``build`` makes (and checks) the model."""
 
@@ -129,6 +140,10 @@ class Settings:
             value = self.values[flag.name]
             if value is None:  # not given: the model's default
                 continue
+            if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+                raise UsageError(f"{flag.flag}: must be between {-_INT64:,} and {_INT64 - 1:,} (got {value})")
+            if isinstance(value, float) and not math.isfinite(value):  # config.json and requests are JSON
+                raise UsageError(f"{flag.flag}: must be a finite number (got {value:g})")
             if flag.to_model is not None:
                 try:
                     value = flag.to_model(value)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from lbdata.cli.options import ApiKeyOpt, Flag, HomeOpt, ProgressOpt, RunArg, Settings, out, settings_options
+from lbdata.cli.options import (
+    ApiKeyOpt,
+    Flag,
+    HomeOpt,
+    ProgressOpt,
+    RunArg,
+    Settings,
+    int64,
+    out,
+    settings_options,
+)
 from lbdata.generate import GenerateConfig
 from lbdata.judge import JudgeConfig
 
@@ -164,7 +174,8 @@ def validate(
         Path | None,
         typer.Option("--config", help="validator thresholds YAML, e.g. `max_backs: 2` (default: the built-in thresholds)"),
     ] = None,
-    workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1)] = 1,
+    workers: Annotated[int, typer.Option(help="worker processes; each validates chunks of traces", min=1,
+                                               callback=int64)] = 1,
     judge: Annotated[str | None, typer.Option(help="name of an `lbdata judge` of the run: a back with a claim the "
                                               "image contradicts is back_ungrounded")] = None,
     home: HomeOpt = None,
@@ -283,7 +294,7 @@ def schemas(
     = None,
 ) -> None:
     """Write (or check) the JSON Schemas of lbdata's records."""
-    from lbdata.errors import LbdataError
+    from lbdata.errors import LbdataError, UsageError
     from lbdata.records import drifted_schemas, json_schemas
     from lbdata.resources import resource_dir
 
@@ -294,9 +305,15 @@ def schemas(
             raise LbdataError(f"schemas out of date: {', '.join(drifted)}; run `lbdata schemas` to regenerate")
         out(f"schemas up to date ({len(json_schemas())} files in {target})")
         return
-    target.mkdir(parents=True, exist_ok=True)
-    for name, text in json_schemas().items():
-        (target / name).write_text(text)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target} is a file; pass --out with a folder for the schemas")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in json_schemas().items():
+            (target / name).write_text(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the schemas to {target} ({exc.strerror or exc}); pass --out with a writable "
+                         "folder") from None
     out(f"wrote {len(json_schemas())} schemas to {target}")
 
 
@@ -308,10 +325,10 @@ sources_app = typer.Typer(help="Look at problem sources: sample problems with th
 def sources_show(
     spec: Annotated[str, typer.Argument(help="synthetic[:family,…] | hf:ID[@split] | jsonl:PATH | parquet:PATH | "
                                         "DIR[@split]")] = "synthetic",
-    n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1)] = 8,
+    n: Annotated[int, typer.Option("--n", help="number of problems to show", min=1, callback=int64)] = 8,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the images and listing.jsonl")]
     = Path("lbdata-samples"),
-    seed: Annotated[int, typer.Option(help="seed of the synthetic source")] = 0,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic source", callback=int64)] = 0,
 ) -> None:
     """Write the first N problems of a source: their images, listing.jsonl, and a table on stdout."""
     import itertools

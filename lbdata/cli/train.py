@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lbdata.cli.options import HomeOpt
+from lbdata.cli.options import HomeOpt, int64
 from lbdata.cli.options import out as out_
 
 train_app = typer.Typer(
@@ -18,7 +18,7 @@ train_app = typer.Typer(
 @train_app.command("tiny-model")
 def train_tiny_model(
     out: Annotated[Path, typer.Option("--out", help="new or empty directory, or an earlier tiny model")],
-    seed: Annotated[int, typer.Option(help="seed of the random weights; same seed, same files")] = 0,
+    seed: Annotated[int, typer.Option(help="seed of the random weights; same seed, same files", callback=int64)] = 0,
 ) -> None:
     """Build a tiny random-weight Qwen2.5-VL with a local tokenizer and an image-only processor (offline)."""
     from lbdata.train.monitor import quiet_libraries

@@ -120,7 +120,13 @@ def _start_out_dir(
     The config is written whole (a kill never leaves half of one) and a line cut short by a crash is
     dropped, so the next append starts on a line of its own.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file; pass --out with a folder for the evaluation")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write the evaluation to {out} ({exc.strerror or exc}); pass --out with a writable "
+                         "folder") from None
     rows = [r for r in _resume(out, identity) if (r.dataset, r.problem_id) in order]
     done = {(r.dataset, r.problem_id) for r in rows}
     if rows:

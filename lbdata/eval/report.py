@@ -185,7 +185,13 @@ def read_summary(path: str | Path) -> dict[str, Any]:
         p = p / SUMMARY_JSON
     if not p.is_file():
         raise UsageError(f"no {SUMMARY_JSON} at {p}; pass an evaluation folder written by `lbdata eval`")
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        summary = None
+    if not (isinstance(summary, dict) and isinstance(summary.get("datasets"), dict)):
+        raise UsageError(f"{p} is not a {SUMMARY_JSON} of `lbdata eval`; pass an evaluation folder it wrote")
+    return summary
 
 
 def compare_reports(a: str | Path, b: str | Path, *more: str | Path) -> str:

@@ -162,9 +162,14 @@ class FileSource:
                 raise SourceError(f"{path} has no JSON rows; each line must be one JSON object")
             return list(names)
         if self.kind == "parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            return list(pq.ParquetFile(self.location).schema_arrow.names)
+            try:
+                return list(pq.ParquetFile(self.location).schema_arrow.names)
+            except (pa.ArrowException, OSError) as exc:
+                raise SourceError(f"{self.location} is not a Parquet file ({exc}); check the path after 'parquet:'"
+                                  ) from None
         return list(self._dataset().column_names)
 
     def _resolve_columns(self, names: list[str]) -> dict[str, str]:
