@@ -54,3 +54,15 @@ def test_resolve_run_by_path_name_and_prefix(tmp_path, monkeypatch):
         resolve_run("alpha", tmp_path, prefix=False)
     monkeypatch.chdir(tmp_path / "runs")  # a run directory in the working folder, named without a slash
     assert resolve_run("beta", tmp_path / "elsewhere").resolve() == (tmp_path / "runs" / "beta").resolve()
+
+
+@pytest.mark.parametrize(("what", "fix"), [("lbdata home", "pass --home DIR"), ("run directory", "pass --run with another"),
+                                           ("output folder", "pass --out with a writable folder")])
+def test_an_unwritable_folder_names_the_option_that_moves_it(tmp_path, what, fix):
+    from lbdata.errors import WorkspaceError
+    from lbdata.workspace import ensure_writable_dir
+
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    with pytest.raises(WorkspaceError, match=f"cannot write to the {what} .*; {fix}"):
+        ensure_writable_dir(taken, what)
