@@ -38,6 +38,14 @@ def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(home or os.environ.get("LBDATA_HOME") or DEFAULT_HOME)
 
 
+_WRITABLE_HINTS = {
+    "lbdata home": "pass --home DIR or set LBDATA_HOME to a writable folder",
+    "run directory": "pass --run with another name, or a writable folder",
+    "output folder": "pass --out with a writable folder",
+    "site folder": "pass --out with a writable folder",
+}
+
+
 def ensure_writable_dir(path: Path, what: str = "lbdata home") -> Path:
     probe = path / ".lbdata-write-probe"
     try:
@@ -49,7 +57,7 @@ def ensure_writable_dir(path: Path, what: str = "lbdata home") -> Path:
             probe.unlink(missing_ok=True)
         raise WorkspaceError(
             f"cannot write to the {what} {str(path)!r} ({exc.strerror or exc}); "
-            "pass --home DIR or set LBDATA_HOME to a writable folder"
+            f"{_WRITABLE_HINTS.get(what, _WRITABLE_HINTS['lbdata home'])}"
         ) from None
     return path
 

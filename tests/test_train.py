@@ -116,6 +116,15 @@ def test_unknown_recipe_key_names_the_key(tmp_path):
         load_recipe(tmp_path / "list.yaml", "sft")
 
 
+def test_a_bad_number_is_blamed_on_where_it_was_written(tmp_path):
+    with pytest.raises(ConfigError, match=r"bad value for 'max_steps' in --set: '2x' is not a number"):
+        load_recipe("tiny-grpo", "grpo", parse_overrides(["max_steps=2x"]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_steps: 2x\n")
+    with pytest.raises(ConfigError, match=r"bad value for 'max_steps' in .*bad\.yaml: '2x' is not a number"):
+        load_recipe(bad, "grpo", parse_overrides(["learning_rate=1e-5"]))
+
+
 def test_a_misspelt_set_key_is_one_line_that_suggests_the_field():
     from tests.test_cli import one_line_error, run
 

@@ -75,3 +75,15 @@ def test_write_text_atomic_replaces_whole_and_leaves_nothing_behind(tmp_path, mo
     with pytest.raises(OSError):
         write_text_atomic(path, "half")
     assert path.read_text() == "new\n" and os.listdir(tmp_path) == ["validation.json"]
+
+
+@pytest.mark.parametrize(("what", "fix"), [("lbdata home", "pass --home DIR"), ("run directory", "pass --run with another"),
+                                           ("output folder", "pass --out with a writable folder")])
+def test_an_unwritable_folder_names_the_option_that_moves_it(tmp_path, what, fix):
+    from lbdata.errors import WorkspaceError
+    from lbdata.workspace import ensure_writable_dir
+
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    with pytest.raises(WorkspaceError, match=f"cannot write to the {what} .*; {fix}"):
+        ensure_writable_dir(taken, what)

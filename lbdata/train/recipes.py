@@ -223,7 +223,8 @@ def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, An
                 f"trl.ModelConfig or lbdata's {classes[2].__name__} (see README, Train)"
             )
     numeric = _numeric_fields(kind)
-    values = {k: _coerce(k, v, numeric.get(k), str(path)) for k, v in values.items()}
+    given = dict(overrides or {})
+    values = {k: _coerce(k, v, numeric.get(k), "--set" if k in given else str(path)) for k, v in values.items()}
     try:  # lbdata's options are checked now; the TRL configs are built with them by recipe_configs
         options = recipe_parser(kind, options_only=True).parse_dict(values, allow_extra_keys=True)[0]
     except TypeError as exc:
