@@ -106,6 +106,24 @@ CREATE TABLE IF NOT EXISTS judgments (
 """
 
 
+# What a run folder holds besides its ledger; a folder with anything else and no ledger is not a run.
+_RUN_ENTRIES = frozenset({"images", "config.json", "validation.json", "validation.md", "writer.lock", "batches",
+                          LEDGER_FILE + "-wal", LEDGER_FILE + "-shm", LEDGER_FILE + "-journal"})
+
+
+def _check_not_a_foreign_folder(path: Path) -> None:
+    if not path.is_dir() or (path / LEDGER_FILE).exists():
+        return
+    try:
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in _RUN_ENTRIES and not p.name.startswith("."))
+    except OSError:
+        return  # unreadable: ensure_writable_dir says so
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+        raise LedgerError(f"{path} is not a run folder (it holds {shown}); give a new or empty folder, or a run "
+                          "name (--run NAME keeps it under the lbdata home)")
+
+
 class Ledger:
     """A run directory's ledger. Use ``Ledger.create`` for a new or resumed run, ``Ledger.open`` to read."""
 
@@ -117,7 +135,11 @@ class Ledger:
     # ------------------------------------------------------------------ opening
     @classmethod
     def create(cls, run_dir: str | os.PathLike[str]) -> Ledger:
-        """Open the ledger of ``run_dir``, creating the directory and the database when missing."""
+        """Open the ledger of ``run_dir``, creating the directory and the database when missing.
+
+        A folder that holds other files and no ledger is refused: a run given as a path (``--run ..``,
+        ``--run ~/project``) must not scatter a ledger and images among someone's files."""
+        _check_not_a_foreign_folder(Path(run_dir))
         path = ensure_writable_dir(Path(run_dir), "run directory")
         (path / "images").mkdir(exist_ok=True)
         return cls._connect(path, create=True)

@@ -325,3 +325,24 @@ def test_wrong_served_model_against_lbdata_serve(tiny_server, tmp_path):
                "--out", str(tmp_path / "e"))
     one_line_error(proc, "does not serve the model 'look-back-7b'", repr(name), "--served-model")
     assert "--max-tokens" not in proc.stderr and "--detail" not in proc.stderr
+
+
+def test_a_run_path_onto_a_folder_of_other_files_is_refused(tmp_path):
+    """`--run ..` or `--run ~/project` would scatter a ledger and images among someone's files."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "notes.txt").write_text("mine\n")
+    before = files_under(project)
+    proc = run("generate", "--run", str(project), "--limit", "1", home=tmp_path / "home")
+    one_line_error(proc, "is not a run folder", "notes.txt", "new or empty folder")
+    assert files_under(project) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run("generate", "--run", str(empty), "--limit", "1", home=tmp_path / "home").returncode == 0
+    again = run("generate", "--run", str(empty), "--limit", "2", home=tmp_path / "home")  # a run: resumes
+    assert again.returncode == 0, again.stderr
+
+
+def test_an_absurd_sample_count_is_refused_before_any_work(tmp_path):
+    proc = run("generate", "--dry-run", "--limit", "2", "--samples", "1000000", home=tmp_path / "home")
+    one_line_error(proc, "--samples", "1024")

@@ -26,7 +26,7 @@ class GenerateConfig(BaseModel):
     )
     limit: int | None = Field(default=200, ge=1, description="number of source problems to use (None: all)")
     seed: int = Field(default=0, description="seed of the synthetic source and of teacher sampling")
-    samples: int = Field(default=1, ge=1, description="traces per problem and variant")
+    samples: int = Field(default=1, ge=1, le=1024, description="traces per problem and variant")
     mode: Literal["write", "insert"] = Field(default="write", description="write whole traces or insert backs")
     concurrency: int = Field(default=8, ge=1, description="cap on teacher requests in flight")
     columns: dict[str, str] = Field(default_factory=dict, description="source column mapping (file/hf sources)")
