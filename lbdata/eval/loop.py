@@ -112,6 +112,17 @@ def _resume(out: Path, identity: dict[str, Any]) -> list[EvalRow]:
     return list(rows.values())
 
 
+def _make_out_dir(out: Path) -> None:
+    """Create the evaluation folder, or say in one line why ``--out`` cannot be one."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file; pass --out with a folder for the evaluation")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write the evaluation to {out} ({exc.strerror or exc}); pass --out with a writable "
+                         "folder") from None
+
+
 def _start_out_dir(
     out: Path, identity: dict[str, Any], items: list[EvalItem], order: dict[tuple[str, str], int], batch_size: int
 ) -> tuple[list[EvalRow], list[EvalItem]]:
@@ -120,13 +131,7 @@ def _start_out_dir(
     The config is written whole (a kill never leaves half of one) and a line cut short by a crash is
     dropped, so the next append starts on a line of its own.
     """
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file; pass --out with a folder for the evaluation")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write the evaluation to {out} ({exc.strerror or exc}); pass --out with a writable "
-                         "folder") from None
+    _make_out_dir(out)
     rows = [r for r in _resume(out, identity) if (r.dataset, r.problem_id) in order]
     done = {(r.dataset, r.problem_id) for r in rows}
     if rows:
@@ -208,7 +213,7 @@ def _writer_lock(out_dir: str | Path | None) -> Iterator[None]:
         yield
         return
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _make_out_dir(out)
     try:
         lock = RunLock(out)
     except RunBusy:
