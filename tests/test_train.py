@@ -133,6 +133,36 @@ def test_a_misspelt_set_key_is_one_line_that_suggests_the_field():
     one_line_error(proc, "unknown key 'lerning_rate' in --set; did you mean 'learning_rate'?")
 
 
+@pytest.mark.parametrize(("setting", "why"), [
+    ("per_device_train_batch_size=0", "must be at least 1 \\(got 0\\)"),
+    ("gradient_accumulation_steps=-3", "must be at least 1"),
+    ("learning_rate=nan", "must be a finite number"),
+    ("learning_rate=-1e-5", "must be at least 0"),
+    ("seed=99999999999999999999", "must be at least 0 and at most 4294967295"),
+    ("max_steps=", "must be a whole number"),
+    ("max_steps=-2", "must be at least -1"),
+    ("num_train_epochs=inf", "must be a finite number"),
+])
+def test_a_setting_the_trainer_would_fail_on_mid_run_is_refused_when_the_recipe_is_read(setting, why, tmp_path):
+    key = setting.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"bad value for '{key}' in --set: {why}"):
+        load_recipe("tiny-grpo", "grpo", parse_overrides([setting]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("per_device_train_batch_size: 0\n")
+    with pytest.raises(ConfigError, match=r"bad value for 'per_device_train_batch_size' in .*bad\.yaml"):
+        load_recipe(bad, "sft")
+    for recipe, kind in (("tiny-sft", "sft"), ("tiny-grpo", "grpo"), ("sft", "sft"), ("grpo", "grpo")):
+        load_recipe(recipe, kind)  # the shipped recipes pass
+
+
+def test_a_bad_set_value_is_one_line_before_any_model_loads():
+    from tests.test_cli import one_line_error, run
+
+    proc = run("train", "grpo", "--data", "synthetic", "--limit", "2", "--recipe", "tiny-grpo",
+               "--set", "per_device_train_batch_size=0")
+    one_line_error(proc, "bad value for 'per_device_train_batch_size' in --set: must be at least 1 (got 0)")
+
+
 def test_recipe_configs_come_from_one_hf_argument_parser(tmp_path):
     from trl import GRPOConfig, ModelConfig
 

@@ -206,6 +206,40 @@ def _coerce(key: str, value: Any, cast: type | None, origin: str) -> Any:
         raise ConfigError(f"bad value for {key!r} in {origin}: {value!r} is not a number") from None
 
 
+# Bounds the trainers check only once training has started (or never, failing in a tensor op):
+# key -> (integer?, lowest, highest). Checked when the recipe is read, before any model loads.
+_BOUNDS: dict[str, tuple[bool, float, float | None]] = {
+    "per_device_train_batch_size": (True, 1, None),
+    "per_device_eval_batch_size": (True, 1, None),
+    "gradient_accumulation_steps": (True, 1, None),
+    "num_generations": (True, 1, None),
+    "max_steps": (True, -1, None),
+    "num_train_epochs": (False, 0, None),
+    "learning_rate": (False, 0, None),
+    "weight_decay": (False, 0, None),
+    "warmup_ratio": (False, 0, 1),
+    "seed": (True, 0, 2**32 - 1),
+}
+
+
+def _check_bounds(values: Mapping[str, Any], origin_of: Any) -> None:
+    """One ``ConfigError`` naming the key and where it came from for a value out of ``_BOUNDS``."""
+    for key, (integer, low, high) in _BOUNDS.items():
+        if key not in values:
+            continue
+        value = values[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if integer and not (isinstance(value, int) and not isinstance(value, bool)):
+            why = "must be a whole number"
+        elif not number or value != value or value in (float("inf"), float("-inf")):
+            why = "must be a finite number"
+        elif value < low or (high is not None and value > high):
+            why = f"must be at least {low}" + (f" and at most {high}" if high is not None else "")
+        else:
+            continue
+        raise ConfigError(f"bad value for {key!r} in {origin_of(key)}: {why} (got {value!r})")
+
+
 def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, Any] | None = None) -> Recipe:
     """Read a recipe, apply ``overrides``, check every key; raise ``ConfigError`` naming a bad key."""
     path = resolve_recipe_path(recipe, kind)
@@ -225,6 +259,7 @@ def load_recipe(recipe: str | Path | None, kind: str, overrides: Mapping[str, An
     numeric = _numeric_fields(kind)
     given = dict(overrides or {})
     values = {k: _coerce(k, v, numeric.get(k), "--set" if k in given else str(path)) for k, v in values.items()}
+    _check_bounds(values, lambda k: "--set" if k in given else str(path))
     try:  # lbdata's options are checked now; the TRL configs are built with them by recipe_configs
         options = recipe_parser(kind, options_only=True).parse_dict(values, allow_extra_keys=True)[0]
     except TypeError as exc:
